@@ -1,0 +1,462 @@
+/*
+ * ddpm.h — a Denoising Diffusion Probabilistic Models engine (Ho, Jain & Abbeel 2020) in C11.
+ *
+ * One header, one prefix (ddpm_), opaque handles, status codes. The same code runs natively and, compiled by
+ * Emscripten, as WebAssembly in browsers and Node.
+ *
+ * Basic usage
+ * -----------
+ *     ddpm_error err;
+ *     ddpm_model *m;
+ *     if (ddpm_model_load_file("models/fmnist-cond.i8.safetensors", &m, &err) != DDPM_OK) {
+ *         fprintf(stderr, "%s\n", err.message);     // the library itself never prints
+ *         return 1;
+ *     }
+ *     ddpm_sample_params p = ddpm_sample_default_params();   // DDPM ancestral, every timestep
+ *     p.seed = 42; p.batch = 4; p.class_label = 3; p.guidance = 3.0f;
+ *     ddpm_run *run;
+ *     if (ddpm_run_create(m, &p, &run, &err) == DDPM_OK) {
+ *         while (!ddpm_run_done(run))
+ *             if (ddpm_run_step(run, &err) != DDPM_OK) break;   // one model evaluation per call
+ *         const float *img = ddpm_run_x(run);                  // [batch, C, S, S] in about [-1, 1]
+ *         ...
+ *         ddpm_run_free(run);
+ *     }
+ *     ddpm_model_free(m);
+ *
+ * Conventions
+ * -----------
+ * - Tensors are float32, row-major, NCHW: x: [N, C, H, W]. Images live in [-1, 1].
+ * - Timesteps are 0-based: t = 0 .. T-1, where index t is the paper's t+1. alphas_cumprod[t] = prod_{s<=t} (1 - beta_s).
+ * - Every function that can fail returns ddpm_status; those that can fail for a reason worth explaining also take a
+ *   `ddpm_error *err` (may be NULL) that receives the status and a one-line message.
+ * - Every *_free() accepts NULL. Nothing here calls exit(), abort() or prints.
+ * - Thread safety: a ddpm_model may be used by one thread at a time (its forward pass owns scratch memory). Different
+ *   models and schedules may be used from different threads. The sampler registry is process-global and not locked:
+ *   register plugins before sampling starts.
+ */
+#ifndef DDPM_H
+#define DDPM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DDPM_VERSION_MAJOR 0
+#define DDPM_VERSION_MINOR 1
+#define DDPM_VERSION_PATCH 0
+const char *ddpm_version(void);
+
+/* ================================================================================================================
+ * Status and errors
+ * ============================================================================================================= */
+
+typedef enum ddpm_status {
+    DDPM_OK = 0,
+    DDPM_ERR_INVALID_ARGUMENT = 1,  /* a parameter is out of range, NULL, NaN or infinite */
+    DDPM_ERR_OUT_OF_MEMORY = 2,     /* an allocation failed */
+    DDPM_ERR_TOO_LARGE = 3,         /* a requested size overflows or exceeds DDPM_MAX_* limits */
+    DDPM_ERR_IO = 4,                /* a file could not be opened or read */
+    DDPM_ERR_FORMAT = 5,            /* the container is malformed: header length, JSON, offsets, overlaps */
+    DDPM_ERR_UNSUPPORTED = 6,       /* a well-formed file asks for something this build does not do (dtype, version) */
+    DDPM_ERR_SHAPE = 7,             /* a tensor's shape or dtype disagrees with the model config */
+    DDPM_ERR_MISSING_TENSOR = 8,    /* the config needs a tensor that the file lacks */
+    DDPM_ERR_CONFIG = 9,            /* the model config in the metadata is missing, invalid or inconsistent */
+    DDPM_ERR_NOT_FOUND = 10,        /* no sampler (or other named item) of that name */
+    DDPM_ERR_EXISTS = 11,           /* a sampler of that name is already registered */
+    DDPM_ERR_VERSION = 12,          /* a plugin was built against another DDPM_SAMPLER_API_VERSION */
+    DDPM_ERR_BUSY = 13,             /* the object is in use (e.g. unregistering a sampler a run still uses) */
+    DDPM_ERR_ABORTED = 14,          /* a callback asked to stop */
+    DDPM_ERR_STATE = 15,            /* the call does not fit the object's state (e.g. stepping a finished run) */
+    DDPM_STATUS_COUNT_
+} ddpm_status;
+
+/* A fixed, human-readable name for a status ("ok", "invalid argument", ...). Never NULL. */
+const char *ddpm_status_str(ddpm_status s);
+
+typedef struct ddpm_error {
+    ddpm_status status;
+    char message[256]; /* NUL-terminated, one line, no trailing newline */
+} ddpm_error;
+
+/* Size limits that keep every allocation bounded; a request beyond them fails with DDPM_ERR_TOO_LARGE. */
+#define DDPM_MAX_TIMESTEPS 100000
+#define DDPM_MAX_LEVELS 8
+#define DDPM_MAX_CHANNELS 4096
+#define DDPM_MAX_IMAGE_SIZE 1024
+#define DDPM_MAX_BATCH 4096
+#define DDPM_MAX_WORKSPACE_BYTES ((size_t)1 << 31) /* forward-pass scratch for one call; wasm32 cannot hold more */
+
+/* ================================================================================================================
+ * Noise schedules (computed in double)
+ * ============================================================================================================= */
+
+typedef enum ddpm_schedule_kind {
+    DDPM_SCHEDULE_LINEAR = 0,        /* beta_t = linspace(beta_start, beta_end, T)             (the paper: 1e-4 .. 0.02) */
+    DDPM_SCHEDULE_SCALED_LINEAR = 1, /* beta_t = linspace(sqrt(beta_start), sqrt(beta_end), T)^2                          */
+    DDPM_SCHEDULE_COSINE = 2,        /* Nichol & Dhariwal: f(t) = cos^2(((t/T)+s)/(1+s) * pi/2), s = 0.008,
+                                        beta_t = min(1 - f(t+1)/f(t), 0.999)                                               */
+    DDPM_SCHEDULE_SIGMOID = 3        /* beta_t = sigmoid(linspace(-6, 6, T)) * (beta_end - beta_start) + beta_start       */
+} ddpm_schedule_kind;
+
+typedef struct ddpm_schedule_params {
+    ddpm_schedule_kind kind;
+    int num_timesteps;    /* T, 1 .. DDPM_MAX_TIMESTEPS */
+    double beta_start;    /* linear, scaled_linear, sigmoid; 0 < beta_start <= beta_end < 1 */
+    double beta_end;
+    int rescale_zero_snr; /* Lin et al. 2023: shift/scale sqrt(alphas_cumprod) so alphas_cumprod[T-1] = 0 exactly */
+} ddpm_schedule_params;
+
+/* linear, T = 1000, 1e-4 .. 0.02, no rescale. */
+ddpm_schedule_params ddpm_schedule_default_params(void);
+
+typedef struct ddpm_schedule ddpm_schedule;
+
+/* Each array has T entries, index t = 0 .. T-1. */
+typedef enum ddpm_schedule_array {
+    DDPM_BETAS = 0,
+    DDPM_ALPHAS,                        /* 1 - beta_t */
+    DDPM_ALPHAS_CUMPROD,                /* abar_t */
+    DDPM_ALPHAS_CUMPROD_PREV,           /* abar_{t-1}, with abar_{-1} = 1 */
+    DDPM_SQRT_ALPHAS_CUMPROD,
+    DDPM_SQRT_ONE_MINUS_ALPHAS_CUMPROD,
+    DDPM_POSTERIOR_VARIANCE,            /* beta~_t = beta_t (1 - abar_{t-1}) / (1 - abar_t); 0 at t = 0 */
+    DDPM_POSTERIOR_LOG_VARIANCE_CLIPPED,/* log beta~_t, with beta~_1 in place of beta~_0 (which is 0) */
+    DDPM_POSTERIOR_MEAN_COEF1,          /* coefficient of x0:  beta_t sqrt(abar_{t-1}) / (1 - abar_t) */
+    DDPM_POSTERIOR_MEAN_COEF2,          /* coefficient of x_t: (1 - abar_{t-1}) sqrt(alpha_t) / (1 - abar_t) */
+    DDPM_SCHEDULE_ARRAY_COUNT_
+} ddpm_schedule_array;
+
+ddpm_status ddpm_schedule_create(const ddpm_schedule_params *p, ddpm_schedule **out, ddpm_error *err);
+void ddpm_schedule_free(ddpm_schedule *s);
+int ddpm_schedule_num_timesteps(const ddpm_schedule *s);
+/* Pointer to T doubles owned by the schedule, or NULL for an unknown array. */
+const double *ddpm_schedule_array_get(const ddpm_schedule *s, ddpm_schedule_array which);
+const ddpm_schedule_params *ddpm_schedule_get_params(const ddpm_schedule *s);
+
+/* ================================================================================================================
+ * Gaussian operations of the forward and reverse processes. Element-wise over n floats; arithmetic in double per
+ * element, results rounded to float. t must be in [0, T). Output buffers may alias inputs of the same shape.
+ * ============================================================================================================= */
+
+typedef enum ddpm_prediction {
+    DDPM_PREDICT_EPS = 0, /* the model outputs the noise eps */
+    DDPM_PREDICT_X0 = 1,  /* the model outputs x0 */
+    DDPM_PREDICT_V = 2    /* v = sqrt(abar) eps - sqrt(1 - abar) x0 (Salimans & Ho 2022) */
+} ddpm_prediction;
+
+typedef enum ddpm_variance {
+    DDPM_VARIANCE_FIXED_SMALL = 0, /* sigma_t^2 = beta~_t (posterior variance) */
+    DDPM_VARIANCE_FIXED_LARGE = 1  /* sigma_t^2 = beta_t, with beta~_1 at t = 0 as in the reference code */
+} ddpm_variance;
+
+/* x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps */
+ddpm_status ddpm_q_sample(const ddpm_schedule *s, int t, const float *x0, const float *eps, float *xt, size_t n);
+/* x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t) */
+ddpm_status ddpm_x0_from_eps(const ddpm_schedule *s, int t, const float *xt, const float *eps, float *x0, size_t n);
+/* x0 = sqrt(abar_t) x_t - sqrt(1 - abar_t) v */
+ddpm_status ddpm_x0_from_v(const ddpm_schedule *s, int t, const float *xt, const float *v, float *x0, size_t n);
+/* eps = (x_t - sqrt(abar_t) x0) / sqrt(1 - abar_t) */
+ddpm_status ddpm_eps_from_x0(const ddpm_schedule *s, int t, const float *xt, const float *x0, float *eps, size_t n);
+/* Model output of any prediction type -> x0 and/or eps (either output may be NULL). */
+ddpm_status ddpm_split_prediction(const ddpm_schedule *s, int t, ddpm_prediction pred, const float *xt,
+                                  const float *model_out, float *x0, float *eps, size_t n);
+/* Posterior q(x_{t-1} | x_t, x0): mean = coef1 x0 + coef2 x_t; *var and *log_var (clipped) may be NULL. */
+ddpm_status ddpm_q_posterior(const ddpm_schedule *s, int t, const float *x0, const float *xt, float *mean, size_t n,
+                             double *var, double *log_var);
+/*
+ * One reverse step of Algorithm 2, generalised: x0^ from the model output (clipped to [-1, 1] when clip_x0), the
+ * posterior mean from (x0^, x_t), then x_{t-1} = mean + sigma_t z with z = noise. At t = 0 no noise is added and
+ * noise may be NULL. pred_x0 (may be NULL) receives x0^.
+ */
+ddpm_status ddpm_p_step(const ddpm_schedule *s, int t, ddpm_prediction pred, ddpm_variance var, int clip_x0,
+                        const float *xt, const float *model_out, const float *noise, float *x_prev, float *pred_x0,
+                        size_t n);
+
+/* Likelihood terms, in nats, summed over n elements. */
+/* KL(N(m1, exp(lv1)) || N(m2, exp(lv2))) for diagonal Gaussians; lv are per-element log-variances. */
+double ddpm_normal_kl(const float *mean1, const float *log_var1, const float *mean2, const float *log_var2, size_t n);
+/* Same with one scalar log-variance per side (the case of fixed variances). */
+double ddpm_normal_kl_scalar_var(const float *mean1, double log_var1, const float *mean2, double log_var2, size_t n);
+/* log N(x; mean, exp(log_var)) */
+double ddpm_gaussian_log_likelihood(const float *x, const float *mean, double log_var, size_t n);
+/*
+ * The decoder term log p(x0 | x1) of the paper (section 3.3): x in [-1, 1] on a grid of 256 levels, each bin of width
+ * 2/255 integrated under N(mean, exp(log_scale)^2), with the edge bins extended to -inf / +inf.
+ */
+double ddpm_discretized_gaussian_log_likelihood(const float *x, const float *mean, double log_scale, size_t n);
+/* The prior term L_T = KL(q(x_{T-1} | x0) || N(0, I)). */
+double ddpm_prior_kl(const ddpm_schedule *s, const float *x0, size_t n);
+/* nats summed over n elements -> bits per dimension */
+double ddpm_bits_per_dim(double nats, size_t n);
+
+/* ================================================================================================================
+ * Counter-based RNG: Philox-4x32-10 (Salmon et al., SC'11)
+ *
+ * philox(counter c[4], key k[2]): 10 rounds of
+ *     (hi0, lo0) = mulhilo32(0xD2511F53, c0);  (hi1, lo1) = mulhilo32(0xCD9E8D57, c2)
+ *     c = (hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0)
+ *     k0 += 0x9E3779B9, k1 += 0xBB67AE85            (the key is bumped between rounds, not after the last)
+ *
+ * Standard normals: element i of the stream (seed, image, step, purpose) comes from block b = i / 4 with
+ *     counter = (b, image, step, purpose), key = (seed & 0xffffffff, seed >> 32)
+ * whose four words r0..r3 give two Box-Muller pairs, in double:
+ *     u = (r0 + 1) / 2^32 (in (0, 1]),  phi = 2 pi r1 / 2^32,  rho = sqrt(-2 ln u)
+ *     n[4b+0] = rho cos(phi), n[4b+1] = rho sin(phi), and likewise (r2, r3) -> n[4b+2], n[4b+3]
+ * each rounded to float. ln, cos and sin are the library's own double-precision routines (argument reduction and
+ * fixed polynomials, only + - * / and sqrt), so every IEEE-754 platform yields the same bits.
+ *
+ * Because the counter names the image index, image k of a batch gets the same noise whether it is sampled alone,
+ * in a batch, or on another worker.
+ * ============================================================================================================= */
+
+/* One Philox-4x32-10 block. */
+void ddpm_philox4x32_10(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]);
+
+typedef enum ddpm_noise_purpose {
+    DDPM_NOISE_INITIAL = 0, /* x_T at the start of sampling */
+    DDPM_NOISE_STEP = 1,    /* the noise added by reverse step `step` */
+    DDPM_NOISE_FORWARD = 2, /* q_sample of a start image (image-to-image) */
+    DDPM_NOISE_USER = 16    /* first value free for plugins */
+} ddpm_noise_purpose;
+
+/* Fills out[0..n) with elements [0, n) of the stream (seed, image, step, purpose). */
+void ddpm_rng_normal(uint64_t seed, uint32_t image, uint32_t step, uint32_t purpose, float *out, size_t n);
+/* Uniform doubles in (0, 1]: u = (r + 1) / 2^32 with r the 32-bit words of the same stream, in order. */
+void ddpm_rng_uniform(uint64_t seed, uint32_t image, uint32_t step, uint32_t purpose, double *out, size_t n);
+/* The deterministic math behind ddpm_rng_normal, exposed for tests and plugins. */
+double ddpm_det_log(double x);                      /* x > 0 */
+void ddpm_det_sincos(double x, double *s, double *c); /* any finite x with |x| <= 1e6 (Cody-Waite reduction) */
+/* exp(x) for float math inside the network (SiLU, softmax): same bits on every platform; |rel err| < 2e-7. */
+float ddpm_det_expf(float x);
+
+/* ================================================================================================================
+ * The U-Net (paper appendix B) and its weights file
+ *
+ * Weights file: safetensors (https://github.com/huggingface/safetensors):
+ *     u64 little-endian header length L | L bytes of JSON | raw tensor data
+ * The JSON maps each tensor name to {"dtype", "shape", "data_offsets": [begin, end]} (offsets relative to the data
+ * section), plus "__metadata__": a map of string to string. Tensor names are the PyTorch state-dict names of
+ * training/model.py. Supported dtypes: "F32", "F16", and "I8" for weights of rank >= 2, which then need a companion
+ * tensor "<name>_scale" of dtype F32 and shape [out_channels]: w[o, ...] = scale[o] * q[o, ...].
+ *
+ * __metadata__ keys (all values are strings):
+ *     ddpm.format           "1"
+ *     ddpm.in_channels, ddpm.out_channels, ddpm.base_channels, ddpm.num_res_blocks, ddpm.groups, ddpm.num_classes,
+ *     ddpm.image_size       decimal integers
+ *     ddpm.channel_mult     comma-separated integers, e.g. "1,2,2"
+ *     ddpm.attn_resolutions comma-separated integers (may be empty)
+ *     ddpm.prediction       "eps" | "x0" | "v"
+ *     ddpm.schedule         "linear" | "scaled_linear" | "cosine" | "sigmoid"
+ *     ddpm.num_timesteps, ddpm.beta_start, ddpm.beta_end, ddpm.rescale_zero_snr (optional, "0"/"1")
+ *     ddpm.variance         "fixed_small" | "fixed_large" (optional; default fixed_small)
+ * Other keys (dataset, training steps, metrics, ...) are kept and readable with ddpm_model_metadata().
+ *
+ * Loading checks the header length against the buffer, the JSON's syntax and nesting depth, each dtype, that every
+ * shape's byte size equals its offsets' span, that spans lie in the data section and do not overlap, that every
+ * tensor the config needs is present with the shape the config implies, and that no tensor is left unused. F16 and
+ * I8 weights are converted to float32 once, at load.
+ * ============================================================================================================= */
+
+typedef struct ddpm_model_config {
+    int in_channels;
+    int out_channels;
+    int base_channels;
+    int num_levels;                            /* entries of channel_mult */
+    int channel_mult[DDPM_MAX_LEVELS];
+    int num_res_blocks;
+    int num_attn_resolutions;
+    int attn_resolutions[DDPM_MAX_LEVELS];     /* spatial sizes (pixels per side) that get self-attention */
+    int groups;                                /* GroupNorm groups; divides every channel count */
+    int num_classes;                           /* 0: unconditional; else labels 0..num_classes-1, and num_classes = null */
+    int image_size;
+    ddpm_prediction prediction;
+    ddpm_variance variance;
+    ddpm_schedule_params schedule;
+} ddpm_model_config;
+
+typedef enum ddpm_dtype { DDPM_DTYPE_F32 = 0, DDPM_DTYPE_F16 = 1, DDPM_DTYPE_I8 = 2 } ddpm_dtype;
+
+typedef struct ddpm_tensor_info {
+    const char *name;   /* owned by the model */
+    ddpm_dtype dtype;   /* as stored in the file */
+    int ndim;
+    int64_t shape[4];
+    size_t num_elements;
+} ddpm_tensor_info;
+
+typedef struct ddpm_model ddpm_model;
+
+ddpm_status ddpm_model_load_file(const char *path, ddpm_model **out, ddpm_error *err);
+/* The bytes are parsed and copied; the caller may free `data` as soon as this returns. */
+ddpm_status ddpm_model_load_buffer(const void *data, size_t size, ddpm_model **out, ddpm_error *err);
+void ddpm_model_free(ddpm_model *m);
+
+const ddpm_model_config *ddpm_model_get_config(const ddpm_model *m);
+const ddpm_schedule *ddpm_model_get_schedule(const ddpm_model *m);
+size_t ddpm_model_num_params(const ddpm_model *m);     /* weights and biases, not counting I8 scales */
+int ddpm_model_num_tensors(const ddpm_model *m);        /* tensors in the file, scales included */
+ddpm_status ddpm_model_tensor_info(const ddpm_model *m, int i, ddpm_tensor_info *info);
+/* Metadata value for `key`, or NULL. The string is owned by the model. */
+const char *ddpm_model_metadata(const ddpm_model *m, const char *key);
+int ddpm_model_num_metadata(const ddpm_model *m);
+ddpm_status ddpm_model_metadata_at(const ddpm_model *m, int i, const char **key, const char **value);
+/* Floating-point operations of one forward pass for one image (multiply-add = 2). */
+double ddpm_model_flops(const ddpm_model *m);
+
+/*
+ * The network's raw output for a batch.
+ *     x:   [n, in_channels, S, S]
+ *     t:   [n] timesteps; fractional values are allowed (the embedding is continuous in t)
+ *     y:   [n] class labels in [0, num_classes] (num_classes = the null class), or NULL for the null class;
+ *          must be NULL for an unconditional model
+ *     out: [n, out_channels, S, S]
+ * Scratch memory grows to fit the largest n seen and is kept until ddpm_model_free(); it is bounded by
+ * DDPM_MAX_WORKSPACE_BYTES (DDPM_ERR_TOO_LARGE beyond). Inputs with NaN or Inf are refused (DDPM_ERR_INVALID_ARGUMENT).
+ */
+ddpm_status ddpm_model_forward(ddpm_model *m, int n, const float *x, const float *t, const int *y, float *out,
+                               ddpm_error *err);
+/* Scratch bytes the forward pass needs for a batch of n (0 when n is out of range). */
+size_t ddpm_model_workspace_bytes(const ddpm_model *m, int n);
+
+/*
+ * Debugging and tests: when set, `fn` is called after every block of the forward pass with the block's name (the
+ * same names as training/model.py's trace: "temb", "conv_in", "down.3", "mid", "up.0", "out") and its activation
+ * (shape [n, c, h, w]; for "temb" h = w = 1). Pass fn = NULL to turn it off.
+ */
+typedef void (*ddpm_trace_fn)(void *user_data, const char *name, const float *data, int n, int c, int h, int w);
+void ddpm_model_set_trace(ddpm_model *m, ddpm_trace_fn fn, void *user_data);
+
+/* Which kernels the forward pass uses. DDPM_KERNELS_SCALAR is the plain reference for every op. */
+typedef enum ddpm_kernels { DDPM_KERNELS_SIMD = 0, DDPM_KERNELS_SCALAR = 1 } ddpm_kernels;
+void ddpm_model_set_kernels(ddpm_model *m, ddpm_kernels k);
+/* "wasm-simd128", "avx2", "sse2" or "scalar": the vector backend compiled into this build. */
+const char *ddpm_simd_backend(void);
+
+/* ================================================================================================================
+ * Samplers: a versioned plugin interface and a registry
+ *
+ * A sampler owns the update rule of the reverse loop. It sees the model only through ctx->denoise (the model output,
+ * already guided, for a batch at given timesteps) and draws noise only through ctx->noise, which makes every image's
+ * noise depend on (seed, image index, step) alone. Built-in samplers register through ddpm_sampler_register() like
+ * any plugin.
+ * ============================================================================================================= */
+
+#define DDPM_SAMPLER_API_VERSION 1
+
+typedef enum ddpm_option_type { DDPM_OPTION_FLOAT = 0, DDPM_OPTION_INT = 1, DDPM_OPTION_BOOL = 2,
+                                DDPM_OPTION_CHOICE = 3 } ddpm_option_type;
+
+/* One option a sampler accepts; a UI builds its controls from these. Values are passed as doubles (a CHOICE as the
+ * index into `choices`, a BOOL as 0/1). */
+typedef struct ddpm_sampler_option {
+    const char *name;
+    ddpm_option_type type;
+    double default_value, min_value, max_value;
+    const char *const *choices; /* CHOICE only: NULL-terminated list */
+    const char *help;
+} ddpm_sampler_option;
+
+typedef struct ddpm_sampler_context ddpm_sampler_context;
+struct ddpm_sampler_context {
+    const ddpm_schedule *schedule;
+    ddpm_prediction prediction;     /* what denoise() returns */
+    int batch;                      /* images in x */
+    size_t image_elems;             /* floats per image (C * S * S) */
+    int num_steps;                  /* entries of timesteps */
+    const int *timesteps;           /* descending, timesteps[0] = first t; the step after the last goes to t = -1 */
+    const double *option_values;    /* one per option of the sampler, in its declared order, validated in range */
+    /* The model output for x at timesteps t (n = batch; t may be fractional). */
+    ddpm_status (*denoise)(const ddpm_sampler_context *ctx, const float *x, const float *t, float *out);
+    /* Standard normals for reverse step `step` of every image: out [batch, image_elems]. `stream` separates several
+     * draws in one step (0 for the first). */
+    void (*noise)(const ddpm_sampler_context *ctx, int step, int stream, float *out);
+    /* The sampler may write its current estimate of x0 here after each step ([batch, image_elems], may be NULL). */
+    float *pred_x0;
+    void *engine;                   /* private to the engine */
+};
+
+typedef struct ddpm_sampler_vtable {
+    uint32_t api_version;           /* DDPM_SAMPLER_API_VERSION */
+    const char *name;               /* unique, [a-z0-9_]+ */
+    const char *description;
+    int num_options;
+    const ddpm_sampler_option *options;
+    /* Model evaluations per step (1 for first-order samplers, 2 for Heun/DPM2; informational). */
+    int evals_per_step;
+    /* Allocate per-run state (may set *state = NULL). Called once before step 0. */
+    ddpm_status (*create)(const ddpm_sampler_context *ctx, void **state);
+    /* Advance x ([batch, image_elems], in place) by step i of ctx->num_steps. */
+    ddpm_status (*step)(void *state, const ddpm_sampler_context *ctx, int i, float *x);
+    void (*destroy)(void *state);
+    void *user_data;                /* free for the plugin; the registry keeps the pointer */
+} ddpm_sampler_vtable;
+
+/* The vtable is copied; the strings and options it points to must outlive the registration. */
+ddpm_status ddpm_sampler_register(const ddpm_sampler_vtable *vt, ddpm_error *err);
+/* DDPM_ERR_NOT_FOUND if unknown, DDPM_ERR_BUSY while a run uses it. */
+ddpm_status ddpm_sampler_unregister(const char *name, ddpm_error *err);
+/* NULL if unknown. Built-ins are registered on first use of the registry. */
+const ddpm_sampler_vtable *ddpm_sampler_find(const char *name);
+int ddpm_sampler_count(void);
+const ddpm_sampler_vtable *ddpm_sampler_at(int i);
+
+/* ================================================================================================================
+ * Sampling runs
+ * ============================================================================================================= */
+
+typedef enum ddpm_spacing {
+    DDPM_SPACING_LEADING = 0,  /* t_i = i * (T / steps) (+ offset), the DDIM paper's  */
+    DDPM_SPACING_TRAILING = 1, /* t_i = round(T - i * T / steps) - 1, always ends at T-1 */
+    DDPM_SPACING_LINSPACE = 2  /* round(linspace(0, T-1, steps)) */
+} ddpm_spacing;
+
+typedef struct ddpm_sample_params {
+    const char *sampler;        /* registry name; default "ddpm" */
+    int num_options;            /* entries in option_names / option_values; unspecified options take defaults */
+    const char *const *option_names;
+    const double *option_values;
+    int steps;                  /* 1 .. T; T (the default, 0 means T) = every timestep */
+    ddpm_spacing spacing;
+    uint64_t seed;
+    int batch;                  /* images, 1 .. DDPM_MAX_BATCH */
+    uint32_t first_image;       /* global index of image 0 (to split a batch across workers) */
+    int class_label;            /* -1: unconditional (null class); else 0 .. num_classes-1 */
+    float guidance;             /* classifier-free guidance scale w: out = uncond + w (cond - uncond); 1 = none */
+    const float *init_image;    /* optional [batch, C, S, S] start image in [-1, 1] (image-to-image) */
+    float strength;             /* with init_image: 0 < strength <= 1; starts at t = round(strength * T) - 1 */
+} ddpm_sample_params;
+
+ddpm_sample_params ddpm_sample_default_params(void);
+
+typedef struct ddpm_run ddpm_run;
+
+/* Validates everything (sampler name, options, steps, batch, class, guidance, strength, NaN/Inf) before allocating;
+ * on error nothing is left allocated. x starts as x_T (or the noised start image). */
+ddpm_status ddpm_run_create(ddpm_model *m, const ddpm_sample_params *p, ddpm_run **out, ddpm_error *err);
+/* One sampler step. DDPM_ERR_STATE once done. */
+ddpm_status ddpm_run_step(ddpm_run *r, ddpm_error *err);
+int ddpm_run_done(const ddpm_run *r);
+int ddpm_run_num_steps(const ddpm_run *r);
+int ddpm_run_current_step(const ddpm_run *r);    /* steps taken so far */
+int ddpm_run_timestep(const ddpm_run *r, int i);  /* t of step i, -1 out of range */
+const float *ddpm_run_x(const ddpm_run *r);       /* [batch, C, S, S] current x */
+const float *ddpm_run_pred_x0(const ddpm_run *r); /* [batch, C, S, S] latest x0 estimate (x before the first step) */
+void ddpm_run_free(ddpm_run *r);
+
+/* Convenience: a whole run; out receives [batch, C, S, S]. progress (may be NULL) is called after each step and
+ * stops the run with DDPM_ERR_ABORTED when it returns non-zero. */
+typedef int (*ddpm_progress_fn)(void *user_data, int step, int num_steps, int t, const ddpm_run *run);
+ddpm_status ddpm_sample(ddpm_model *m, const ddpm_sample_params *p, float *out, ddpm_progress_fn progress,
+                        void *user_data, ddpm_error *err);
+
+/* [-1, 1] -> 0..255: floor((clamp(x, -1, 1) + 1) * 127.5 + 0.5). */
+uint8_t ddpm_to_u8(float x);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DDPM_H */

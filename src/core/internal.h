@@ -1,0 +1,33 @@
+/* Internal helpers shared by every part of the library (not installed). */
+#ifndef DDPM_INTERNAL_H
+#define DDPM_INTERNAL_H
+
+#include "ddpm.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define DDPM_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define DDPM_PRINTF(f, a)
+#endif
+
+/* Fills err (when not NULL) with status and a printf-style message; returns status. */
+ddpm_status ddpm__fail(ddpm_error *err, ddpm_status status, const char *fmt, ...) DDPM_PRINTF(3, 4);
+/* Sets err to DDPM_OK with an empty message. */
+void ddpm__ok(ddpm_error *err);
+
+/* Overflow-checked size arithmetic: return 0 on overflow, else 1 with *out set. */
+int ddpm__mul_size(size_t a, size_t b, size_t *out);
+int ddpm__add_size(size_t a, size_t b, size_t *out);
+
+/* 1 when every one of the n floats is finite. */
+int ddpm__all_finite(const float *x, size_t n);
+
+/* Aligned (64-byte) allocation; NULL on failure or size 0 overflow. Free with ddpm__free_aligned. */
+void *ddpm__alloc_aligned(size_t bytes);
+void ddpm__free_aligned(void *p);
+
+#endif

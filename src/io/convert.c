@@ -1,0 +1,143 @@
+/* Tensor conversion to float32 (F32, F16, I8 + per-row scale) and the "every tensor used" check. */
+#include "io/safetensors.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+float ddpm_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1Fu;
+    uint32_t man = h & 0x3FFu;
+    uint32_t bits;
+    if (exp == 0) {
+        if (man == 0) {
+            bits = sign; /* +-0 */
+        } else {
+            /* Subnormal: man * 2^-24. Shift the leading 1 up to bit 10; each shift lowers the exponent by one. */
+            uint32_t e = 0;
+            while (!(man & 0x400u)) {
+                man <<= 1;
+                e++;
+            }
+            bits = sign | ((127u - 15u + 1u - e) << 23) | ((man & 0x3FFu) << 13);
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7F800000u | (man << 13); /* inf, or NaN with the payload kept */
+    } else {
+        bits = sign | ((exp + 127u - 15u) << 23) | (man << 13);
+    }
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* Little-endian loads from possibly unaligned bytes. */
+static uint16_t load_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+
+static float load_f32(const uint8_t *p) {
+    uint32_t u = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* "[a, b, c]" into buf (always NUL-terminated). */
+static const char *fmt_shape(char *buf, size_t size, int ndim, const int64_t *shape) {
+    size_t k = 0;
+    int n = snprintf(buf, size, "[");
+    if (n > 0) k = (size_t)n;
+    for (int i = 0; i < ndim && k < size; i++) {
+        n = snprintf(buf + k, size - k, i ? ", %" PRId64 : "%" PRId64, shape[i]);
+        if (n < 0) break;
+        k += (size_t)n;
+    }
+    if (k < size) snprintf(buf + k, size - k, "]");
+    return buf;
+}
+
+static ddpm_st_tensor *find_mut(ddpm_st_file *f, const char *name) {
+    const ddpm_st_tensor *t = ddpm_st_find(f, name);
+    return t ? &f->tensors[t - f->tensors] : NULL;
+}
+
+ddpm_status ddpm_st_read_f32(ddpm_st_file *f, const char *name, int ndim, const int64_t *expected_shape, float *dst,
+                             ddpm_error *err) {
+    if (!f || !name) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "read tensor: file or name is NULL");
+    if (ndim < 0 || ndim > DDPM_ST_MAX_RANK || (ndim > 0 && !expected_shape))
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "read tensor: bad expected rank %d", ndim);
+    char nb[96], sa[96], sb[96];
+    const char *nm = ddpm_st_printable(name, nb, sizeof nb);
+    ddpm_st_tensor *t = find_mut(f, name);
+    if (!t) return ddpm__fail(err, DDPM_ERR_MISSING_TENSOR, "missing tensor %s", nm);
+    int same = t->ndim == ndim;
+    for (int i = 0; same && i < ndim; i++) same = t->shape[i] == expected_shape[i];
+    if (!same)
+        return ddpm__fail(err, DDPM_ERR_SHAPE, "tensor %s: expected shape %s, found %s", nm,
+                          fmt_shape(sa, sizeof sa, ndim, expected_shape), fmt_shape(sb, sizeof sb, t->ndim, t->shape));
+    size_t n = t->num_elements;
+    if (n > 0 && !dst) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "read tensor %s: dst is NULL", nm);
+
+    ddpm_st_tensor *scale = NULL;
+    switch (t->dtype) {
+    case DDPM_DTYPE_F32:
+        for (size_t i = 0; i < n; i++) dst[i] = load_f32(t->data + 4 * i);
+        break;
+    case DDPM_DTYPE_F16:
+        for (size_t i = 0; i < n; i++) dst[i] = ddpm_f16_to_f32(load_u16(t->data + 2 * i));
+        break;
+    case DDPM_DTYPE_I8: {
+        if (t->ndim < 2)
+            return ddpm__fail(err, DDPM_ERR_SHAPE, "tensor %s: I8 is only allowed for rank >= 2, found rank %d", nm,
+                              t->ndim);
+        size_t len = strlen(name);
+        char *sname = malloc(len + sizeof "_scale");
+        if (!sname) return ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "read tensor %s: out of memory", nm);
+        memcpy(sname, name, len);
+        memcpy(sname + len, "_scale", sizeof "_scale");
+        scale = find_mut(f, sname);
+        free(sname);
+        if (!scale) return ddpm__fail(err, DDPM_ERR_MISSING_TENSOR, "tensor %s is I8 but %s_scale is missing", nm, nm);
+        if (scale->dtype != DDPM_DTYPE_F32)
+            return ddpm__fail(err, DDPM_ERR_SHAPE, "tensor %s_scale: expected dtype F32, found %s", nm,
+                              ddpm_st_dtype_name(scale->dtype));
+        if (scale->ndim != 1 || scale->shape[0] != t->shape[0])
+            return ddpm__fail(err, DDPM_ERR_SHAPE, "tensor %s_scale: expected shape %s, found %s", nm,
+                              fmt_shape(sa, sizeof sa, 1, t->shape), fmt_shape(sb, sizeof sb, scale->ndim, scale->shape));
+        size_t rows = (size_t)t->shape[0];
+        size_t per_row = rows ? n / rows : 0;
+        for (size_t o = 0; o < rows; o++) {
+            float s = load_f32(scale->data + 4 * o);
+            if (!isfinite(s))
+                return ddpm__fail(err, DDPM_ERR_FORMAT, "tensor %s_scale has NaN/Inf (element %zu)", nm, o);
+            const int8_t *q = (const int8_t *)(const void *)(t->data + o * per_row);
+            float *w = dst + o * per_row;
+            for (size_t i = 0; i < per_row; i++) w[i] = s * (float)q[i];
+        }
+        break;
+    }
+    default:
+        return ddpm__fail(err, DDPM_ERR_UNSUPPORTED, "tensor %s: unsupported dtype", nm);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(dst[i])) return ddpm__fail(err, DDPM_ERR_FORMAT, "tensor %s has NaN/Inf (element %zu)", nm, i);
+    t->used = 1;
+    if (scale) scale->used = 1;
+    ddpm__ok(err);
+    return DDPM_OK;
+}
+
+ddpm_status ddpm_st_check_all_used(const ddpm_st_file *f, ddpm_error *err) {
+    if (!f) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "check tensors: file is NULL");
+    for (int i = 0; i < f->num_tensors; i++) {
+        if (!f->tensors[i].used) {
+            char nb[96];
+            return ddpm__fail(err, DDPM_ERR_FORMAT, "unexpected tensor %s",
+                              ddpm_st_printable(f->tensors[i].name, nb, sizeof nb));
+        }
+    }
+    ddpm__ok(err);
+    return DDPM_OK;
+}

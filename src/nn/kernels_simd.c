@@ -1,0 +1,239 @@
+/*
+ * SIMD kernels through the 4-lane vector layer. Convolution = im2col + GEMM; the GEMM keeps one accumulator per
+ * output element and adds the k terms in ascending order, exactly like the scalar loops, so conv and gemm agree
+ * with their scalar twins bit for bit. Reductions (GroupNorm statistics, softmax sums, linear dot products) use four
+ * partial sums and differ from the scalar twins by rounding only.
+ */
+#include "nn/kernels.h"
+#include "nn/simd.h"
+
+#include <math.h>
+
+/* ---- exp, lane by lane the same operations as ddpm_expf_scalar ---- */
+static inline vf4 vf4_exp(vf4 x) {
+    x = vf4_max(x, vf4_splat(-87.0f));
+    x = vf4_min(x, vf4_splat(88.0f));
+    const vf4 y = vf4_mul(x, vf4_splat(1.44269504088896341f));
+    /* half = copysign(0.5, y): y < 0 exactly when its sign bit is set, except -0.0 (then n = 0 either way) */
+    const vf4 sign = vf4_and(y, vi4_as_f4(vi4_splat((int32_t)0x80000000u)));
+    const vf4 half = vf4_or(vf4_splat(0.5f), sign);
+    const vi4 n = vf4_to_i4_trunc(vf4_add(y, half));
+    const vf4 nf = vi4_to_f4(n);
+    const vf4 r = vf4_sub(vf4_sub(x, vf4_mul(nf, vf4_splat(0.693145751953125f))),
+                          vf4_mul(nf, vf4_splat(1.42860682030941723e-6f)));
+    vf4 p = vf4_splat(1.0f / 5040.0f);
+    p = vf4_add(vf4_mul(p, r), vf4_splat(1.0f / 720.0f));
+    p = vf4_add(vf4_mul(p, r), vf4_splat(1.0f / 120.0f));
+    p = vf4_add(vf4_mul(p, r), vf4_splat(1.0f / 24.0f));
+    p = vf4_add(vf4_mul(p, r), vf4_splat(1.0f / 6.0f));
+    p = vf4_add(vf4_mul(p, r), vf4_splat(0.5f));
+    p = vf4_add(vf4_mul(p, r), vf4_splat(1.0f));
+    p = vf4_add(vf4_mul(p, r), vf4_splat(1.0f));
+    const vf4 scale = vi4_as_f4(vi4_shl(vi4_add(n, vi4_splat(127)), 23));
+    return vf4_mul(p, scale);
+}
+
+static inline vf4 vf4_silu(vf4 v) {
+    const vf4 zero = vf4_splat(0.0f);
+    return vf4_div(v, vf4_add(vf4_splat(1.0f), vf4_exp(vf4_sub(zero, v))));
+}
+
+/* ---- GEMM: C[M, N] = bias + A B, 4 x 8 register blocks ---- */
+static void gemm_simd(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
+                      const float *bias) {
+    int m = 0;
+    for (; m + 4 <= M; m += 4) {
+        const float *a0 = A + (size_t)m * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
+        const float b0 = bias ? bias[m] : 0.0f, b1 = bias ? bias[m + 1] : 0.0f;
+        const float b2 = bias ? bias[m + 2] : 0.0f, b3 = bias ? bias[m + 3] : 0.0f;
+        int n = 0;
+        for (; n + 8 <= N; n += 8) {
+            vf4 c00 = vf4_splat(b0), c01 = c00, c10 = vf4_splat(b1), c11 = c10;
+            vf4 c20 = vf4_splat(b2), c21 = c20, c30 = vf4_splat(b3), c31 = c30;
+            const float *bp = B + n;
+            for (int k = 0; k < K; k++, bp += ldb) {
+                const vf4 x0 = vf4_load(bp), x1 = vf4_load(bp + 4);
+                vf4 w = vf4_splat(a0[k]);
+                c00 = vf4_add(c00, vf4_mul(w, x0));
+                c01 = vf4_add(c01, vf4_mul(w, x1));
+                w = vf4_splat(a1[k]);
+                c10 = vf4_add(c10, vf4_mul(w, x0));
+                c11 = vf4_add(c11, vf4_mul(w, x1));
+                w = vf4_splat(a2[k]);
+                c20 = vf4_add(c20, vf4_mul(w, x0));
+                c21 = vf4_add(c21, vf4_mul(w, x1));
+                w = vf4_splat(a3[k]);
+                c30 = vf4_add(c30, vf4_mul(w, x0));
+                c31 = vf4_add(c31, vf4_mul(w, x1));
+            }
+            float *cp = C + (size_t)m * ldc + n;
+            vf4_store(cp, c00);
+            vf4_store(cp + 4, c01);
+            vf4_store(cp + ldc, c10);
+            vf4_store(cp + ldc + 4, c11);
+            vf4_store(cp + 2 * ldc, c20);
+            vf4_store(cp + 2 * ldc + 4, c21);
+            vf4_store(cp + 3 * ldc, c30);
+            vf4_store(cp + 3 * ldc + 4, c31);
+        }
+        for (; n + 4 <= N; n += 4) {
+            vf4 c0 = vf4_splat(b0), c1 = vf4_splat(b1), c2 = vf4_splat(b2), c3 = vf4_splat(b3);
+            const float *bp = B + n;
+            for (int k = 0; k < K; k++, bp += ldb) {
+                const vf4 x0 = vf4_load(bp);
+                c0 = vf4_add(c0, vf4_mul(vf4_splat(a0[k]), x0));
+                c1 = vf4_add(c1, vf4_mul(vf4_splat(a1[k]), x0));
+                c2 = vf4_add(c2, vf4_mul(vf4_splat(a2[k]), x0));
+                c3 = vf4_add(c3, vf4_mul(vf4_splat(a3[k]), x0));
+            }
+            float *cp = C + (size_t)m * ldc + n;
+            vf4_store(cp, c0);
+            vf4_store(cp + ldc, c1);
+            vf4_store(cp + 2 * ldc, c2);
+            vf4_store(cp + 3 * ldc, c3);
+        }
+        for (; n < N; n++) {
+            float c0 = b0, c1 = b1, c2 = b2, c3 = b3;
+            for (int k = 0; k < K; k++) {
+                const float x0 = B[(size_t)k * ldb + n];
+                c0 += a0[k] * x0;
+                c1 += a1[k] * x0;
+                c2 += a2[k] * x0;
+                c3 += a3[k] * x0;
+            }
+            C[(size_t)m * ldc + n] = c0;
+            C[(size_t)(m + 1) * ldc + n] = c1;
+            C[(size_t)(m + 2) * ldc + n] = c2;
+            C[(size_t)(m + 3) * ldc + n] = c3;
+        }
+    }
+    for (; m < M; m++) {
+        const float *a0 = A + (size_t)m * lda;
+        const float b0 = bias ? bias[m] : 0.0f;
+        int n = 0;
+        for (; n + 4 <= N; n += 4) {
+            vf4 c0 = vf4_splat(b0);
+            for (int k = 0; k < K; k++) c0 = vf4_add(c0, vf4_mul(vf4_splat(a0[k]), vf4_load(B + (size_t)k * ldb + n)));
+            vf4_store(C + (size_t)m * ldc + n, c0);
+        }
+        for (; n < N; n++) {
+            float c0 = b0;
+            for (int k = 0; k < K; k++) c0 += a0[k] * B[(size_t)k * ldb + n];
+            C[(size_t)m * ldc + n] = c0;
+        }
+    }
+}
+
+static void conv2d_simd(const ddpm_conv_desc *d, const float *x, float *y, float *col) {
+    const int kk = d->cin * d->k * d->k, hw = d->ho * d->wo;
+    if (d->k == 1 && d->stride == 1) {
+        gemm_simd(d->cout, hw, kk, d->weight, kk, x, hw, y, hw, d->bias);
+        return;
+    }
+    ddpm_im2col(d, x, col);
+    gemm_simd(d->cout, hw, kk, d->weight, kk, col, hw, y, hw, d->bias);
+}
+
+static float dot_simd(const float *a, const float *b, int n) {
+    vf4 acc = vf4_splat(0.0f);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) acc = vf4_add(acc, vf4_mul(vf4_load(a + i), vf4_load(b + i)));
+    float s = vf4_hsum(acc);
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+static void linear_simd(const float *x, int n, int in, int out, const float *W, const float *b, float *y) {
+    for (int i = 0; i < n; i++)
+        for (int o = 0; o < out; o++)
+            y[(size_t)i * out + o] = (b ? b[o] : 0.0f) + dot_simd(W + (size_t)o * in, x + (size_t)i * in, in);
+}
+
+static void group_norm_simd(const float *x, float *y, int c, int hw, int groups, const float *gamma,
+                            const float *beta, float eps, int silu) {
+    const int cg = c / groups;
+    const size_t cnt = (size_t)cg * hw;
+    for (int g = 0; g < groups; g++) {
+        const float *xg = x + (size_t)g * cnt;
+        vf4 s4 = vf4_splat(0.0f);
+        size_t i = 0;
+        for (; i + 4 <= cnt; i += 4) s4 = vf4_add(s4, vf4_load(xg + i));
+        float sum = vf4_hsum(s4);
+        for (; i < cnt; i++) sum += xg[i];
+        const float mean = sum / (float)cnt;
+        const vf4 m4 = vf4_splat(mean);
+        vf4 q4 = vf4_splat(0.0f);
+        for (i = 0; i + 4 <= cnt; i += 4) {
+            const vf4 dlt = vf4_sub(vf4_load(xg + i), m4);
+            q4 = vf4_add(q4, vf4_mul(dlt, dlt));
+        }
+        float sq = vf4_hsum(q4);
+        for (; i < cnt; i++) sq += (xg[i] - mean) * (xg[i] - mean);
+        const float rstd = 1.0f / sqrtf(sq / (float)cnt + eps);
+        for (int ci = 0; ci < cg; ci++) {
+            const int ch = g * cg + ci;
+            const float a = gamma[ch] * rstd, b = beta[ch] - mean * a;
+            const vf4 a4 = vf4_splat(a), b4 = vf4_splat(b);
+            const float *xc = xg + (size_t)ci * hw;
+            float *yc = y + (size_t)ch * hw;
+            int j = 0;
+            for (; j + 4 <= hw; j += 4) {
+                vf4 v = vf4_add(vf4_mul(vf4_load(xc + j), a4), b4);
+                vf4_store(yc + j, silu ? vf4_silu(v) : v);
+            }
+            for (; j < hw; j++) {
+                const float v = xc[j] * a + b;
+                yc[j] = silu ? v / (1.0f + ddpm_expf_scalar(-v)) : v;
+            }
+        }
+    }
+}
+
+static void silu_simd(const float *x, float *y, size_t n) {
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) vf4_store(y + i, vf4_silu(vf4_load(x + i)));
+    for (; i < n; i++) y[i] = x[i] / (1.0f + ddpm_expf_scalar(-x[i]));
+}
+
+static void softmax_rows_simd(float *x, int rows, int cols, float scale) {
+    const vf4 sc = vf4_splat(scale);
+    for (int r = 0; r < rows; r++) {
+        float *row = x + (size_t)r * cols;
+        int c = 0;
+        float mx = -INFINITY;
+        if (cols >= 4) {
+            vf4 m4 = vf4_mul(vf4_load(row), sc);
+            for (c = 4; c + 4 <= cols; c += 4) m4 = vf4_max(m4, vf4_mul(vf4_load(row + c), sc));
+            mx = vf4_hmax(m4);
+        }
+        for (; c < cols; c++) mx = row[c] * scale > mx ? row[c] * scale : mx;
+        const vf4 mx4 = vf4_splat(mx);
+        vf4 s4 = vf4_splat(0.0f);
+        for (c = 0; c + 4 <= cols; c += 4) {
+            const vf4 e = vf4_exp(vf4_sub(vf4_mul(vf4_load(row + c), sc), mx4));
+            vf4_store(row + c, e);
+            s4 = vf4_add(s4, e);
+        }
+        float sum = vf4_hsum(s4);
+        for (; c < cols; c++) {
+            row[c] = ddpm_expf_scalar(row[c] * scale - mx);
+            sum += row[c];
+        }
+        const float inv = 1.0f / sum;
+        const vf4 inv4 = vf4_splat(inv);
+        for (c = 0; c + 4 <= cols; c += 4) vf4_store(row + c, vf4_mul(vf4_load(row + c), inv4));
+        for (; c < cols; c++) row[c] *= inv;
+    }
+}
+
+static void add_simd(const float *a, const float *b, float *y, size_t n) {
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) vf4_store(y + i, vf4_add(vf4_load(a + i), vf4_load(b + i)));
+    for (; i < n; i++) y[i] = a[i] + b[i];
+}
+
+const ddpm_kernel_table ddpm_kernels_simd = {
+    DDPM_SIMD_NAME, conv2d_simd, gemm_simd, linear_simd, group_norm_simd, silu_simd, softmax_rows_simd, add_simd,
+};
+
+const char *ddpm_simd_backend(void) { return DDPM_SIMD_NAME; }

@@ -1,0 +1,127 @@
+/*
+ * The vector layer: a few 4-lane float32 (and int32) operations mapped onto each ISA.
+ *
+ *   WebAssembly SIMD128 (wasm_simd128.h)   when __wasm_simd128__
+ *   x86 SSE2 (emmintrin.h)                 when __SSE2__ (every x86-64)
+ *   plain C structs                        elsewhere
+ *
+ * All three are 4 lanes wide on purpose: a kernel written with these macros performs the same IEEE operations in
+ * the same order on every backend, so the native x86 build and the wasm build give bit-identical results (the build
+ * disables FP contraction; no backend here fuses multiply-add).
+ */
+#ifndef DDPM_SIMD_H
+#define DDPM_SIMD_H
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__wasm_simd128__)
+#include <wasm_simd128.h>
+#define DDPM_SIMD_NAME "wasm-simd128"
+typedef v128_t vf4;
+typedef v128_t vi4;
+static inline vf4 vf4_load(const float *p) { return wasm_v128_load(p); }
+static inline void vf4_store(float *p, vf4 v) { wasm_v128_store(p, v); }
+static inline vf4 vf4_splat(float x) { return wasm_f32x4_splat(x); }
+static inline vf4 vf4_add(vf4 a, vf4 b) { return wasm_f32x4_add(a, b); }
+static inline vf4 vf4_sub(vf4 a, vf4 b) { return wasm_f32x4_sub(a, b); }
+static inline vf4 vf4_mul(vf4 a, vf4 b) { return wasm_f32x4_mul(a, b); }
+static inline vf4 vf4_div(vf4 a, vf4 b) { return wasm_f32x4_div(a, b); }
+/* max/min with x86 semantics (second operand when either is NaN or both are zeros) so backends agree */
+static inline vf4 vf4_max(vf4 a, vf4 b) { return wasm_f32x4_pmax(b, a); }
+static inline vf4 vf4_min(vf4 a, vf4 b) { return wasm_f32x4_pmin(b, a); }
+static inline vi4 vf4_to_i4_trunc(vf4 a) { return wasm_i32x4_trunc_sat_f32x4(a); }
+static inline vf4 vi4_to_f4(vi4 a) { return wasm_f32x4_convert_i32x4(a); }
+static inline vi4 vi4_add(vi4 a, vi4 b) { return wasm_i32x4_add(a, b); }
+static inline vi4 vi4_splat(int32_t x) { return wasm_i32x4_splat(x); }
+static inline vi4 vi4_shl(vi4 a, int n) { return wasm_i32x4_shl(a, n); }
+static inline vf4 vf4_and(vf4 a, vf4 b) { return wasm_v128_and(a, b); }
+static inline vf4 vf4_or(vf4 a, vf4 b) { return wasm_v128_or(a, b); }
+static inline vf4 vi4_as_f4(vi4 a) { return a; }
+static inline vi4 vf4_as_i4(vf4 a) { return a; }
+static inline float vf4_hsum(vf4 v) {
+    /* fixed order: (l0 + l1) + (l2 + l3) */
+    return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1)) +
+           (wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3));
+}
+static inline float vf4_hmax(vf4 v) {
+    float a = wasm_f32x4_extract_lane(v, 0), b = wasm_f32x4_extract_lane(v, 1);
+    float c = wasm_f32x4_extract_lane(v, 2), d = wasm_f32x4_extract_lane(v, 3);
+    float m1 = a > b ? a : b, m2 = c > d ? c : d;
+    return m1 > m2 ? m1 : m2;
+}
+
+#elif defined(__SSE2__)
+#include <emmintrin.h>
+#define DDPM_SIMD_NAME "sse2"
+typedef __m128 vf4;
+typedef __m128i vi4;
+static inline vf4 vf4_load(const float *p) { return _mm_loadu_ps(p); }
+static inline void vf4_store(float *p, vf4 v) { _mm_storeu_ps(p, v); }
+static inline vf4 vf4_splat(float x) { return _mm_set1_ps(x); }
+static inline vf4 vf4_add(vf4 a, vf4 b) { return _mm_add_ps(a, b); }
+static inline vf4 vf4_sub(vf4 a, vf4 b) { return _mm_sub_ps(a, b); }
+static inline vf4 vf4_mul(vf4 a, vf4 b) { return _mm_mul_ps(a, b); }
+static inline vf4 vf4_div(vf4 a, vf4 b) { return _mm_div_ps(a, b); }
+static inline vf4 vf4_max(vf4 a, vf4 b) { return _mm_max_ps(a, b); }
+static inline vf4 vf4_min(vf4 a, vf4 b) { return _mm_min_ps(a, b); }
+static inline vi4 vf4_to_i4_trunc(vf4 a) { return _mm_cvttps_epi32(a); }
+static inline vf4 vi4_to_f4(vi4 a) { return _mm_cvtepi32_ps(a); }
+static inline vi4 vi4_add(vi4 a, vi4 b) { return _mm_add_epi32(a, b); }
+static inline vi4 vi4_splat(int32_t x) { return _mm_set1_epi32(x); }
+static inline vi4 vi4_shl(vi4 a, int n) { return _mm_slli_epi32(a, n); }
+static inline vf4 vf4_and(vf4 a, vf4 b) { return _mm_and_ps(a, b); }
+static inline vf4 vf4_or(vf4 a, vf4 b) { return _mm_or_ps(a, b); }
+static inline vf4 vi4_as_f4(vi4 a) { return _mm_castsi128_ps(a); }
+static inline vi4 vf4_as_i4(vf4 a) { return _mm_castps_si128(a); }
+static inline float vf4_hsum(vf4 v) {
+    float l[4];
+    _mm_storeu_ps(l, v);
+    return (l[0] + l[1]) + (l[2] + l[3]);
+}
+static inline float vf4_hmax(vf4 v) {
+    float l[4];
+    _mm_storeu_ps(l, v);
+    float m1 = l[0] > l[1] ? l[0] : l[1], m2 = l[2] > l[3] ? l[2] : l[3];
+    return m1 > m2 ? m1 : m2;
+}
+
+#else
+#define DDPM_SIMD_NAME "scalar"
+typedef struct { float v[4]; } vf4;
+typedef struct { int32_t v[4]; } vi4;
+#define DDPM_V4_MAP(T, expr) T r; for (int i_ = 0; i_ < 4; i_++) r.v[i_] = (expr); return r
+static inline vf4 vf4_load(const float *p) { vf4 r; memcpy(r.v, p, 16); return r; }
+static inline void vf4_store(float *p, vf4 v) { memcpy(p, v.v, 16); }
+static inline vf4 vf4_splat(float x) { DDPM_V4_MAP(vf4, x); }
+static inline vf4 vf4_add(vf4 a, vf4 b) { DDPM_V4_MAP(vf4, a.v[i_] + b.v[i_]); }
+static inline vf4 vf4_sub(vf4 a, vf4 b) { DDPM_V4_MAP(vf4, a.v[i_] - b.v[i_]); }
+static inline vf4 vf4_mul(vf4 a, vf4 b) { DDPM_V4_MAP(vf4, a.v[i_] * b.v[i_]); }
+static inline vf4 vf4_div(vf4 a, vf4 b) { DDPM_V4_MAP(vf4, a.v[i_] / b.v[i_]); }
+static inline vf4 vf4_max(vf4 a, vf4 b) { DDPM_V4_MAP(vf4, a.v[i_] > b.v[i_] ? a.v[i_] : b.v[i_]); }
+static inline vf4 vf4_min(vf4 a, vf4 b) { DDPM_V4_MAP(vf4, a.v[i_] < b.v[i_] ? a.v[i_] : b.v[i_]); }
+static inline vi4 vf4_to_i4_trunc(vf4 a) { DDPM_V4_MAP(vi4, (int32_t)a.v[i_]); }
+static inline vf4 vi4_to_f4(vi4 a) { DDPM_V4_MAP(vf4, (float)a.v[i_]); }
+static inline vi4 vi4_add(vi4 a, vi4 b) { DDPM_V4_MAP(vi4, (int32_t)((uint32_t)a.v[i_] + (uint32_t)b.v[i_])); }
+static inline vi4 vi4_splat(int32_t x) { DDPM_V4_MAP(vi4, x); }
+static inline vi4 vi4_shl(vi4 a, int n) { DDPM_V4_MAP(vi4, (int32_t)((uint32_t)a.v[i_] << n)); }
+static inline vf4 vi4_as_f4(vi4 a) { vf4 r; memcpy(r.v, a.v, 16); return r; }
+static inline vi4 vf4_as_i4(vf4 a) { vi4 r; memcpy(r.v, a.v, 16); return r; }
+static inline vf4 vf4_and(vf4 a, vf4 b) {
+    vi4 x = vf4_as_i4(a), y = vf4_as_i4(b), r;
+    for (int i = 0; i < 4; i++) r.v[i] = x.v[i] & y.v[i];
+    return vi4_as_f4(r);
+}
+static inline vf4 vf4_or(vf4 a, vf4 b) {
+    vi4 x = vf4_as_i4(a), y = vf4_as_i4(b), r;
+    for (int i = 0; i < 4; i++) r.v[i] = x.v[i] | y.v[i];
+    return vi4_as_f4(r);
+}
+static inline float vf4_hsum(vf4 v) { return (v.v[0] + v.v[1]) + (v.v[2] + v.v[3]); }
+static inline float vf4_hmax(vf4 v) {
+    float m1 = v.v[0] > v.v[1] ? v.v[0] : v.v[1], m2 = v.v[2] > v.v[3] ? v.v[2] : v.v[3];
+    return m1 > m2 ? m1 : m2;
+}
+#endif
+
+#endif

@@ -1,0 +1,247 @@
+/*
+ * Noise schedules (Ho et al. 2020, section 4 and appendix B; Nichol & Dhariwal 2021 for cosine; Lin et al. 2023 for
+ * the zero-terminal-SNR rescale). Everything is computed in double and stored as T doubles per array.
+ *
+ * The betas follow training/schedule.py formula for formula and operation for operation (numpy's linspace is
+ * start + i * (stop - start) / (T - 1) with the last entry set to stop; cumprod is a left-to-right product), so the
+ * engine and the trainer agree to the last bit or two. Transcendentals go through the library's deterministic
+ * routines (ddpm_det_sincos, ddpm_det_log, and det_exp below) so that a schedule has the same bits on every
+ * IEEE-754 platform, native or WebAssembly.
+ */
+#include "core/internal.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ddpm_schedule {
+    ddpm_schedule_params params;
+    int T;
+    double *arrays[DDPM_SCHEDULE_ARRAY_COUNT_]; /* each T doubles, carved out of `storage` */
+    double *storage;
+};
+
+ddpm_schedule_params ddpm_schedule_default_params(void) {
+    ddpm_schedule_params p;
+    memset(&p, 0, sizeof p);
+    p.kind = DDPM_SCHEDULE_LINEAR;
+    p.num_timesteps = 1000;
+    p.beta_start = 1e-4;
+    p.beta_end = 0.02;
+    p.rescale_zero_snr = 0;
+    return p;
+}
+
+/*
+ * exp(x) for |x| <= ~700 with only + - * /: x = k ln2 + r, |r| <= ln2/2, exp(r) by its Taylor series through r^16
+ * (first omitted term 0.347^17/17! < 1e-22), times 2^k built from bits. Good to ~1 ulp; used for the sigmoid
+ * schedule only (|x| <= 6).
+ */
+#define EXP_LN2_HI 0x1.62e42ff000000p-1    /* ln 2 rounded to 32 significant bits: k * EXP_LN2_HI is exact */
+#define EXP_LN2_LO (-0x1.718432a1b0e26p-35) /* ln 2 - EXP_LN2_HI */
+#define EXP_INV_LN2 0x1.71547652b82fep+0    /* 1 / ln 2 */
+static double det_exp(double x) {
+    double fk = x * EXP_INV_LN2;
+    int k = (int)(fk >= 0.0 ? fk + 0.5 : fk - 0.5);
+    double dk = (double)k;
+    double r = (x - dk * EXP_LN2_HI) - dk * EXP_LN2_LO;
+    /* e^r = 1 + r + r^2/2! + ... + r^16/16!, Horner from the highest term */
+    double p = 1.0 / 20922789888000.0; /* 1/16! */
+    static const double inv_fact[16] = {
+        1.0, 1.0, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720, 1.0 / 5040, 1.0 / 40320, 1.0 / 362880,
+        1.0 / 3628800, 1.0 / 39916800, 1.0 / 479001600, 1.0 / 6227020800.0, 1.0 / 87178291200.0,
+        1.0 / 1307674368000.0};
+    for (int j = 15; j >= 0; j--) p = inv_fact[j] + r * p;
+    /* 2^k for -1022 <= k <= 1023 from its exponent field */
+    uint64_t bits = (uint64_t)(k + 1023) << 52;
+    double scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+/* numpy.linspace(a, b, T)[i] */
+static double linspace_at(double a, double b, int T, int i) {
+    if (T == 1) return a;
+    if (i == T - 1) return b;
+    double step = (b - a) / (double)(T - 1);
+    return (double)i * step + a;
+}
+
+/* Nichol & Dhariwal's f(t) = cos^2(((t/T) + s)/(1 + s) * pi/2), s = 0.008 */
+static double cosine_f(int t, int T) {
+    const double s = 0.008;
+    const double pi = 0x1.921fb54442d18p+1;
+    double arg = ((double)t / (double)T + s) / (1.0 + s) * pi / 2.0;
+    double c;
+    ddpm_det_sincos(arg, NULL, &c);
+    return c * c;
+}
+
+static ddpm_status validate(const ddpm_schedule_params *p, ddpm_error *err) {
+    if (p->kind != DDPM_SCHEDULE_LINEAR && p->kind != DDPM_SCHEDULE_SCALED_LINEAR && p->kind != DDPM_SCHEDULE_COSINE &&
+        p->kind != DDPM_SCHEDULE_SIGMOID)
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "schedule: unknown kind %d", (int)p->kind);
+    if (p->num_timesteps < 1)
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "schedule: num_timesteps %d must be at least 1",
+                          p->num_timesteps);
+    if (p->num_timesteps > DDPM_MAX_TIMESTEPS)
+        return ddpm__fail(err, DDPM_ERR_TOO_LARGE, "schedule: num_timesteps %d exceeds DDPM_MAX_TIMESTEPS (%d)",
+                          p->num_timesteps, DDPM_MAX_TIMESTEPS);
+    if (!isfinite(p->beta_start) || !isfinite(p->beta_end))
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "schedule: beta_start (%g) and beta_end (%g) must be finite",
+                          p->beta_start, p->beta_end);
+    if (p->kind != DDPM_SCHEDULE_COSINE) { /* cosine ignores beta_start/beta_end */
+        if (!(p->beta_start > 0.0 && p->beta_start <= p->beta_end && p->beta_end < 1.0))
+            return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT,
+                              "schedule: need 0 < beta_start <= beta_end < 1, got beta_start = %g, beta_end = %g",
+                              p->beta_start, p->beta_end);
+    }
+    if (p->rescale_zero_snr && p->num_timesteps < 2)
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "schedule: rescale_zero_snr needs num_timesteps >= 2");
+    return DDPM_OK;
+}
+
+/* betas[0..T) for the kind, before any rescale. */
+static void base_betas(const ddpm_schedule_params *p, double *b) {
+    int T = p->num_timesteps;
+    switch (p->kind) {
+    case DDPM_SCHEDULE_LINEAR:
+        for (int i = 0; i < T; i++) b[i] = linspace_at(p->beta_start, p->beta_end, T, i);
+        break;
+    case DDPM_SCHEDULE_SCALED_LINEAR: {
+        double a = sqrt(p->beta_start), e = sqrt(p->beta_end);
+        for (int i = 0; i < T; i++) {
+            double v = linspace_at(a, e, T, i);
+            b[i] = v * v;
+        }
+        break;
+    }
+    case DDPM_SCHEDULE_COSINE: {
+        double f_prev = cosine_f(0, T);
+        for (int i = 0; i < T; i++) {
+            double f_next = cosine_f(i + 1, T);
+            double beta = 1.0 - f_next / f_prev;
+            b[i] = beta < 0.999 ? beta : 0.999; /* the 0.999 cap avoids a singularity at t = T-1 */
+            f_prev = f_next;
+        }
+        break;
+    }
+    case DDPM_SCHEDULE_SIGMOID:
+        for (int i = 0; i < T; i++) {
+            double x = linspace_at(-6.0, 6.0, T, i);
+            b[i] = 1.0 / (1.0 + det_exp(-x)) * (p->beta_end - p->beta_start) + p->beta_start;
+        }
+        break;
+    default: break; /* rejected by validate() */
+    }
+}
+
+/*
+ * Lin et al. 2023, Algorithm 1: with sab = sqrt(alphas_cumprod), shift and scale so that sab[0] is kept and
+ * sab[T-1] becomes 0: sab' = (sab - sab[T-1]) * sab[0] / (sab[0] - sab[T-1]); then abar' = sab'^2,
+ * alpha'_0 = abar'_0, alpha'_t = abar'_t / abar'_{t-1}, beta' = 1 - alpha'. `ab` is scratch of T doubles.
+ * Returns 0 when the schedule cannot be rescaled (sab[0] == sab[T-1]).
+ */
+static int rescale_zero_snr(double *b, double *ab, int T) {
+    double prod = 1.0;
+    for (int i = 0; i < T; i++) {
+        prod *= 1.0 - b[i];
+        ab[i] = sqrt(prod);
+    }
+    double s0 = ab[0], sT = ab[T - 1];
+    if (!(s0 > sT)) return 0;
+    for (int i = 0; i < T; i++) {
+        double v = (ab[i] - sT) * s0 / (s0 - sT);
+        ab[i] = v * v;
+    }
+    b[0] = 1.0 - ab[0];
+    for (int i = 1; i < T; i++) b[i] = 1.0 - ab[i] / ab[i - 1]; /* ab[T-1] = 0 exactly, so b[T-1] = 1 */
+    return 1;
+}
+
+ddpm_status ddpm_schedule_create(const ddpm_schedule_params *p, ddpm_schedule **out, ddpm_error *err) {
+    if (out) *out = NULL;
+    if (!p || !out) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "schedule: NULL argument");
+    ddpm_status st = validate(p, err);
+    if (st != DDPM_OK) return st;
+
+    int T = p->num_timesteps;
+    size_t bytes;
+    if (!ddpm__mul_size((size_t)T * DDPM_SCHEDULE_ARRAY_COUNT_, sizeof(double), &bytes))
+        return ddpm__fail(err, DDPM_ERR_TOO_LARGE, "schedule: size overflow");
+    ddpm_schedule *s = calloc(1, sizeof *s);
+    double *storage = malloc(bytes);
+    if (!s || !storage) {
+        free(s);
+        free(storage);
+        return ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "schedule: cannot allocate %zu bytes", bytes);
+    }
+    s->params = *p;
+    s->T = T;
+    s->storage = storage;
+    for (int a = 0; a < DDPM_SCHEDULE_ARRAY_COUNT_; a++) s->arrays[a] = storage + (size_t)a * (size_t)T;
+
+    double *beta = s->arrays[DDPM_BETAS];
+    double *alpha = s->arrays[DDPM_ALPHAS];
+    double *ab = s->arrays[DDPM_ALPHAS_CUMPROD];
+    double *ab_prev = s->arrays[DDPM_ALPHAS_CUMPROD_PREV];
+    double *sab = s->arrays[DDPM_SQRT_ALPHAS_CUMPROD];
+    double *s1mab = s->arrays[DDPM_SQRT_ONE_MINUS_ALPHAS_CUMPROD];
+    double *pvar = s->arrays[DDPM_POSTERIOR_VARIANCE];
+    double *plogvar = s->arrays[DDPM_POSTERIOR_LOG_VARIANCE_CLIPPED];
+    double *coef1 = s->arrays[DDPM_POSTERIOR_MEAN_COEF1];
+    double *coef2 = s->arrays[DDPM_POSTERIOR_MEAN_COEF2];
+
+    base_betas(p, beta);
+    if (p->rescale_zero_snr && !rescale_zero_snr(beta, ab /* scratch */, T)) {
+        ddpm_schedule_free(s);
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT,
+                          "schedule: rescale_zero_snr needs alphas_cumprod[0] > alphas_cumprod[T-1]");
+    }
+
+    double prod = 1.0;
+    for (int t = 0; t < T; t++) {
+        alpha[t] = 1.0 - beta[t];
+        ab_prev[t] = prod;      /* abar_{t-1}, abar_{-1} = 1 */
+        prod *= alpha[t];
+        ab[t] = prod;           /* abar_t = prod_{s <= t} (1 - beta_s) */
+        sab[t] = sqrt(ab[t]);
+        s1mab[t] = sqrt(1.0 - ab[t]);
+        /* q(x_{t-1} | x_t, x0) = N(coef1 x0 + coef2 x_t, beta~_t) (Ho et al. eq. 6-7) */
+        double one_minus_ab = 1.0 - ab[t];
+        pvar[t] = beta[t] * (1.0 - ab_prev[t]) / one_minus_ab;
+        coef1[t] = beta[t] * sqrt(ab_prev[t]) / one_minus_ab;
+        coef2[t] = (1.0 - ab_prev[t]) * sqrt(alpha[t]) / one_minus_ab;
+    }
+    /* log beta~_t, clipped: beta~_0 = 0, so t = 0 takes beta~_1 (with T = 1 there is none: beta_0 instead) */
+    for (int t = 1; t < T; t++) plogvar[t] = ddpm_det_log(pvar[t]);
+    plogvar[0] = T > 1 ? plogvar[1] : ddpm_det_log(beta[0]);
+
+    /* Every entry must be finite (e.g. 1 - beta rounding to 1 would make 1 - abar_0 = 0 and divide by zero). */
+    for (int a = 0; a < DDPM_SCHEDULE_ARRAY_COUNT_; a++)
+        for (int t = 0; t < T; t++)
+            if (!isfinite(s->arrays[a][t])) {
+                ddpm_schedule_free(s);
+                return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT,
+                                  "schedule: array %d is not finite at t = %d (betas too close to 0?)", a, t);
+            }
+    *out = s;
+    ddpm__ok(err);
+    return DDPM_OK;
+}
+
+void ddpm_schedule_free(ddpm_schedule *s) {
+    if (!s) return;
+    free(s->storage);
+    free(s);
+}
+
+int ddpm_schedule_num_timesteps(const ddpm_schedule *s) { return s ? s->T : 0; }
+
+const double *ddpm_schedule_array_get(const ddpm_schedule *s, ddpm_schedule_array which) {
+    if (!s || (int)which < 0 || (int)which >= DDPM_SCHEDULE_ARRAY_COUNT_) return NULL;
+    return s->arrays[which];
+}
+
+const ddpm_schedule_params *ddpm_schedule_get_params(const ddpm_schedule *s) { return s ? &s->params : NULL; }

@@ -1,0 +1,80 @@
+/* The U-Net's internal structure: the block plan derived from a config, and the bound weights. */
+#ifndef DDPM_UNET_H
+#define DDPM_UNET_H
+
+#include "core/internal.h"
+#include "nn/kernels.h"
+
+#define DDPM_MAX_BLOCKS 128
+
+typedef struct ddpm_conv {
+    int cin, cout, k, stride;
+    float *w; /* [cout, cin, k, k] */
+    float *b; /* [cout] */
+} ddpm_conv;
+
+typedef struct ddpm_norm {
+    int c;
+    float *gamma, *beta; /* [c] */
+} ddpm_norm;
+
+typedef struct ddpm_resblock {
+    int cin, cout;
+    ddpm_norm norm1, norm2;
+    ddpm_conv conv1, conv2;
+    float *temb_w, *temb_b; /* [cout, E], [cout] */
+    int has_skip;
+    ddpm_conv skip;         /* 1x1 when cin != cout */
+} ddpm_resblock;
+
+typedef struct ddpm_attn {
+    int c;
+    ddpm_norm norm;
+    ddpm_conv qkv, proj;    /* 1x1: c -> 3c (q | k | v), c -> c */
+} ddpm_attn;
+
+typedef enum { DDPM_BLOCK_RES, DDPM_BLOCK_RESATTN, DDPM_BLOCK_DOWN, DDPM_BLOCK_UP } ddpm_block_kind;
+
+typedef struct ddpm_block {
+    ddpm_block_kind kind;
+    int cin, cout, res;     /* res: input resolution (pixels per side) */
+    ddpm_resblock rb;       /* RES, RESATTN */
+    ddpm_attn attn;         /* RESATTN */
+    ddpm_conv conv;         /* DOWN (3x3 stride 2), UP (3x3 after nearest x2) */
+} ddpm_block;
+
+typedef struct ddpm_unet {
+    ddpm_model_config cfg;
+    int emb;                 /* E = 4 * base_channels */
+    float *fc1_w, *fc1_b, *fc2_w, *fc2_b; /* time MLP: [E, C], [E], [E, E], [E] */
+    float *class_w;          /* [num_classes + 1, E] or NULL */
+    ddpm_conv conv_in, conv_out;
+    ddpm_norm norm_out;
+    int num_down, num_up;
+    ddpm_block down[DDPM_MAX_BLOCKS], up[DDPM_MAX_BLOCKS];
+    ddpm_resblock mid1, mid2;
+    ddpm_attn mid_attn;
+    int mid_res;
+} ddpm_unet;
+
+/* Builds the block plan (shapes only, no weights) from a validated config, mirroring training/model.py plan(). */
+ddpm_status ddpm_unet_plan(ddpm_unet *u, const ddpm_model_config *cfg, ddpm_error *err);
+
+/*
+ * Visits every tensor the plan needs, in a fixed order, as (name, ndim, shape, destination pointer slot).
+ * The loader calls it twice: once to count floats, once to bind slots into one weights arena and fill them.
+ */
+typedef ddpm_status (*ddpm_tensor_visitor)(void *ctx, const char *name, int ndim, const int64_t *shape, float **slot,
+                                           ddpm_error *err);
+ddpm_status ddpm_unet_visit(ddpm_unet *u, ddpm_tensor_visitor fn, void *ctx, ddpm_error *err);
+
+/* Workspace floats for a batch of n (0 on overflow). */
+size_t ddpm_unet_workspace_floats(const ddpm_unet *u, int n);
+
+double ddpm_unet_flops(const ddpm_unet *u);
+
+/* The forward pass proper; arguments already validated. ws: ddpm_unet_workspace_floats(u, n) floats. */
+void ddpm_unet_forward(const ddpm_unet *u, const ddpm_kernel_table *K, int n, const float *x, const float *t,
+                       const int *y, float *out, float *ws, ddpm_trace_fn trace, void *trace_user);
+
+#endif
