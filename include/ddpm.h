@@ -371,8 +371,9 @@ struct ddpm_sampler_context {
     const double *option_values;    /* one per option of the sampler, in its declared order, validated in range */
     /* The model output for x at timesteps t (n = batch; t may be fractional). */
     ddpm_status (*denoise)(const ddpm_sampler_context *ctx, const float *x, const float *t, float *out);
-    /* Standard normals for reverse step `step` of every image: out [batch, image_elems]. `stream` separates several
-     * draws in one step (0 for the first). */
+    /* Standard normals for reverse step `step` of every image: out [batch, image_elems]. `stream` (0 .. 255)
+     * separates several draws in one step. Image k's noise is the RNG stream (seed, first_image + k, step,
+     * DDPM_NOISE_STEP + 256 * stream). */
     void (*noise)(const ddpm_sampler_context *ctx, int step, int stream, float *out);
     /* The sampler may write its current estimate of x0 here after each step ([batch, image_elems], may be NULL). */
     float *pred_x0;
@@ -433,6 +434,26 @@ typedef struct ddpm_sample_params {
 ddpm_sample_params ddpm_sample_default_params(void);
 
 typedef struct ddpm_run ddpm_run;
+
+/*
+ * What a run samples from: a model, or any function with the same contract (an analytic model in tests, a model
+ * evaluated elsewhere). ddpm_run_create() wraps a ddpm_model in one of these.
+ */
+typedef struct ddpm_denoiser {
+    const ddpm_schedule *schedule;
+    ddpm_prediction prediction;
+    int channels, image_size;   /* x: [n, channels, image_size, image_size] */
+    int num_classes;            /* 0: no labels; else labels 0..num_classes-1 and num_classes = null */
+    /* out: [n, channels, S, S] for x at timesteps t; y is NULL (no label / null class) or n labels. */
+    ddpm_status (*eval)(void *user_data, int n, const float *x, const float *t, const int *y, float *out,
+                        ddpm_error *err);
+    void *user_data;
+    size_t (*workspace_bytes)(void *user_data, int n); /* optional: scratch eval needs for a batch of n */
+} ddpm_denoiser;
+
+/* A run over any denoiser; the denoiser (and its schedule) must outlive the run. */
+ddpm_status ddpm_run_create_with(const ddpm_denoiser *d, const ddpm_sample_params *p, ddpm_run **out,
+                                 ddpm_error *err);
 
 /* Validates everything (sampler name, options, steps, batch, class, guidance, strength, NaN/Inf) before allocating;
  * on error nothing is left allocated. x starts as x_T (or the noised start image). */

@@ -148,7 +148,12 @@ typedef struct meta_reader {
 
 static ddpm_status need(meta_reader *R, const char *key, const char **value) {
     *value = ddpm_st_meta(R->f, key);
-    if (!*value) return ddpm__fail(R->err, DDPM_ERR_CONFIG, "metadata key %s is missing", key);
+    if (!*value) {
+        if (R->f->num_meta == 0)
+            return ddpm__fail(R->err, DDPM_ERR_CONFIG, "metadata key %s is missing (the file has no __metadata__)",
+                              key);
+        return ddpm__fail(R->err, DDPM_ERR_CONFIG, "metadata key %s is missing", key);
+    }
     return DDPM_OK;
 }
 

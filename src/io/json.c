@@ -479,9 +479,21 @@ static ddpm_status close_container(parser *P, const frame *f, ddpm_json_value *v
         if (!idx) return P->status;
         for (size_t i = 0; i < count; i++) idx[i] = (uint32_t)i;
         sort_indices(idx, count, members);
-        for (size_t i = 1; i < count; i++)
-            if (key_cmp(&members[idx[i - 1]], &members[idx[i]]) == 0)
-                return fail_at(P, f->open_pos, "duplicate key in object");
+        for (size_t i = 1; i < count; i++) {
+            if (key_cmp(&members[idx[i - 1]], &members[idx[i]]) == 0) {
+                /* Name the key (control bytes as '?', cut at 64 bytes) in the message. */
+                char msg[96] = "duplicate key \"";
+                size_t k = strlen(msg);
+                const char *key = members[idx[i]].key;
+                for (size_t j = 0; key[j] && j < 64; j++) {
+                    unsigned char c = (unsigned char)key[j];
+                    msg[k++] = (c < 0x20 || c == 0x7F) ? '?' : (char)c;
+                }
+                msg[k++] = '"';
+                msg[k] = '\0';
+                return fail_at(P, f->open_pos, msg);
+            }
+        }
         v->members = members;
         v->sorted_ = idx;
     }

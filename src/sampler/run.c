@@ -1,0 +1,346 @@
+/*
+ * Sampling runs: validation, the timestep grid, x_T, the guided denoise callback and the noise callback that every
+ * sampler uses, and stepping.
+ */
+#include "sampler/builtin.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ddpm_run {
+    ddpm_denoiser den;          /* a copy */
+    ddpm_sampler_vtable vt;     /* a copy, held in the registry until ddpm_run_free */
+    void *state;
+    ddpm_sampler_context ctx;
+    int *timesteps;
+    double *options;
+    float *x, *pred_x0;         /* [batch, D] */
+    float *eval_x, *eval_out;   /* [2 batch, D] model batch (doubled under guidance) */
+    float *eval_t;
+    int *eval_y;
+    int step;                   /* steps taken */
+    uint64_t seed;
+    uint32_t first_image;
+    int class_label;
+    float guidance;
+    ddpm_error last_err;        /* the model's error from inside denoise() */
+};
+
+ddpm_sample_params ddpm_sample_default_params(void) {
+    ddpm_sample_params p;
+    memset(&p, 0, sizeof p);
+    p.sampler = "ddpm";
+    p.steps = 0;
+    p.spacing = DDPM_SPACING_LEADING;
+    p.seed = 0;
+    p.batch = 1;
+    p.class_label = -1;
+    p.guidance = 1.0f;
+    p.strength = 1.0f;
+    return p;
+}
+
+uint8_t ddpm_to_u8(float x) {
+    if (!(x > -1.0f)) x = -1.0f; /* NaN -> -1 */
+    if (x > 1.0f) x = 1.0f;
+    return (uint8_t)floorf((x + 1.0f) * 127.5f + 0.5f);
+}
+
+/* ---- the timestep grid ---- */
+
+/* Fills ts[0..steps) descending. Returns the count (== steps). */
+static void make_grid(int T, int steps, ddpm_spacing spacing, int *ts) {
+    for (int i = 0; i < steps; i++) {
+        int t;
+        if (spacing == DDPM_SPACING_TRAILING) {
+            /* round(T - i T / steps) - 1, exact in double for T <= 1e5 */
+            t = (int)floor((double)T - (double)i * T / steps + 0.5) - 1;
+        } else if (spacing == DDPM_SPACING_LINSPACE) {
+            t = steps == 1 ? T - 1 : (int)floor((double)(T - 1) * (steps - 1 - i) / (steps - 1) + 0.5);
+        } else {
+            t = (steps - 1 - i) * (T / steps);
+        }
+        ts[i] = t < 0 ? 0 : (t > T - 1 ? T - 1 : t);
+    }
+}
+
+/* ---- callbacks given to the sampler ---- */
+
+static ddpm_status run_denoise(const ddpm_sampler_context *ctx, const float *x, const float *t, float *out) {
+    ddpm_run *r = ctx->engine;
+    const ddpm_denoiser *d = &r->den;
+    const int n = ctx->batch;
+    const size_t D = ctx->image_elems, nd = (size_t)n * D;
+    if (r->class_label < 0) {
+        /* unconditional: the null class (conditional model) or no label */
+        return d->eval(d->user_data, n, x, t, NULL, out, &r->last_err);
+    }
+    if (r->guidance == 1.0f) {
+        for (int k = 0; k < n; k++) r->eval_y[k] = r->class_label;
+        return d->eval(d->user_data, n, x, t, r->eval_y, out, &r->last_err);
+    }
+    /* classifier-free guidance: [cond; uncond] in one batch, out = u + w (c - u) */
+    memcpy(r->eval_x, x, sizeof(float) * nd);
+    memcpy(r->eval_x + nd, x, sizeof(float) * nd);
+    for (int k = 0; k < n; k++) {
+        r->eval_t[k] = r->eval_t[n + k] = t[k];
+        r->eval_y[k] = r->class_label;
+        r->eval_y[n + k] = d->num_classes;
+    }
+    ddpm_status st = d->eval(d->user_data, 2 * n, r->eval_x, r->eval_t, r->eval_y, r->eval_out, &r->last_err);
+    if (st != DDPM_OK) return st;
+    const float w = r->guidance;
+    for (size_t j = 0; j < nd; j++) {
+        const float cnd = r->eval_out[j], unc = r->eval_out[nd + j];
+        out[j] = unc + w * (cnd - unc);
+    }
+    return DDPM_OK;
+}
+
+static void run_noise(const ddpm_sampler_context *ctx, int step, int stream, float *out) {
+    const ddpm_run *r = ctx->engine;
+    for (int k = 0; k < ctx->batch; k++)
+        ddpm_rng_normal(r->seed, r->first_image + (uint32_t)k, (uint32_t)step,
+                        DDPM_NOISE_STEP + 256u * (uint32_t)(stream & 255), out + (size_t)k * ctx->image_elems,
+                        ctx->image_elems);
+}
+
+/* ---- validation ---- */
+
+static ddpm_status resolve_options(const ddpm_sampler_vtable *vt, const ddpm_sample_params *p, double *vals,
+                                   ddpm_error *err) {
+    for (int i = 0; i < vt->num_options; i++) vals[i] = vt->options[i].default_value;
+    if (p->num_options < 0 || (p->num_options > 0 && (!p->option_names || !p->option_values)))
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "option arrays are missing");
+    for (int j = 0; j < p->num_options; j++) {
+        const char *name = p->option_names[j];
+        const double v = p->option_values[j];
+        int found = -1;
+        for (int i = 0; name && i < vt->num_options; i++)
+            if (strcmp(vt->options[i].name, name) == 0) found = i;
+        if (found < 0)
+            return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "sampler %s has no option %s", vt->name,
+                              name ? name : "(null)");
+        const ddpm_sampler_option *o = &vt->options[found];
+        if (!isfinite(v) || v < o->min_value || v > o->max_value)
+            return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "option %s = %g is outside [%g, %g]", name, v,
+                              o->min_value, o->max_value);
+        if (o->type != DDPM_OPTION_FLOAT && v != floor(v))
+            return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "option %s must be a whole number, got %g", name, v);
+        vals[found] = v;
+    }
+    return DDPM_OK;
+}
+
+static ddpm_status check_params(const ddpm_denoiser *d, const ddpm_sample_params *p, ddpm_error *err) {
+    const int T = ddpm_schedule_num_timesteps(d->schedule), nc = d->num_classes;
+    if (p->steps < 0 || p->steps > T)
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "steps = %d is outside 1..%d (0 means %d)", p->steps, T, T);
+    if (p->batch < 1 || p->batch > DDPM_MAX_BATCH)
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "batch = %d is outside 1..%d", p->batch, DDPM_MAX_BATCH);
+    if (p->spacing < DDPM_SPACING_LEADING || p->spacing > DDPM_SPACING_LINSPACE)
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "unknown timestep spacing %d", (int)p->spacing);
+    if (nc == 0 && p->class_label != -1)
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "class %d given to an unconditional model",
+                          p->class_label);
+    if (p->class_label < -1 || p->class_label >= nc)
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "class %d is outside 0..%d (or -1 for none)",
+                          p->class_label, nc - 1);
+    if (!isfinite(p->guidance) || p->guidance < 0.0f || p->guidance > 100.0f)
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "guidance = %g is outside [0, 100]", (double)p->guidance);
+    if (p->guidance != 1.0f && nc == 0)
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "guidance needs a class-conditional model");
+    if (p->guidance != 1.0f && p->class_label < 0)
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "guidance needs a class label");
+    if (p->init_image && (!isfinite(p->strength) || !(p->strength > 0.0f) || p->strength > 1.0f))
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "strength = %g is outside (0, 1]", (double)p->strength);
+    if ((uint64_t)p->first_image + (uint64_t)p->batch > 0xffffffffull)
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "first_image + batch overflows 32 bits");
+    return DDPM_OK;
+}
+
+/* ---- lifecycle ---- */
+
+void ddpm_run_free(ddpm_run *r) {
+    if (!r) return;
+    if (r->vt.destroy && r->state) r->vt.destroy(r->state);
+    if (r->vt.name) ddpm__sampler_release(r->vt.name);
+    free(r->timesteps);
+    free(r->options);
+    free(r->x);
+    free(r->pred_x0);
+    free(r->eval_x);
+    free(r->eval_out);
+    free(r->eval_t);
+    free(r->eval_y);
+    free(r);
+}
+
+ddpm_status ddpm_run_create_with(const ddpm_denoiser *d, const ddpm_sample_params *p, ddpm_run **out,
+                                 ddpm_error *err) {
+    if (!out) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "out is NULL");
+    *out = NULL;
+    if (!d || !p) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "denoiser or params is NULL");
+    if (!d->schedule || !d->eval || d->channels < 1 || d->image_size < 1 || d->num_classes < 0 ||
+        d->channels > DDPM_MAX_CHANNELS || d->image_size > DDPM_MAX_IMAGE_SIZE ||
+        (unsigned)d->prediction > DDPM_PREDICT_V)
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "denoiser is incomplete or out of range");
+    ddpm_status st = check_params(d, p, err);
+    if (st != DDPM_OK) return st;
+    const ddpm_schedule *sched = d->schedule;
+    const int T = ddpm_schedule_num_timesteps(sched);
+    const size_t D = (size_t)d->channels * d->image_size * d->image_size;
+    const int n = p->batch, evals = (p->class_label >= 0 && p->guidance != 1.0f) ? 2 * n : n;
+
+    /* memory: refuse sizes that cannot fit before allocating anything */
+    size_t nd, bytes = d->workspace_bytes ? d->workspace_bytes(d->user_data, evals) : 1;
+    if (!bytes || bytes > DDPM_MAX_WORKSPACE_BYTES || !ddpm__mul_size(D, (size_t)evals * 4 * sizeof(float), &nd) ||
+        nd > DDPM_MAX_WORKSPACE_BYTES)
+        return ddpm__fail(err, DDPM_ERR_TOO_LARGE, "batch %d does not fit in memory (needs over %zu bytes)", n,
+                          (size_t)DDPM_MAX_WORKSPACE_BYTES);
+    if (p->init_image && !ddpm__all_finite(p->init_image, (size_t)n * D))
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "init_image contains NaN or Inf");
+
+    ddpm_run *r = calloc(1, sizeof *r);
+    if (!r) return ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "out of memory");
+    const char *name = p->sampler ? p->sampler : "ddpm";
+    if (!ddpm__sampler_acquire(name, &r->vt)) {
+        free(r);
+        return ddpm__fail(err, DDPM_ERR_NOT_FOUND, "no sampler named %s", name);
+    }
+    r->den = *d;
+    r->seed = p->seed;
+    r->first_image = p->first_image;
+    r->class_label = p->class_label;
+    r->guidance = p->guidance;
+    r->options = calloc((size_t)(r->vt.num_options > 0 ? r->vt.num_options : 1), sizeof(double));
+    if (!r->options) goto oom;
+    if ((st = resolve_options(&r->vt, p, r->options, err)) != DDPM_OK) goto fail;
+
+    /* the grid, cut at the start timestep for image-to-image */
+    int steps = p->steps ? p->steps : T;
+    r->timesteps = malloc(sizeof(int) * (size_t)steps);
+    if (!r->timesteps) goto oom;
+    make_grid(T, steps, p->spacing, r->timesteps);
+    if (p->init_image) {
+        int t_start = (int)floor((double)p->strength * T + 0.5) - 1;
+        if (t_start > T - 1) t_start = T - 1;
+        int first = 0;
+        while (first < steps && r->timesteps[first] > t_start) first++;
+        if (first == steps) {
+            st = ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "strength %g leaves no step of this %d-step grid",
+                            (double)p->strength, steps);
+            goto fail;
+        }
+        memmove(r->timesteps, r->timesteps + first, sizeof(int) * (size_t)(steps - first));
+        steps -= first;
+    }
+
+    r->x = malloc(sizeof(float) * n * D);
+    r->pred_x0 = malloc(sizeof(float) * n * D);
+    r->eval_x = malloc(sizeof(float) * 2 * n * D);
+    r->eval_out = malloc(sizeof(float) * 2 * n * D);
+    r->eval_t = malloc(sizeof(float) * 2 * n);
+    r->eval_y = malloc(sizeof(int) * 2 * n);
+    if (!r->x || !r->pred_x0 || !r->eval_x || !r->eval_out || !r->eval_t || !r->eval_y) goto oom;
+
+    /* x at the first timestep: pure noise, or the start image noised to it */
+    for (int k = 0; k < n; k++) {
+        float *xk = r->x + (size_t)k * D;
+        if (p->init_image) {
+            ddpm_rng_normal(p->seed, p->first_image + (uint32_t)k, 0, DDPM_NOISE_FORWARD, r->eval_x, D);
+            ddpm_q_sample(sched, r->timesteps[0], p->init_image + (size_t)k * D, r->eval_x, xk, D);
+        } else {
+            ddpm_rng_normal(p->seed, p->first_image + (uint32_t)k, 0, DDPM_NOISE_INITIAL, xk, D);
+        }
+    }
+    memcpy(r->pred_x0, p->init_image ? p->init_image : r->x, sizeof(float) * n * D);
+
+    ddpm_sampler_context *ctx = &r->ctx;
+    ctx->schedule = sched;
+    ctx->prediction = d->prediction;
+    ctx->batch = n;
+    ctx->image_elems = D;
+    ctx->num_steps = steps;
+    ctx->timesteps = r->timesteps;
+    ctx->option_values = r->options;
+    ctx->denoise = run_denoise;
+    ctx->noise = run_noise;
+    ctx->pred_x0 = r->pred_x0;
+    ctx->engine = r;
+    if (r->vt.create && (st = r->vt.create(ctx, &r->state)) != DDPM_OK) {
+        ddpm__fail(err, st, "sampler %s failed to start: %s", r->vt.name, ddpm_status_str(st));
+        goto fail;
+    }
+    ddpm__ok(err);
+    *out = r;
+    return DDPM_OK;
+oom:
+    st = ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "out of memory");
+fail:
+    ddpm_run_free(r);
+    return st;
+}
+
+static ddpm_status model_eval(void *user, int n, const float *x, const float *t, const int *y, float *out,
+                              ddpm_error *err) {
+    return ddpm_model_forward((ddpm_model *)user, n, x, t, y, out, err);
+}
+
+static size_t model_ws(void *user, int n) { return ddpm_model_workspace_bytes((const ddpm_model *)user, n); }
+
+ddpm_status ddpm_run_create(ddpm_model *m, const ddpm_sample_params *p, ddpm_run **out, ddpm_error *err) {
+    if (out) *out = NULL;
+    if (!m) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "model is NULL");
+    const ddpm_model_config *c = ddpm_model_get_config(m);
+    ddpm_denoiser d = {ddpm_model_get_schedule(m), c->prediction, c->in_channels, c->image_size, c->num_classes,
+                       model_eval, m, model_ws};
+    if (c->in_channels != c->out_channels)
+        return ddpm__fail(err, DDPM_ERR_CONFIG, "a model with %d input and %d output channels cannot be sampled",
+                          c->in_channels, c->out_channels);
+    return ddpm_run_create_with(&d, p, out, err);
+}
+
+ddpm_status ddpm_run_step(ddpm_run *r, ddpm_error *err) {
+    if (!r) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "run is NULL");
+    if (r->step >= r->ctx.num_steps) return ddpm__fail(err, DDPM_ERR_STATE, "the run is already finished");
+    r->last_err.status = DDPM_OK;
+    r->last_err.message[0] = '\0';
+    ddpm_status st = r->vt.step(r->state, &r->ctx, r->step, r->x);
+    if (st != DDPM_OK) {
+        if (r->last_err.status != DDPM_OK && err) *err = r->last_err;
+        else ddpm__fail(err, st, "sampler %s failed at step %d: %s", r->vt.name, r->step, ddpm_status_str(st));
+        return st;
+    }
+    r->step++;
+    ddpm__ok(err);
+    return DDPM_OK;
+}
+
+int ddpm_run_done(const ddpm_run *r) { return !r || r->step >= r->ctx.num_steps; }
+int ddpm_run_num_steps(const ddpm_run *r) { return r ? r->ctx.num_steps : 0; }
+int ddpm_run_current_step(const ddpm_run *r) { return r ? r->step : 0; }
+int ddpm_run_timestep(const ddpm_run *r, int i) {
+    return (r && i >= 0 && i < r->ctx.num_steps) ? r->timesteps[i] : -1;
+}
+const float *ddpm_run_x(const ddpm_run *r) { return r ? r->x : NULL; }
+const float *ddpm_run_pred_x0(const ddpm_run *r) { return r ? r->pred_x0 : NULL; }
+
+ddpm_status ddpm_sample(ddpm_model *m, const ddpm_sample_params *p, float *out, ddpm_progress_fn progress,
+                        void *user_data, ddpm_error *err) {
+    if (!out) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "out is NULL");
+    ddpm_run *r;
+    ddpm_status st = ddpm_run_create(m, p, &r, err);
+    if (st != DDPM_OK) return st;
+    while (!ddpm_run_done(r)) {
+        if ((st = ddpm_run_step(r, err)) != DDPM_OK) break;
+        if (progress && progress(user_data, r->step - 1, r->ctx.num_steps, r->timesteps[r->step - 1], r)) {
+            st = ddpm__fail(err, DDPM_ERR_ABORTED, "stopped by the progress callback at step %d", r->step);
+            break;
+        }
+    }
+    if (st == DDPM_OK) memcpy(out, r->x, sizeof(float) * (size_t)p->batch * r->ctx.image_elems);
+    ddpm_run_free(r);
+    return st;
+}
