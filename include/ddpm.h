@@ -107,7 +107,8 @@ typedef struct ddpm_schedule_params {
     int num_timesteps;    /* T, 1 .. DDPM_MAX_TIMESTEPS */
     double beta_start;    /* linear, scaled_linear, sigmoid; 0 < beta_start <= beta_end < 1 */
     double beta_end;
-    int rescale_zero_snr; /* Lin et al. 2023: shift/scale sqrt(alphas_cumprod) so alphas_cumprod[T-1] = 0 exactly */
+    int rescale_zero_snr; /* Lin et al. 2023: shift/scale sqrt(alphas_cumprod) so alphas_cumprod[T-1] = 0 exactly;
+                             needs T >= 2 */
 } ddpm_schedule_params;
 
 /* linear, T = 1000, 1e-4 .. 0.02, no rescale. */
@@ -152,6 +153,10 @@ typedef enum ddpm_variance {
     DDPM_VARIANCE_FIXED_SMALL = 0, /* sigma_t^2 = beta~_t (posterior variance) */
     DDPM_VARIANCE_FIXED_LARGE = 1  /* sigma_t^2 = beta_t, with beta~_1 at t = 0 as in the reference code */
 } ddpm_variance;
+
+/* Divisions by zero are refused (DDPM_ERR_INVALID_ARGUMENT): x0 from eps where abar_t = 0 (the last step of a
+ * zero-terminal-SNR schedule: use v-prediction there), eps from x0 where abar_t = 1. The likelihood functions
+ * return NaN for NULL inputs. */
 
 /* x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps */
 ddpm_status ddpm_q_sample(const ddpm_schedule *s, int t, const float *x0, const float *eps, float *xt, size_t n);
@@ -229,7 +234,7 @@ void ddpm_rng_normal(uint64_t seed, uint32_t image, uint32_t step, uint32_t purp
 void ddpm_rng_uniform(uint64_t seed, uint32_t image, uint32_t step, uint32_t purpose, double *out, size_t n);
 /* The deterministic math behind ddpm_rng_normal, exposed for tests and plugins. */
 double ddpm_det_log(double x);                      /* x > 0 */
-void ddpm_det_sincos(double x, double *s, double *c); /* any finite x with |x| <= 1e6 (Cody-Waite reduction) */
+void ddpm_det_sincos(double x, double *s, double *c); /* |x| <= 1e6 (Cody-Waite reduction); NaN beyond */
 /* exp(x) for float math inside the network (SiLU, softmax): same bits on every platform; |rel err| < 2e-7. */
 float ddpm_det_expf(float x);
 

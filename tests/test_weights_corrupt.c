@@ -433,6 +433,29 @@ static void test_container(void) {
     b_valid(&b);
     for (int i = 0; i < 10001; i++) b_raw(&b, "\"e%d\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}", i);
     expect_builder("too_many_tensors", &b, DDPM_ERR_TOO_LARGE, "tensors");
+
+    /* Too many JSON values: the parser stops at DDPM_ST_MAX_JSON_VALUES, before building a huge tree. */
+    {
+        sbuf h = {0};
+        sb_printf(&h, "%s", "{\"x\":[0");
+        for (size_t i = 0; i < DDPM_ST_MAX_JSON_VALUES; i++) sb_add(&h, ",0", 2);
+        sb_add(&h, "]}", 2);
+        b_valid(&b);
+        b.header = h.p;
+        expect_builder("too_many_json_values", &b, DDPM_ERR_TOO_LARGE, "values");
+        free(h.p);
+    }
+    /* Too many metadata entries. */
+    {
+        sbuf h = {0};
+        sb_printf(&h, "%s", "{\"__metadata__\":{\"m0\":\"\"");
+        for (int i = 1; i <= DDPM_ST_MAX_METADATA; i++) sb_printf(&h, ",\"m%d\":\"\"", i);
+        sb_add(&h, "}}", 2);
+        b_valid(&b);
+        b.header = h.p;
+        expect_builder("too_many_metadata_entries", &b, DDPM_ERR_TOO_LARGE, "__metadata__");
+        free(h.p);
+    }
 }
 
 static void test_tensor_entries(void) {

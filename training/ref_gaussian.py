@@ -84,6 +84,18 @@ RNG_STREAMS = [  # (seed, image, step, purpose)
     (0x0123456789ABCDEF, 0, 999, 0),
 ]
 RNG_N = 16
+HASH_STREAM = (0x0123456789ABCDEF, 7, 11, 1)  # (seed, image, step, purpose)
+HASH_N = 4096
+
+
+def fnv1a_float32(values):
+    """FNV-1a 64 over the little-endian bytes of the values rounded to float32."""
+    h = 0xCBF29CE484222325
+    for w in np.asarray(values, dtype=np.float32).view(np.uint32):
+        for b in range(4):
+            h ^= (int(w) >> (8 * b)) & 0xFF
+            h = (h * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
 
 # ----------------------------------------------------------------------------------------------------------------
 # Schedules
@@ -228,10 +240,15 @@ def gaussian_loglik(x, m, lv):
 
 
 def prior_kl(arr, x0):
-    ab = arr["alphas_cumprod"][-1]
-    m = math.sqrt(ab) * x0
-    lv = math.log(1.0 - ab)
-    return float(np.sum(normal_kl(m, lv, 0.0, 0.0)))
+    """KL(q(x_{T-1} | x0) || N(0, I)) at 60 digits: abar_{T-1} is tiny, and the variance part
+    (1 - abar) - 1 - log(1 - abar) ~ abar^2 / 2 cancels catastrophically in float64."""
+    ab = mpmath.mpf(float(arr["alphas_cumprod"][-1]))
+    v = 1 - ab
+    total = mpmath.mpf(0)
+    for x in x0:
+        m = mpmath.sqrt(ab) * mpmath.mpf(float(x))
+        total += (v - 1 - mpmath.log(v) + m * m) / 2  # KL(N(m, v) || N(0, 1))
+    return float(total)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -270,6 +287,12 @@ def main():
       % ", ".join(c_doubles(rng_normal(*s, RNG_N)) for s in RNG_STREAMS))
     w("static const double ref_rng_uniform[REF_RNG_STREAMS][REF_RNG_N] = {%s};"
       % ", ".join(c_doubles(rng_uniform(*s, RNG_N)) for s in RNG_STREAMS))
+    w("/* FNV-1a of the first REF_RNG_HASH_N float32 normals of one stream (libm Box-Muller rounded to float; the C")
+    w(" * routines must give exactly these bits) */")
+    w("#define REF_RNG_HASH_SEED 0x%016xULL" % HASH_STREAM[0])
+    w("#define REF_RNG_HASH_IDS %d, %d, %d /* image, step, purpose */" % HASH_STREAM[1:])
+    w("#define REF_RNG_HASH_N %d" % HASH_N)
+    w("#define REF_RNG_HASH 0x%016xULL" % fnv1a_float32(rng_normal(*HASH_STREAM, HASH_N)))
     w("")
     w("/* ---- Schedules: arrays (in ddpm_schedule_array order) at indices ref_sched_idx (clamped to T-1) ---- */")
     rows = sched_table()

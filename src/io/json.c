@@ -38,6 +38,7 @@ typedef struct parser {
     ddpm_json *doc;
     ddpm_error *err;
     ddpm_status status;      /* first error */
+    size_t num_values, max_values;
     ddpm_json_member *tmp;   /* children of the open containers, innermost last */
     size_t tmp_count, tmp_cap;
 } parser;
@@ -520,6 +521,10 @@ static ddpm_status parse_document(parser *P) {
         /* Expecting a value. */
         skip_ws(P);
         if (P->pos >= P->len) return fail_at(P, P->pos, "unexpected end of input, expected a value");
+        if (++P->num_values > P->max_values) {
+            P->status = ddpm__fail(P->err, DDPM_ERR_TOO_LARGE, "JSON: more than %zu values", P->max_values);
+            return P->status;
+        }
         unsigned char c = P->s[P->pos];
         if (c == '{' || c == '[') {
             if (depth == DDPM_JSON_MAX_DEPTH) return fail_at(P, P->pos, "nesting too deep");
@@ -570,6 +575,11 @@ static ddpm_status parse_document(parser *P) {
 }
 
 ddpm_status ddpm_json_parse(const char *text, size_t len, ddpm_json **out, ddpm_error *err) {
+    return ddpm_json_parse_limited(text, len, SIZE_MAX, out, err);
+}
+
+ddpm_status ddpm_json_parse_limited(const char *text, size_t len, size_t max_values, ddpm_json **out,
+                                    ddpm_error *err) {
     if (!out) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "JSON: out is NULL");
     *out = NULL;
     if (!text && len) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "JSON: text is NULL");
@@ -586,6 +596,7 @@ ddpm_status ddpm_json_parse(const char *text, size_t len, ddpm_json **out, ddpm_
     P.doc = doc;
     P.err = err;
     P.status = DDPM_OK;
+    P.max_values = max_values;
     ddpm_status st = parse_document(&P);
     free(P.tmp);
     if (st != DDPM_OK) {

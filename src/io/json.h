@@ -16,8 +16,10 @@
  * - Every error is DDPM_ERR_FORMAT with a message naming the byte offset, except allocation failure
  *   (DDPM_ERR_OUT_OF_MEMORY). Nothing is left allocated on error.
  *
- * Memory: the whole tree lives in one arena owned by the ddpm_json document; its size is bounded by a budget
- * proportional to len (about 64 bytes per input byte at worst), and ddpm_json_free() releases everything at once.
+ * Memory: the whole tree lives in one arena owned by the ddpm_json document, capped by a budget proportional to len
+ * (64 KiB + 128 bytes per input byte; a dense array of one-digit numbers needs about 32), and ddpm_json_free()
+ * releases everything at once. Parse-time scratch (the children of open containers) is a separate growable buffer,
+ * freed before returning. Use ddpm_json_parse_limited() to bound memory by a value count as well.
  */
 #ifndef DDPM_IO_JSON_H
 #define DDPM_IO_JSON_H
@@ -64,6 +66,11 @@ typedef struct ddpm_json ddpm_json;
 
 /* Parses text[0..len). On success *out owns the tree (free with ddpm_json_free); on error *out is NULL. */
 ddpm_status ddpm_json_parse(const char *text, size_t len, ddpm_json **out, ddpm_error *err);
+/* Same, but a document with more than max_values values (scalars and containers, at any depth) is refused with
+ * DDPM_ERR_TOO_LARGE as soon as the limit is passed. This bounds memory by the value count rather than the input
+ * size (about 150 bytes per value at worst, parse-time scratch included). */
+ddpm_status ddpm_json_parse_limited(const char *text, size_t len, size_t max_values, ddpm_json **out,
+                                    ddpm_error *err);
 void ddpm_json_free(ddpm_json *doc);
 /* The root value; valid until ddpm_json_free. */
 const ddpm_json_value *ddpm_json_root(const ddpm_json *doc);

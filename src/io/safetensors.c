@@ -200,7 +200,7 @@ ddpm_status ddpm_st_parse(const uint8_t *buf, size_t size, ddpm_st_file **out, d
 
     ddpm_json *doc = NULL;
     ddpm_error jerr;
-    ddpm_status st = ddpm_json_parse(text, (size_t)hlen, &doc, &jerr);
+    ddpm_status st = ddpm_json_parse_limited(text, (size_t)hlen, DDPM_ST_MAX_JSON_VALUES, &doc, &jerr);
     if (st != DDPM_OK) return ddpm__fail(err, st, "safetensors header: %s", jerr.message);
     const ddpm_json_value *root = ddpm_json_root(doc);
     ddpm_st_file *f = NULL;
@@ -234,6 +234,12 @@ ddpm_status ddpm_st_parse(const uint8_t *buf, size_t size, ddpm_st_file **out, d
             st = ddpm__fail(err, DDPM_ERR_FORMAT, "__metadata__ is not an object");
             goto done;
         }
+        nmeta = meta->length;
+        if (nmeta > DDPM_ST_MAX_METADATA) {
+            st = ddpm__fail(err, DDPM_ERR_TOO_LARGE, "__metadata__ has %zu entries; the limit is %d", nmeta,
+                            DDPM_ST_MAX_METADATA);
+            goto done;
+        }
         for (size_t i = 0; i < meta->length; i++) {
             const ddpm_json_member *m = &meta->members[i];
             char kb[96];
@@ -248,12 +254,6 @@ ddpm_status ddpm_st_parse(const uint8_t *buf, size_t size, ddpm_st_file **out, d
                 goto done;
             }
             string_bytes += m->key_length + 1 + m->value.length + 1;
-        }
-        nmeta = meta->length;
-        if (nmeta > (size_t)DDPM_ST_MAX_TENSORS * 10) {
-            st = ddpm__fail(err, DDPM_ERR_TOO_LARGE, "__metadata__ has %zu entries; the limit is %d", nmeta,
-                            DDPM_ST_MAX_TENSORS * 10);
-            goto done;
         }
     }
 
@@ -292,7 +292,7 @@ ddpm_status ddpm_st_parse(const uint8_t *buf, size_t size, ddpm_st_file **out, d
         if (strcmp(m->key, "__metadata__") == 0) continue;
         ddpm_st_tensor *t = &f->tensors[nt];
         t->name = put_string(&cursor, m->key, m->key_length);
-        uint64_t b, e;
+        uint64_t b = 0, e = 0;
         st = parse_tensor(&m->value, t, data, data_size, &b, &e, err);
         if (st != DDPM_OK) goto done;
         if (e > b) {

@@ -6,8 +6,10 @@
  *
  * ddpm_st_parse() checks, in this order (status DDPM_ERR_FORMAT unless noted):
  *   1. the buffer holds the 8-byte length; L > 0; L <= DDPM_ST_MAX_HEADER (else DDPM_ERR_TOO_LARGE); L <= size - 8;
- *   2. the header is strict JSON (json.h) whose root is an object;
- *   3. "__metadata__", when present, is an object whose values are strings without embedded NUL;
+ *   2. the header is strict JSON (json.h) with at most DDPM_ST_MAX_JSON_VALUES values (else DDPM_ERR_TOO_LARGE)
+ *      whose root is an object;
+ *   3. "__metadata__", when present, is an object whose values are strings without embedded NUL, with at most
+ *      DDPM_ST_MAX_METADATA entries (else DDPM_ERR_TOO_LARGE);
  *   4. at most DDPM_ST_MAX_TENSORS tensors (else DDPM_ERR_TOO_LARGE);
  *   5. per tensor (in header order): the entry is an object with exactly the members "dtype" (string), "shape"
  *      (array of integers) and "data_offsets" (array of two integers); dtype is F32, F16 or I8 (any other string:
@@ -32,6 +34,11 @@
 #define DDPM_ST_MAX_HEADER ((uint64_t)100 * 1000 * 1000) /* bytes of JSON header, as in the reference implementation */
 #define DDPM_ST_MAX_TENSORS 10000
 #define DDPM_ST_MAX_RANK 4
+#define DDPM_ST_MAX_METADATA 100000 /* __metadata__ entries */
+/* JSON values a header may hold: per tensor at most 10 (entry, dtype, shape + 4 dims, data_offsets + 2), per metadata
+ * entry 1, plus the root and __metadata__ objects. Passing it fails with DDPM_ERR_TOO_LARGE before the JSON tree
+ * grows beyond ~50 MB, whatever the header length. */
+#define DDPM_ST_MAX_JSON_VALUES ((size_t)10 * DDPM_ST_MAX_TENSORS + DDPM_ST_MAX_METADATA + 16)
 
 typedef struct ddpm_st_tensor {
     char *name;               /* NUL-terminated UTF-8, no embedded NUL; owned by the file */
