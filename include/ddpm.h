@@ -258,7 +258,13 @@ float ddpm_det_expf(float x);
  *     ddpm.schedule         "linear" | "scaled_linear" | "cosine" | "sigmoid"
  *     ddpm.num_timesteps, ddpm.beta_start, ddpm.beta_end, ddpm.rescale_zero_snr (optional, "0"/"1")
  *     ddpm.variance         "fixed_small" | "fixed_large" (optional; default fixed_small)
- * Other keys (dataset, training steps, metrics, ...) are kept and readable with ddpm_model_metadata().
+ * Other keys (dataset, training steps, metrics, ...) are kept and readable with ddpm_model_metadata(); unknown keys
+ * are ignored. Required: every key above except rescale_zero_snr and variance; beta_start/beta_end may be omitted for
+ * the cosine schedule; attn_resolutions must be present but may be empty. Integers are plain decimals. The config
+ * must also satisfy: base_channels even and >= 4 (the embedding divides by C/2 - 1), channel_mult[0] == 1, groups
+ * dividing every channel count, attention resolutions distinct and <= image_size. Values beyond a DDPM_MAX_* limit
+ * give DDPM_ERR_TOO_LARGE; any other config violation DDPM_ERR_CONFIG.
+ * Container limits: JSON header <= 100 MB, rank <= 4, <= 10000 tensors; gaps between tensor data are allowed.
  *
  * Loading checks the header length against the buffer, the JSON's syntax and nesting depth, each dtype, that every
  * shape's byte size equals its offsets' span, that spans lie in the data section and do not overlap, that every
