@@ -19,37 +19,81 @@ static double rel_diff(const float *a, const float *b, size_t n) {
 
 static void test_conv(int cin, int cout, int k, int stride, int h, int w, int bias) {
     const int pad = (k - 1) / 2, ho = (h + 2 * pad - k) / stride + 1, wo = (w + 2 * pad - k) / stride + 1;
+    const int n = 2; /* two images: the second checks the batch stride and the per-image bias2 */
     size_t nx = (size_t)cin * h * w, nw = (size_t)cout * cin * k * k, ny = (size_t)cout * ho * wo;
-    float *x = malloc(4 * nx), *wt = malloc(4 * nw), *b = malloc(4 * cout), *y1 = malloc(4 * ny), *y2 = malloc(4 * ny);
-    tu_fill(x, nx, cin * 7 + h, -2, 2);
+    float *x = malloc(4 * nx * n), *wt = malloc(4 * nw), *b = malloc(4 * cout), *b2 = malloc(4 * cout * n),
+          *y1 = malloc(4 * ny * n), *y2 = malloc(4 * ny * n);
+    tu_fill(x, nx * n, cin * 7 + h, -2, 2);
     tu_fill(wt, nw, cout * 3 + k, -0.5f, 0.5f);
     tu_fill(b, cout, 99, -1, 1);
-    ddpm_conv_desc d = {cin, cout, k, stride, h, w, ho, wo, wt, bias ? b : NULL};
-    size_t ncol = ddpm_conv_col_floats(&d);
-    float *col = malloc(4 * (ncol ? ncol : 1));
-    ddpm_kernels_scalar.conv2d(&d, x, y1, col);
-    ddpm_kernels_simd.conv2d(&d, x, y2, col);
-    double r = rel_diff(y2, y1, ny);
+    tu_fill(b2, (size_t)cout * n, 98, -1, 1);
+    ddpm_conv_desc d = {cin, cout, k, stride, h, w, ho, wo, wt, bias ? b : NULL, NULL, bias ? b2 : NULL};
+    size_t ns = ddpm_conv_scratch_floats(&d, n);
+    float *scratch = malloc(4 * (ns ? ns : 1));
+    ddpm_kernels_scalar.conv2d(&d, n, x, y1, scratch);
+    ddpm_kernels_simd.conv2d(&d, n, x, y2, scratch);
+    double r = rel_diff(y2, y1, ny * n);
     CHECK(r <= 1e-6, "conv2d cin=%d cout=%d k=%d s=%d %dx%d bias=%d: rel %.2g%s", cin, cout, k, stride, h, w, bias, r,
-          memcmp(y1, y2, 4 * ny) == 0 ? " (bitwise equal)" : "");
-    /* the scalar reference itself against a float64 direct sum at a few points */
+          memcmp(y1, y2, 4 * ny * n) == 0 ? " (bitwise equal)" : "");
+    /* the scalar reference itself against a float64 direct sum at a few points of both images */
     double worst = 0;
-    for (int co = 0; co < cout; co += (cout > 3 ? cout / 3 : 1))
-        for (int oy = 0; oy < ho; oy += 2)
-            for (int ox = 0; ox < wo; ox += 3) {
-                double acc = bias ? b[co] : 0;
-                for (int ci = 0; ci < cin; ci++)
-                    for (int ky = 0; ky < k; ky++)
-                        for (int kx = 0; kx < k; kx++) {
-                            int iy = oy * stride + ky - pad, ix = ox * stride + kx - pad;
-                            if (iy >= 0 && iy < h && ix >= 0 && ix < w)
-                                acc += (double)wt[((co * cin + ci) * k + ky) * k + kx] * x[(ci * h + iy) * w + ix];
-                        }
-                double dd = fabs(acc - y1[(co * ho + oy) * wo + ox]) / (1 + fabs(acc));
-                if (dd > worst) worst = dd;
-            }
+    for (int i = 0; i < n; i++)
+        for (int co = 0; co < cout; co += (cout > 3 ? cout / 3 : 1))
+            for (int oy = 0; oy < ho; oy += 2)
+                for (int ox = 0; ox < wo; ox += 3) {
+                    double acc = bias ? (double)b[co] + b2[i * cout + co] : 0;
+                    for (int ci = 0; ci < cin; ci++)
+                        for (int ky = 0; ky < k; ky++)
+                            for (int kx = 0; kx < k; kx++) {
+                                int iy = oy * stride + ky - pad, ix = ox * stride + kx - pad;
+                                if (iy >= 0 && iy < h && ix >= 0 && ix < w)
+                                    acc += (double)wt[((co * cin + ci) * k + ky) * k + kx] *
+                                           x[i * nx + (ci * h + iy) * w + ix];
+                            }
+                    double dd = fabs(acc - y1[i * ny + (co * ho + oy) * wo + ox]) / (1 + fabs(acc));
+                    if (dd > worst) worst = dd;
+                }
     CHECK(worst < 1e-5, "conv2d scalar vs float64 direct sum: rel %.2g", worst);
-    free(x), free(wt), free(b), free(y1), free(y2), free(col);
+    free(x), free(wt), free(b), free(b2), free(y1), free(y2), free(scratch);
+}
+
+/*
+ * Winograd F(4x4, 3x3): the SIMD kernel against its scalar twin (bit for bit: same operations in the same order), both
+ * against the direct convolution (Winograd rounds differently: 1e-5 of the output's scale), and image k of a batch
+ * bitwise equal to the image convolved alone.
+ */
+static void test_winograd(int cin, int cout, int h, int w, int bias) {
+    const int n = 3;
+    size_t nx = (size_t)cin * h * w, nw = (size_t)cout * cin * 9, ny = (size_t)cout * h * w;
+    float *x = malloc(4 * nx * n), *wt = malloc(4 * nw), *b = malloc(4 * cout), *b2 = malloc(4 * cout * n);
+    float *yd = malloc(4 * ny * n), *ys = malloc(4 * ny * n), *yv = malloc(4 * ny * n), *y1 = malloc(4 * ny);
+    float *u = malloc(4 * ddpm_wino_weight_floats(cin, cout));
+    tu_fill(x, nx * n, cin + 5 * h, -2, 2);
+    tu_fill(wt, nw, cout + 17, -0.3f, 0.3f);
+    tu_fill(b, cout, 3, -1, 1);
+    tu_fill(b2, (size_t)cout * n, 4, -1, 1);
+    ddpm_wino_transform_weights(cin, cout, wt, u);
+    ddpm_conv_desc d = {cin, cout, 3, 1, h, w, h, w, wt, bias ? b : NULL, u, bias ? b2 : NULL};
+    size_t ns = ddpm_conv_scratch_floats(&d, n);
+    CHECK(ns == ddpm_wino_scratch_floats(&d, n), "winograd scratch size is the conv scratch size");
+    float *scratch = malloc(4 * ns);
+    ddpm_kernels_scalar.conv2d(&d, n, x, yd, NULL); /* the scalar table convolves directly: needs no scratch */
+    ddpm_wino_conv_scalar(&d, n, x, ys);
+    ddpm_kernels_simd.conv2d(&d, n, x, yv, scratch);
+    CHECK(memcmp(ys, yv, 4 * ny * n) == 0, "winograd %dx%d cin=%d cout=%d bias=%d: SIMD bitwise equal to scalar twin",
+          h, w, cin, cout, bias);
+    double mx = 0, err = 0;
+    for (size_t i = 0; i < ny * n; i++) {
+        if (fabs(yd[i]) > mx) mx = fabs(yd[i]);
+        if (fabs((double)yv[i] - yd[i]) > err) err = fabs((double)yv[i] - yd[i]);
+    }
+    CHECK(err <= 1e-5 * mx, "winograd %dx%d cin=%d cout=%d: max|wino - direct| %.3g of max|y| %.3g", h, w, cin, cout,
+          err, mx);
+    ddpm_conv_desc d1 = d;
+    d1.bias2 = bias ? b2 + cout : NULL; /* image 1 alone */
+    ddpm_kernels_simd.conv2d(&d1, 1, x + nx, y1, scratch);
+    CHECK(memcmp(y1, yv + ny, 4 * ny) == 0, "winograd: image 1 of a batch of 3 bitwise equal to it alone");
+    free(x), free(wt), free(b), free(b2), free(yd), free(ys), free(yv), free(y1), free(u), free(scratch);
 }
 
 static void test_gemm(int M, int N, int K, int bias) {
@@ -191,6 +235,11 @@ int main(void) {
     for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++)
         test_conv(convs[i][0], convs[i][1], convs[i][2], convs[i][3], convs[i][4], convs[i][5], (int)(i % 2 == 0));
     test_conv(8, 8, 3, 1, 4, 4, 0);
+    {
+        const int wg[][5] = {{1, 32, 28, 28, 1}, {32, 32, 28, 28, 0}, {64, 64, 7, 7, 1}, {5, 13, 9, 11, 1},
+                             {3, 8, 4, 4, 0},    {96, 64, 14, 14, 1}, {7, 1, 6, 5, 1}};
+        for (size_t i = 0; i < sizeof wg / sizeof wg[0]; i++) test_winograd(wg[i][0], wg[i][1], wg[i][2], wg[i][3], wg[i][4]);
+    }
     const int gemms[][3] = {{4, 8, 3}, {5, 9, 7}, {13, 49, 32}, {64, 784, 288}, {1, 3, 1}, {7, 5, 64}};
     for (size_t i = 0; i < sizeof gemms / sizeof gemms[0]; i++)
         test_gemm(gemms[i][0], gemms[i][1], gemms[i][2], (int)(i % 2));

@@ -1,8 +1,11 @@
 /*
  * The network's kernels. Two tables with the same entries:
  *   ddpm_kernels_scalar — plain loops, the reference for every op (direct convolution, sequential sums);
- *   ddpm_kernels_simd   — the same ops through the 4-lane vector layer (simd.h): im2col + a register-blocked GEMM.
- * tests/test_kernels.c holds every SIMD kernel to its scalar twin on random inputs.
+ *   ddpm_kernels_simd   — the same ops through the 4-lane vector layer (simd.h): Winograd F(4x4, 3x3) for 3x3
+ *                         stride-1 convolutions whose weights were pre-transformed (desc.wino), im2col + a
+ *                         register-blocked GEMM for the other convolutions.
+ * tests/test_kernels.c holds every SIMD kernel to its scalar twin on random inputs; tests/test_winograd.c holds the
+ * SIMD Winograd convolution to its scalar twin (ddpm_wino_conv_scalar, bit for bit) and both to the direct one.
  *
  * All tensors are float32, one image at a time unless stated: x: [C, H, W] contiguous.
  */
@@ -18,15 +21,37 @@ typedef struct ddpm_conv_desc {
     int ho, wo;          /* output size: (h + 2 pad - k) / stride + 1 */
     const float *weight; /* [cout, cin, k, k] = [cout, cin*k*k] */
     const float *bias;   /* [cout] or NULL */
+    const float *wino;   /* ddpm_wino_transform_weights(weight) for a 3x3 stride-1 conv, or NULL (then im2col) */
+    const float *bias2;  /* [n, cout]: a second per-image bias added after bias (y = (conv + bias) + bias2), or NULL */
 } ddpm_conv_desc;
 
-/* Floats of scratch conv2d needs for one image (the im2col matrix; 0 for a 1x1 stride-1 conv). */
+/* Floats of scratch conv2d needs for a batch of n (the im2col matrix of one image, or the Winograd buffers). */
+size_t ddpm_conv_scratch_floats(const ddpm_conv_desc *d, int n);
+/* Floats of the im2col matrix of one image (0 for a 1x1 stride-1 conv). */
 size_t ddpm_conv_col_floats(const ddpm_conv_desc *d);
+
+/*
+ * Winograd F(4x4, 3x3) (Lavin & Gray 2015, interpolation points 0, +-1, +-2, inf) for 3x3 stride-1 convolutions:
+ * each 4x4 output tile costs 36 multiplications per (cin, cout) pair instead of 144.
+ *   U = G g G^T per (cout, cin): computed once, in float64, stored as float [36][cin][round_up(cout, 8)];
+ *   V = B^T d B per 6x6 input tile and channel (tiles past the image's edge read zeros);
+ *   M[xi] = V[xi] U[xi]: 36 GEMMs over (tiles x cin) x (cin x cout), k ascending from 0 in one accumulator;
+ *   y = (A^T M A + bias) + bias2, only the output pixels inside the image stored.
+ * Every output element's operations depend on its own tile and channel only, never on the batch size or on how
+ * tiles are grouped, so image k of a batch is bitwise the image alone. ddpm_wino_conv_scalar is the plain-loop twin
+ * of the SIMD kernel (same operations, same order: bit-identical).
+ */
+size_t ddpm_wino_weight_floats(int cin, int cout);
+void ddpm_wino_transform_weights(int cin, int cout, const float *weight, float *u);
+size_t ddpm_wino_scratch_floats(const ddpm_conv_desc *d, int n);
+void ddpm_wino_conv_simd(const ddpm_conv_desc *d, int n, const float *x, float *y, float *scratch);
+void ddpm_wino_conv_scalar(const ddpm_conv_desc *d, int n, const float *x, float *y);
 
 typedef struct ddpm_kernel_table {
     const char *name;
-    /* y: [cout, ho, wo] = conv(x: [cin, h, w]); col: scratch of ddpm_conv_col_floats(d) floats. */
-    void (*conv2d)(const ddpm_conv_desc *d, const float *x, float *y, float *col);
+    /* y: [n, cout, ho, wo] = conv(x: [n, cin, h, w]) (+ bias2); scratch: ddpm_conv_scratch_floats(d, n) floats.
+     * The scalar table always convolves directly; the SIMD one uses Winograd when d->wino is set. */
+    void (*conv2d)(const ddpm_conv_desc *d, int n, const float *x, float *y, float *scratch);
     /* C[M, N] = bias[m] (0 when bias is NULL) + sum_k A[m, k] B[k, n], k ascending. Row strides lda, ldb, ldc. */
     void (*gemm)(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
                  const float *bias);

@@ -8,6 +8,12 @@ size_t ddpm_conv_col_floats(const ddpm_conv_desc *d) {
     return (size_t)d->cin * d->k * d->k * (size_t)d->ho * d->wo;
 }
 
+size_t ddpm_conv_scratch_floats(const ddpm_conv_desc *d, int n) {
+    const size_t col = ddpm_conv_col_floats(d);
+    if (d->k == 3 && d->stride == 1 && d->wino) return ddpm_wino_scratch_floats(d, n); /* no im2col then */
+    return col;
+}
+
 void ddpm_im2col(const ddpm_conv_desc *d, const float *x, float *col) {
     const int k = d->k, s = d->stride, pad = (k - 1) / 2;
     const int h = d->h, w = d->w, ho = d->ho, wo = d->wo;

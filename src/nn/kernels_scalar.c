@@ -3,27 +3,31 @@
 
 #include <math.h>
 
-static void conv2d_scalar(const ddpm_conv_desc *d, const float *x, float *y, float *col) {
-    (void)col;
+static void conv2d_scalar(const ddpm_conv_desc *d, int n, const float *x, float *y, float *scratch) {
+    (void)scratch;
     const int k = d->k, s = d->stride, pad = (k - 1) / 2;
-    for (int co = 0; co < d->cout; co++) {
-        const float *wco = d->weight + (size_t)co * d->cin * k * k;
-        for (int oy = 0; oy < d->ho; oy++) {
-            for (int ox = 0; ox < d->wo; ox++) {
-                float acc = d->bias ? d->bias[co] : 0.0f;
-                for (int ci = 0; ci < d->cin; ci++) {
-                    for (int ky = 0; ky < k; ky++) {
-                        const int iy = oy * s + ky - pad;
-                        for (int kx = 0; kx < k; kx++) {
-                            const int ix = ox * s + kx - pad;
-                            const float v = (iy >= 0 && iy < d->h && ix >= 0 && ix < d->w)
-                                                ? x[((size_t)ci * d->h + iy) * d->w + ix]
-                                                : 0.0f;
-                            acc += wco[(ci * k + ky) * k + kx] * v;
+    const size_t in_sz = (size_t)d->cin * d->h * d->w, out_sz = (size_t)d->cout * d->ho * d->wo;
+    for (int i = 0; i < n; i++, x += in_sz, y += out_sz) {
+        for (int co = 0; co < d->cout; co++) {
+            const float *wco = d->weight + (size_t)co * d->cin * k * k;
+            for (int oy = 0; oy < d->ho; oy++) {
+                for (int ox = 0; ox < d->wo; ox++) {
+                    float acc = d->bias ? d->bias[co] : 0.0f;
+                    for (int ci = 0; ci < d->cin; ci++) {
+                        for (int ky = 0; ky < k; ky++) {
+                            const int iy = oy * s + ky - pad;
+                            for (int kx = 0; kx < k; kx++) {
+                                const int ix = ox * s + kx - pad;
+                                const float v = (iy >= 0 && iy < d->h && ix >= 0 && ix < d->w)
+                                                    ? x[((size_t)ci * d->h + iy) * d->w + ix]
+                                                    : 0.0f;
+                                acc += wco[(ci * k + ky) * k + kx] * v;
+                            }
                         }
                     }
+                    if (d->bias2) acc += d->bias2[(size_t)i * d->cout + co];
+                    y[((size_t)co * d->ho + oy) * d->wo + ox] = acc;
                 }
-                y[((size_t)co * d->ho + oy) * d->wo + ox] = acc;
             }
         }
     }

@@ -1,7 +1,8 @@
 /*
- * SIMD kernels through the 4-lane vector layer. Convolution = im2col + GEMM; the GEMM keeps one accumulator per
- * output element and adds the k terms in ascending order, exactly like the scalar loops, so conv and gemm agree
- * with their scalar twins bit for bit. Reductions (GroupNorm statistics, softmax sums, linear dot products) use four
+ * SIMD kernels through the 4-lane vector layer. 3x3 stride-1 convolutions with pre-transformed weights go to
+ * Winograd F(4x4, 3x3) (winograd_simd.c); the others are im2col + GEMM, where the GEMM keeps one accumulator per
+ * output element and adds the k terms in ascending order, exactly like the scalar loops, so im2col conv and gemm
+ * agree with their scalar twins bit for bit. Reductions (GroupNorm statistics, softmax sums, linear dot products) use four
  * partial sums and differ from the scalar twins by rounding only.
  */
 #include "nn/kernels.h"
@@ -124,14 +125,30 @@ static void gemm_simd(int M, int N, int K, const float *A, int lda, const float 
     }
 }
 
-static void conv2d_simd(const ddpm_conv_desc *d, const float *x, float *y, float *col) {
-    const int kk = d->cin * d->k * d->k, hw = d->ho * d->wo;
-    if (d->k == 1 && d->stride == 1) {
-        gemm_simd(d->cout, hw, kk, d->weight, kk, x, hw, y, hw, d->bias);
+static void conv2d_simd(const ddpm_conv_desc *d, int n, const float *x, float *y, float *scratch) {
+    if (d->k == 3 && d->stride == 1 && d->wino) {
+        ddpm_wino_conv_simd(d, n, x, y, scratch);
         return;
     }
-    ddpm_im2col(d, x, col);
-    gemm_simd(d->cout, hw, kk, d->weight, kk, col, hw, y, hw, d->bias);
+    const int kk = d->cin * d->k * d->k, hw = d->ho * d->wo;
+    const size_t in_sz = (size_t)d->cin * d->h * d->w, out_sz = (size_t)d->cout * hw;
+    for (int i = 0; i < n; i++, x += in_sz, y += out_sz) {
+        if (d->k == 1 && d->stride == 1) {
+            gemm_simd(d->cout, hw, kk, d->weight, kk, x, hw, y, hw, d->bias);
+        } else {
+            ddpm_im2col(d, x, scratch);
+            gemm_simd(d->cout, hw, kk, d->weight, kk, scratch, hw, y, hw, d->bias);
+        }
+        if (d->bias2) {
+            for (int co = 0; co < d->cout; co++) {
+                const vf4 b = vf4_splat(d->bias2[(size_t)i * d->cout + co]);
+                float *row = y + (size_t)co * hw;
+                int p = 0;
+                for (; p + 4 <= hw; p += 4) vf4_store(row + p, vf4_add(vf4_load(row + p), b));
+                for (; p < hw; p++) row[p] += d->bias2[(size_t)i * d->cout + co];
+            }
+        }
+    }
 }
 
 static float dot_simd(const float *a, const float *b, int n) {

@@ -44,6 +44,15 @@ static inline float vf4_hsum(vf4 v) {
     return (wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1)) +
            (wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3));
 }
+/* 4x4 transpose: rows r0..r3 become columns (pure data movement, identical on every backend) */
+static inline void vf4_transpose4(vf4 *r0, vf4 *r1, vf4 *r2, vf4 *r3) {
+    const v128_t t0 = wasm_i32x4_shuffle(*r0, *r1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(*r0, *r1, 2, 6, 3, 7);
+    const v128_t t2 = wasm_i32x4_shuffle(*r2, *r3, 0, 4, 1, 5), t3 = wasm_i32x4_shuffle(*r2, *r3, 2, 6, 3, 7);
+    *r0 = wasm_i32x4_shuffle(t0, t2, 0, 1, 4, 5);
+    *r1 = wasm_i32x4_shuffle(t0, t2, 2, 3, 6, 7);
+    *r2 = wasm_i32x4_shuffle(t1, t3, 0, 1, 4, 5);
+    *r3 = wasm_i32x4_shuffle(t1, t3, 2, 3, 6, 7);
+}
 static inline float vf4_hmax(vf4 v) {
     float a = wasm_f32x4_extract_lane(v, 0), b = wasm_f32x4_extract_lane(v, 1);
     float c = wasm_f32x4_extract_lane(v, 2), d = wasm_f32x4_extract_lane(v, 3);
@@ -78,6 +87,14 @@ static inline float vf4_hsum(vf4 v) {
     float l[4];
     _mm_storeu_ps(l, v);
     return (l[0] + l[1]) + (l[2] + l[3]);
+}
+static inline void vf4_transpose4(vf4 *r0, vf4 *r1, vf4 *r2, vf4 *r3) {
+    const __m128 t0 = _mm_unpacklo_ps(*r0, *r1), t1 = _mm_unpackhi_ps(*r0, *r1);
+    const __m128 t2 = _mm_unpacklo_ps(*r2, *r3), t3 = _mm_unpackhi_ps(*r2, *r3);
+    *r0 = _mm_movelh_ps(t0, t2);
+    *r1 = _mm_movehl_ps(t2, t0);
+    *r2 = _mm_movelh_ps(t1, t3);
+    *r3 = _mm_movehl_ps(t3, t1);
 }
 static inline float vf4_hmax(vf4 v) {
     float l[4];
@@ -118,6 +135,12 @@ static inline vf4 vf4_or(vf4 a, vf4 b) {
     return vi4_as_f4(r);
 }
 static inline float vf4_hsum(vf4 v) { return (v.v[0] + v.v[1]) + (v.v[2] + v.v[3]); }
+static inline void vf4_transpose4(vf4 *r0, vf4 *r1, vf4 *r2, vf4 *r3) {
+    vf4 *r[4] = {r0, r1, r2, r3}, t[4];
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) t[i].v[j] = r[j]->v[i];
+    for (int i = 0; i < 4; i++) *r[i] = t[i];
+}
 static inline float vf4_hmax(vf4 v) {
     float m1 = v.v[0] > v.v[1] ? v.v[0] : v.v[1], m2 = v.v[2] > v.v[3] ? v.v[2] : v.v[3];
     return m1 > m2 ? m1 : m2;

@@ -5,6 +5,14 @@
 #include "core/internal.h"
 
 extern const ddpm_sampler_vtable ddpm_sampler_ddpm; /* "ddpm": ancestral sampling, the paper's Algorithm 2 */
+extern const ddpm_sampler_vtable ddpm_sampler_ddim;     /* "ddim": DDIM, eta and clip_x0 */
+extern const ddpm_sampler_vtable ddpm_sampler_plms;     /* "plms": PNDM's pseudo linear multistep */
+extern const ddpm_sampler_vtable ddpm_sampler_dpmpp_2m; /* "dpmpp_2m": DPM-Solver++(2M) */
+extern const ddpm_sampler_vtable ddpm_sampler_euler;    /* "euler": Euler on the probability-flow ODE in sigma */
+extern const ddpm_sampler_vtable ddpm_sampler_euler_a;  /* "euler_a": Euler ancestral */
+extern const ddpm_sampler_vtable ddpm_sampler_heun;     /* "heun": Heun's method (2 evaluations per step) */
+extern const ddpm_sampler_vtable ddpm_sampler_lms;      /* "lms": linear multistep, order 1..4 */
+extern const ddpm_sampler_vtable ddpm_sampler_dpm2_a;   /* "dpm2_a": DPM-Solver-2 ancestral (2 evaluations) */
 
 /* NULL-terminated list, registered in this order on the registry's first use. */
 extern const ddpm_sampler_vtable *const ddpm_builtin_samplers[];

@@ -1,12 +1,15 @@
 /*
- * The U-Net forward pass, block by block over the whole batch (within a block, image by image).
+ * The U-Net forward pass, block by block over the whole batch. Within a block the images go in groups of at most
+ * DDPM_FWD_GROUP: each op (GroupNorm, conv, ...) runs over the group before the next op, so that a convolution sees
+ * the group's images at once (the Winograd kernel gathers their tiles into the same GEMMs). Every kernel computes
+ * each output element independently of the batch and the grouping, so image k of a batch is bitwise image k alone.
  *
  * Workspace layout (floats), sized by ddpm_unet_workspace_floats():
  *   temb [n, E] | temb_silu [n, E] | scratch_e [n, max(C, E)] | tproj [n, maxc]
  *   skips: conv_in and every encoder output, [n, c, r, r] each, in push order
  *   bufA, bufB, bufCat: [n, maxact] each         (decoder activations and the [h, skip] concat)
- *   t1, t2: [maxact] each                        (one image's temporaries inside a block)
- *   col: [maxcol]                                (one image's im2col matrix)
+ *   t1, t2: [g, maxact] each                     (a group's temporaries inside a block; g = min(n, GROUP))
+ *   conv: [maxconv(g)]                           (convolution scratch for a group: im2col or Winograd buffers)
  *   att1, att2: [maxatt] each                    (one image's q^T / scores / scores^T)
  */
 #include "unet/unet.h"
@@ -15,25 +18,36 @@
 #include <stdio.h>
 #include <string.h>
 
+#ifndef DDPM_FWD_GROUP
+#define DDPM_FWD_GROUP 8
+#endif
+
 typedef struct sizes {
-    size_t maxact, maxcol, maxatt, skips;
-    int maxc;
+    size_t maxact, maxconv, maxatt, skips;
+    int maxc, group;
 } sizes;
 
 static size_t umax(size_t a, size_t b) { return a > b ? a : b; }
 
-static size_t col_of(const ddpm_conv *c, int ro) {
-    ddpm_conv_desc d = {c->cin, c->cout, c->k, c->stride, 0, 0, ro, ro, NULL, NULL};
-    return ddpm_conv_col_floats(&d);
+static ddpm_conv_desc desc_of(const ddpm_conv *c, int r_in, const float *bias2) {
+    const int ro = c->stride == 2 ? (r_in + 1) / 2 : r_in;
+    ddpm_conv_desc d = {c->cin, c->cout, c->k, c->stride, r_in, r_in, ro, ro, c->w, c->b, c->wino, bias2};
+    return d;
 }
 
-static void measure(const ddpm_unet *u, sizes *s) {
+static size_t scratch_of(const ddpm_conv *c, int r_in, int g) {
+    ddpm_conv_desc d = desc_of(c, r_in, NULL);
+    return ddpm_conv_scratch_floats(&d, g);
+}
+
+static void measure(const ddpm_unet *u, int n, sizes *s) {
     memset(s, 0, sizeof *s);
-    const int S = u->cfg.image_size;
+    const int S = u->cfg.image_size, g = n < DDPM_FWD_GROUP ? n : DDPM_FWD_GROUP;
+    s->group = g;
     s->maxc = u->emb;
     s->maxact = umax((size_t)u->cfg.in_channels * S * S, (size_t)u->cfg.base_channels * S * S);
     s->maxact = umax(s->maxact, (size_t)u->cfg.out_channels * S * S);
-    s->maxcol = umax(col_of(&u->conv_in, S), col_of(&u->conv_out, S));
+    s->maxconv = umax(scratch_of(&u->conv_in, S, g), scratch_of(&u->conv_out, S, g));
     s->skips = (size_t)u->cfg.base_channels * S * S;
     const ddpm_block *lists[2] = {u->down, u->up};
     const int counts[2] = {u->num_down, u->num_up};
@@ -48,9 +62,10 @@ static void measure(const ddpm_unet *u, sizes *s) {
             s->maxc = b->cout > s->maxc ? b->cout : s->maxc;
             s->maxact = umax(s->maxact, umax((size_t)b->cin * umax(r2, ro2), (size_t)b->cout * ro2));
             if (b->kind == DDPM_BLOCK_RES || b->kind == DDPM_BLOCK_RESATTN) {
-                s->maxcol = umax(s->maxcol, umax(col_of(&b->rb.conv1, ro), col_of(&b->rb.conv2, ro)));
+                s->maxconv = umax(s->maxconv, umax(scratch_of(&b->rb.conv1, ro, g), scratch_of(&b->rb.conv2, ro, g)));
+                if (b->rb.has_skip) s->maxconv = umax(s->maxconv, scratch_of(&b->rb.skip, ro, g));
             } else {
-                s->maxcol = umax(s->maxcol, col_of(&b->conv, ro));
+                s->maxconv = umax(s->maxconv, scratch_of(&b->conv, b->kind == DDPM_BLOCK_UP ? ro : b->res, g));
             }
             if (b->kind == DDPM_BLOCK_RESATTN) {
                 s->maxact = umax(s->maxact, 3 * (size_t)b->cout * r2);
@@ -62,20 +77,24 @@ static void measure(const ddpm_unet *u, sizes *s) {
     const int mc = u->mid1.cout;
     s->maxact = umax(s->maxact, 3 * (size_t)mc * m2);
     s->maxatt = umax(s->maxatt, umax(m2 * m2, m2 * mc));
-    s->maxcol = umax(s->maxcol, col_of(&u->mid1.conv1, u->mid_res));
+    s->maxconv = umax(s->maxconv, umax(scratch_of(&u->mid1.conv1, u->mid_res, g),
+                                       scratch_of(&u->mid1.conv2, u->mid_res, g)));
+    s->maxconv = umax(s->maxconv, umax(scratch_of(&u->mid2.conv1, u->mid_res, g),
+                                       scratch_of(&u->mid2.conv2, u->mid_res, g)));
 }
 
 size_t ddpm_unet_workspace_floats(const ddpm_unet *u, int n) {
     if (n <= 0) return 0;
     sizes s;
-    measure(u, &s);
+    measure(u, n, &s);
     const size_t E = (size_t)u->emb, nn = (size_t)n;
     /* per-image part, then times n with overflow checks */
-    size_t per = 3 * E + (size_t)s.maxc, total, tmp;
+    size_t per = 3 * E + (size_t)s.maxc, total, tmp, fixed;
     if (!ddpm__add_size(per, s.skips, &per)) return 0;
     if (!ddpm__mul_size(s.maxact, 3, &tmp) || !ddpm__add_size(per, tmp, &per)) return 0;
     if (!ddpm__mul_size(per, nn, &total)) return 0;
-    const size_t fixed = 2 * s.maxact + s.maxcol + 2 * s.maxatt + 64;
+    if (!ddpm__mul_size(s.maxact, 2 * (size_t)s.group, &fixed)) return 0;
+    if (!ddpm__add_size(fixed, s.maxconv, &fixed) || !ddpm__add_size(fixed, 2 * s.maxatt + 64, &fixed)) return 0;
     if (!ddpm__add_size(total, fixed, &total)) return 0;
     return total;
 }
@@ -83,17 +102,17 @@ size_t ddpm_unet_workspace_floats(const ddpm_unet *u, int n) {
 typedef struct fwd {
     const ddpm_unet *u;
     const ddpm_kernel_table *K;
-    int n;
+    int n, group;
     const float *temb_silu;
-    float *tproj, *t1, *t2, *col, *att1, *att2;
+    float *tproj, *t1, *t2, *scratch, *att1, *att2;
     ddpm_trace_fn trace;
     void *trace_user;
 } fwd;
 
-static void conv(const fwd *f, const ddpm_conv *c, int r_in, const float *x, float *y) {
-    const int ro = c->stride == 2 ? (r_in + 1) / 2 : r_in;
-    ddpm_conv_desc d = {c->cin, c->cout, c->k, c->stride, r_in, r_in, ro, ro, c->w, c->b};
-    f->K->conv2d(&d, x, y, f->col);
+/* y: [gn, cout, ro, ro] = conv(x: [gn, cin, r_in, r_in]) (+ bias2: [gn, cout]) */
+static void conv(const fwd *f, const ddpm_conv *c, int r_in, int gn, const float *x, float *y, const float *bias2) {
+    ddpm_conv_desc d = desc_of(c, r_in, bias2);
+    f->K->conv2d(&d, gn, x, y, f->scratch);
 }
 
 /* y: [n, cout, r, r] = ResBlock(x: [n, cin, r, r]); y must not alias x. */
@@ -102,23 +121,23 @@ static void resblock(const fwd *f, const ddpm_resblock *rb, int r, const float *
     const int hw = r * r, G = f->u->cfg.groups;
     const size_t in_sz = (size_t)rb->cin * hw, out_sz = (size_t)rb->cout * hw;
     K->linear(f->temb_silu, f->n, f->u->emb, rb->cout, rb->temb_w, rb->temb_b, f->tproj); /* [n, cout] */
-    for (int i = 0; i < f->n; i++) {
-        const float *xi = x + i * in_sz;
-        float *yi = y + i * out_sz;
-        K->group_norm(xi, f->t1, rb->cin, hw, G, rb->norm1.gamma, rb->norm1.beta, 1e-5f, 1);
-        conv(f, &rb->conv1, r, f->t1, f->t2);
-        const float *tp = f->tproj + (size_t)i * rb->cout;
-        for (int c = 0; c < rb->cout; c++) {
-            float *row = f->t2 + (size_t)c * hw;
-            for (int p = 0; p < hw; p++) row[p] += tp[c];
-        }
-        K->group_norm(f->t2, f->t1, rb->cout, hw, G, rb->norm2.gamma, rb->norm2.beta, 1e-5f, 1);
-        conv(f, &rb->conv2, r, f->t1, yi);
+    for (int g0 = 0; g0 < f->n; g0 += f->group) {
+        const int gn = f->n - g0 < f->group ? f->n - g0 : f->group;
+        const float *xg = x + g0 * in_sz;
+        float *yg = y + g0 * out_sz;
+        for (int i = 0; i < gn; i++)
+            K->group_norm(xg + i * in_sz, f->t1 + i * in_sz, rb->cin, hw, G, rb->norm1.gamma, rb->norm1.beta, 1e-5f,
+                          1);
+        conv(f, &rb->conv1, r, gn, f->t1, f->t2, f->tproj + (size_t)g0 * rb->cout); /* + temb projection */
+        for (int i = 0; i < gn; i++)
+            K->group_norm(f->t2 + i * out_sz, f->t1 + i * out_sz, rb->cout, hw, G, rb->norm2.gamma, rb->norm2.beta,
+                          1e-5f, 1);
+        conv(f, &rb->conv2, r, gn, f->t1, yg, NULL);
         if (rb->has_skip) {
-            conv(f, &rb->skip, r, xi, f->t2);
-            K->add(f->t2, yi, yi, out_sz);
+            conv(f, &rb->skip, r, gn, xg, f->t2, NULL);
+            K->add(f->t2, yg, yg, gn * out_sz);
         } else {
-            K->add(xi, yi, yi, out_sz);
+            K->add(xg, yg, yg, gn * out_sz);
         }
     }
 }
@@ -132,14 +151,14 @@ static void attention(const fwd *f, const ddpm_attn *a, int r, float *x) {
     for (int i = 0; i < f->n; i++) {
         float *xi = x + i * sz;
         K->group_norm(xi, f->t1, c, hw, f->u->cfg.groups, a->norm.gamma, a->norm.beta, 1e-5f, 0);
-        conv(f, &a->qkv, r, f->t1, f->t2); /* [3c, hw]: q | k | v */
+        conv(f, &a->qkv, r, 1, f->t1, f->t2, NULL); /* [3c, hw]: q | k | v */
         const float *q = f->t2, *k = f->t2 + sz, *v = f->t2 + 2 * sz;
         ddpm_transpose(q, f->att1, c, hw);                                     /* q^T: [hw, c] */
         K->gemm(hw, hw, c, f->att1, c, k, hw, f->att2, hw, NULL);              /* s = q^T k: [hw, hw] */
         K->softmax_rows(f->att2, hw, hw, scale);                               /* over keys */
         ddpm_transpose(f->att2, f->att1, hw, hw);                              /* s^T */
         K->gemm(c, hw, hw, v, hw, f->att1, hw, f->t1, hw, NULL);               /* o = v s^T: [c, hw] */
-        conv(f, &a->proj, r, f->t1, f->t2);
+        conv(f, &a->proj, r, 1, f->t1, f->t2, NULL);
         K->add(xi, f->t2, xi, sz);
     }
 }
@@ -168,8 +187,8 @@ static void timestep_embedding(const float *t, int n, int dim, float *out) {
 void ddpm_unet_forward(const ddpm_unet *u, const ddpm_kernel_table *K, int n, const float *x, const float *t,
                        const int *y, float *out, float *ws, ddpm_trace_fn trace, void *trace_user) {
     sizes s;
-    measure(u, &s);
-    const int C = u->cfg.base_channels, E = u->emb, S = u->cfg.image_size, G = u->cfg.groups;
+    measure(u, n, &s);
+    const int C = u->cfg.base_channels, E = u->emb, S = u->cfg.image_size, G = u->cfg.groups, GR = s.group;
     const size_t nn = (size_t)n;
     float *temb = ws;
     float *temb_silu = temb + nn * E;
@@ -180,11 +199,11 @@ void ddpm_unet_forward(const ddpm_unet *u, const ddpm_kernel_table *K, int n, co
     float *bufB = bufA + nn * s.maxact;
     float *bufCat = bufB + nn * s.maxact;
     float *t1 = bufCat + nn * s.maxact;
-    float *t2 = t1 + s.maxact;
-    float *col = t2 + s.maxact;
-    float *att1 = col + s.maxcol;
+    float *t2 = t1 + (size_t)GR * s.maxact;
+    float *cs = t2 + (size_t)GR * s.maxact;
+    float *att1 = cs + s.maxconv;
     float *att2 = att1 + s.maxatt;
-    fwd f = {u, K, n, temb_silu, tproj, t1, t2, col, att1, att2, trace, trace_user};
+    fwd f = {u, K, n, GR, temb_silu, tproj, t1, t2, cs, att1, att2, trace, trace_user};
 
     /* temb: [n, E] = fc2(silu(fc1(sinusoid(t)))) + class_embed[y] */
     timestep_embedding(t, n, C, scratch);
@@ -206,7 +225,8 @@ void ddpm_unet_forward(const ddpm_unet *u, const ddpm_kernel_table *K, int n, co
     int chs[DDPM_MAX_BLOCKS + 1], ns = 0;
     float *h = skips;
     const size_t in_sz = (size_t)u->cfg.in_channels * S * S, c0_sz = (size_t)C * S * S;
-    for (int i = 0; i < n; i++) conv(&f, &u->conv_in, S, x + i * in_sz, h + i * c0_sz);
+    for (int g0 = 0; g0 < n; g0 += GR)
+        conv(&f, &u->conv_in, S, n - g0 < GR ? n - g0 : GR, x + g0 * in_sz, h + g0 * c0_sz, NULL);
     emit(&f, "conv_in", h, C, S, S);
     slot[ns] = h; chs[ns] = C; ns++;
     float *next = h + nn * c0_sz;
@@ -216,8 +236,9 @@ void ddpm_unet_forward(const ddpm_unet *u, const ddpm_kernel_table *K, int n, co
         const ddpm_block *blk = &u->down[b];
         if (blk->kind == DDPM_BLOCK_DOWN) {
             const int ro = (r + 1) / 2;
-            for (int i = 0; i < n; i++)
-                conv(&f, &blk->conv, r, h + i * (size_t)ch * r * r, next + i * (size_t)blk->cout * ro * ro);
+            const size_t isz = (size_t)ch * r * r, osz = (size_t)blk->cout * ro * ro;
+            for (int g0 = 0; g0 < n; g0 += GR)
+                conv(&f, &blk->conv, r, n - g0 < GR ? n - g0 : GR, h + g0 * isz, next + g0 * osz, NULL);
             r = ro;
         } else {
             resblock(&f, &blk->rb, r, h, next);
@@ -244,10 +265,11 @@ void ddpm_unet_forward(const ddpm_unet *u, const ddpm_kernel_table *K, int n, co
         float *dst = (h == bufA) ? bufB : bufA;
         if (blk->kind == DDPM_BLOCK_UP) {
             const int ro = 2 * r;
-            for (int i = 0; i < n; i++) {
-                ddpm_upsample_nearest2x(h + i * (size_t)ch * r * r, t1, ch, r, r);
-                ddpm_conv_desc d = {ch, blk->cout, 3, 1, ro, ro, ro, ro, blk->conv.w, blk->conv.b};
-                K->conv2d(&d, t1, dst + i * (size_t)blk->cout * ro * ro, col);
+            const size_t isz = (size_t)ch * r * r, usz = (size_t)ch * ro * ro, osz = (size_t)blk->cout * ro * ro;
+            for (int g0 = 0; g0 < n; g0 += GR) {
+                const int gn = n - g0 < GR ? n - g0 : GR;
+                for (int i = 0; i < gn; i++) ddpm_upsample_nearest2x(h + (g0 + i) * isz, t1 + i * usz, ch, r, r);
+                conv(&f, &blk->conv, ro, gn, t1, dst + g0 * osz, NULL);
             }
             r = ro;
         } else {
@@ -270,9 +292,12 @@ void ddpm_unet_forward(const ddpm_unet *u, const ddpm_kernel_table *K, int n, co
 
     /* out = conv_out(silu(norm_out(h))) */
     const size_t out_sz = (size_t)u->cfg.out_channels * S * S;
-    for (int i = 0; i < n; i++) {
-        K->group_norm(h + i * c0_sz, t1, C, S * S, G, u->norm_out.gamma, u->norm_out.beta, 1e-5f, 1);
-        conv(&f, &u->conv_out, S, t1, out + i * out_sz);
+    for (int g0 = 0; g0 < n; g0 += GR) {
+        const int gn = n - g0 < GR ? n - g0 : GR;
+        for (int i = 0; i < gn; i++)
+            K->group_norm(h + (g0 + i) * c0_sz, t1 + i * c0_sz, C, S * S, G, u->norm_out.gamma, u->norm_out.beta,
+                          1e-5f, 1);
+        conv(&f, &u->conv_out, S, gn, t1, out + g0 * out_sz, NULL);
     }
     emit(&f, "out", out, u->cfg.out_channels, S, S);
 }

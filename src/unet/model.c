@@ -13,6 +13,7 @@ struct ddpm_model {
     ddpm_schedule *sched;
     float *weights;          /* one arena for every bound tensor, float32 */
     size_t weight_floats;
+    float *wino;             /* Winograd-transformed 3x3 stride-1 conv weights, derived from `weights` at load */
     double flops;
     /* what the file held, for `ddpm info` */
     int num_tensors;
@@ -125,6 +126,15 @@ ddpm_status ddpm_model_load_buffer(const void *data, size_t size, ddpm_model **o
     b.used = 0;
     if ((st = ddpm_unet_visit(&m->u, bind_visit, &b, err)) != DDPM_OK) goto fail;
     if ((st = ddpm_st_check_all_used(f, err)) != DDPM_OK) goto fail;
+    {
+        const size_t wf = ddpm_unet_wino_floats(&m->u);
+        size_t wbytes;
+        if (!ddpm__mul_size(wf, sizeof(float), &wbytes) || !(m->wino = ddpm__alloc_aligned(wbytes ? wbytes : 16))) {
+            st = ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "cannot allocate %zu floats of Winograd weights", wf);
+            goto fail;
+        }
+        ddpm_unet_wino_fill(&m->u, m->wino);
+    }
     if ((st = copy_file_info(m, f)) != DDPM_OK) {
         ddpm__fail(err, st, "out of memory");
         goto fail;
@@ -176,6 +186,7 @@ void ddpm_model_free(ddpm_model *m) {
     if (!m) return;
     ddpm_schedule_free(m->sched);
     ddpm__free_aligned(m->weights);
+    ddpm__free_aligned(m->wino);
     ddpm__free_aligned(m->ws);
     for (int i = 0; i < m->num_tensors; i++) free((char *)m->tensors[i].name);
     free(m->tensors);

@@ -192,6 +192,62 @@ ddpm_status ddpm_unet_visit(ddpm_unet *u, ddpm_tensor_visitor fn, void *ctx, ddp
     return v_conv(&v, "conv_out", &u->conv_out);
 }
 
+/* ---- every convolution, and the Winograd weights ---- */
+
+static void each_res(ddpm_resblock *rb, void (*fn)(void *, ddpm_conv *), void *ctx) {
+    fn(ctx, &rb->conv1);
+    fn(ctx, &rb->conv2);
+    if (rb->has_skip) fn(ctx, &rb->skip);
+}
+
+static void each_attn(ddpm_attn *a, void (*fn)(void *, ddpm_conv *), void *ctx) {
+    fn(ctx, &a->qkv);
+    fn(ctx, &a->proj);
+}
+
+static void each_block(ddpm_block *b, void (*fn)(void *, ddpm_conv *), void *ctx) {
+    if (b->kind == DDPM_BLOCK_RES || b->kind == DDPM_BLOCK_RESATTN) each_res(&b->rb, fn, ctx);
+    if (b->kind == DDPM_BLOCK_RESATTN) each_attn(&b->attn, fn, ctx);
+    if (b->kind == DDPM_BLOCK_DOWN || b->kind == DDPM_BLOCK_UP) fn(ctx, &b->conv);
+}
+
+void ddpm_unet_each_conv(ddpm_unet *u, void (*fn)(void *ctx, ddpm_conv *c), void *ctx) {
+    fn(ctx, &u->conv_in);
+    for (int i = 0; i < u->num_down; i++) each_block(&u->down[i], fn, ctx);
+    each_res(&u->mid1, fn, ctx);
+    each_attn(&u->mid_attn, fn, ctx);
+    each_res(&u->mid2, fn, ctx);
+    for (int i = 0; i < u->num_up; i++) each_block(&u->up[i], fn, ctx);
+    fn(ctx, &u->conv_out);
+}
+
+typedef struct wino_ctx {
+    float *arena; /* NULL: count only */
+    size_t used;
+} wino_ctx;
+
+static void wino_visit(void *ctx, ddpm_conv *c) {
+    wino_ctx *w = ctx;
+    if (c->k != 3 || c->stride != 1) return;
+    const size_t need = ddpm_wino_weight_floats(c->cin, c->cout);
+    if (w->arena) {
+        c->wino = w->arena + w->used;
+        ddpm_wino_transform_weights(c->cin, c->cout, c->w, c->wino);
+    }
+    w->used += need;
+}
+
+size_t ddpm_unet_wino_floats(ddpm_unet *u) {
+    wino_ctx w = {NULL, 0};
+    ddpm_unet_each_conv(u, wino_visit, &w);
+    return w.used;
+}
+
+void ddpm_unet_wino_fill(ddpm_unet *u, float *arena) {
+    wino_ctx w = {arena, 0};
+    ddpm_unet_each_conv(u, wino_visit, &w);
+}
+
 /* ---- cost ---- */
 
 static double conv_flops(const ddpm_conv *c, int res_out) {

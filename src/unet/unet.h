@@ -11,6 +11,7 @@ typedef struct ddpm_conv {
     int cin, cout, k, stride;
     float *w; /* [cout, cin, k, k] */
     float *b; /* [cout] */
+    float *wino; /* 3x3 stride 1: ddpm_wino_transform_weights(w), filled after binding (NULL until then) */
 } ddpm_conv;
 
 typedef struct ddpm_norm {
@@ -67,6 +68,14 @@ ddpm_status ddpm_unet_plan(ddpm_unet *u, const ddpm_model_config *cfg, ddpm_erro
 typedef ddpm_status (*ddpm_tensor_visitor)(void *ctx, const char *name, int ndim, const int64_t *shape, float **slot,
                                            ddpm_error *err);
 ddpm_status ddpm_unet_visit(ddpm_unet *u, ddpm_tensor_visitor fn, void *ctx, ddpm_error *err);
+
+/* Calls fn on every convolution of the plan, in a fixed order. */
+void ddpm_unet_each_conv(ddpm_unet *u, void (*fn)(void *ctx, ddpm_conv *c), void *ctx);
+
+/* Floats of pre-transformed (Winograd) weights every 3x3 stride-1 conv of the plan needs, and their computation into
+ * one arena of that size (sets each such conv's wino pointer). */
+size_t ddpm_unet_wino_floats(ddpm_unet *u);
+void ddpm_unet_wino_fill(ddpm_unet *u, float *arena);
 
 /* Workspace floats for a batch of n (0 on overflow). */
 size_t ddpm_unet_workspace_floats(const ddpm_unet *u, int n);

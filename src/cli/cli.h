@@ -1,0 +1,83 @@
+/* The `ddpm` command-line tool: declarations shared by its source files (not part of the library). */
+#ifndef DDPM_CLI_H
+#define DDPM_CLI_H
+
+#include "ddpm.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define CLI_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define CLI_NORETURN __attribute__((noreturn))
+#else
+#define CLI_PRINTF(f, a)
+#define CLI_NORETURN
+#endif
+
+/* ---- main.c: errors and strict argument parsing ---- */
+
+/* Prints "ddpm: <message>" to stderr and exits with status 1. */
+void cli_die(const char *fmt, ...) CLI_PRINTF(1, 2) CLI_NORETURN;
+/* Prints "ddpm: <message>", then the usage of `command` (NULL: the whole usage), to stderr; exits with status 2. */
+void cli_usage_error(const char *command, const char *fmt, ...) CLI_PRINTF(2, 3) CLI_NORETURN;
+/* Prints the usage of `command` (NULL: all) to stdout. */
+void cli_print_usage(const char *command);
+
+/* Whole-string parses; each returns 1 on success, 0 when `s` is not a number of that kind or is out of range. */
+int cli_parse_int(const char *s, long lo, long hi, int *out);
+int cli_parse_u64(const char *s, uint64_t *out);
+int cli_parse_double(const char *s, double *out); /* finite values only */
+
+/* Loads a model or dies with the library's message. */
+ddpm_model *cli_load_model(const char *path);
+
+const char *cli_prediction_name(ddpm_prediction p);
+
+/* A flag "--name" or "--name=value"; "--name value" when it takes a value. */
+#define CLI_MAX_REPEAT 64
+typedef struct cli_flag {
+    const char *name;  /* without the leading "--" */
+    int takes_value;   /* 0: a switch (value "1" when given) */
+    int repeatable;    /* values[] collects every occurrence */
+    const char *value; /* the value given, or NULL */
+    int count;         /* occurrences */
+    const char *values[CLI_MAX_REPEAT];
+} cli_flag;
+
+/*
+ * Parses argv[0..argc) against `flags`; other arguments are positional (at most max_positional, else a usage error).
+ * --help / -h prints the command's usage and exits 0. Unknown flags, missing values and repeats of non-repeatable
+ * flags are usage errors. Returns the number of positional arguments.
+ */
+int cli_parse_args(const char *command, int argc, char **argv, cli_flag *flags, int nflags, const char **positional,
+                   int max_positional);
+cli_flag *cli_flag_get(cli_flag *flags, int nflags, const char *name);
+
+/* ---- image.c: PNG in and out ---- */
+
+/*
+ * Writes a grid PNG of n images [n, c, s, s] in [-1, 1]: ceil(sqrt(n)) columns, 2 px of black padding around and
+ * between tiles, grey for c = 1, RGB for c = 3, and for any other c the channels side by side as grey tiles. Each
+ * pixel is ddpm_to_u8(x); the finished grid is upscaled by `scale` (nearest neighbour). Returns 0 and sets *why on
+ * failure.
+ */
+int cli_write_grid_png(const char *path, const float *x, int n, int c, int s, int scale, const char **why);
+/*
+ * Loads a PNG (or any format stb_image reads) as c channels (1: grey, 3: RGB) of exactly s x s pixels into
+ * out [c, s, s] in [-1, 1] (v / 127.5 - 1). Returns 0 and writes a message to msg on failure.
+ */
+int cli_load_image(const char *path, int c, int s, float *out, char *msg, size_t msg_size);
+
+/* ---- raw float32 files (little-endian) ---- */
+int cli_write_f32(const char *path, const float *x, size_t n);
+/* Reads a whole file of little-endian float32; *n receives the count. NULL with msg filled on failure. */
+float *cli_read_f32(const char *path, size_t *n, char *msg, size_t msg_size);
+
+/* ---- subcommands ---- */
+int cli_cmd_info(int argc, char **argv);
+int cli_cmd_samplers(int argc, char **argv);
+int cli_cmd_sample(int argc, char **argv);
+int cli_cmd_eps(int argc, char **argv);
+
+#endif

@@ -1,0 +1,469 @@
+/*
+ * ddpm — the native command-line tool: `info`, `sample`, `samplers`, `eps`.
+ *
+ * Every failure prints one line "ddpm: <message>" to stderr and exits non-zero (1 for a failure while working, 2 for
+ * a bad command line, which also prints the usage). Arguments are parsed strictly: numbers must be whole strings of
+ * the right kind and range, unknown flags are refused, a flag given twice is refused unless it is repeatable.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ---- usage ---- */
+
+static const char usage_main[] =
+    "usage: ddpm <command> [arguments]\n"
+    "\n"
+    "commands:\n"
+    "  info MODEL          the model's config, schedule, parameters, cost, dtypes and metadata\n"
+    "  sample MODEL ...    draw samples with a registered sampler; writes a PNG grid and/or raw float32\n"
+    "  samplers            the registered samplers and their options\n"
+    "  eps MODEL ...       one forward pass of the network on raw float32 input\n"
+    "  help [COMMAND]      this text, or a command's usage (also: ddpm COMMAND --help)\n"
+    "  version             the library version (also: --version)\n"
+    "\n"
+    "MODEL is a .safetensors weights file. Errors print \"ddpm: <message>\" and exit non-zero.\n";
+
+static const char usage_info[] = "usage: ddpm info MODEL\n";
+
+static const char usage_samplers[] = "usage: ddpm samplers\n";
+
+static const char usage_sample[] =
+    "usage: ddpm sample MODEL --seed S [options] [--out GRID.png] [--raw OUT.f32]\n"
+    "\n"
+    "  --seed S            RNG seed, 0 .. 2^64-1 (required)\n"
+    "  --batch B           number of images, 1 .. 4096 (default 1)\n"
+    "  --first-image K     global index of image 0 (default 0). Image k's noise depends only on (seed, K + k),\n"
+    "                      so a batch split over several commands gives the same images.\n"
+    "  --sampler NAME      default ddpm; see `ddpm samplers`\n"
+    "  --opt NAME=VALUE    a sampler option (repeatable); CHOICE options take a choice name or its index,\n"
+    "                      BOOL options true/false/yes/no/on/off/1/0\n"
+    "  --steps N           sampling steps, 1 .. T (default: T, every timestep)\n"
+    "  --spacing S         timestep grid: leading (default) | trailing | linspace\n"
+    "  --class C           class label 0 .. classes-1 (conditional models), or `all`: image k gets class\n"
+    "                      (K + k) % classes. `all` samples the whole batch in one run whose denoiser\n"
+    "                      substitutes each image's own label (ddpm_run_create_with around the model), so\n"
+    "                      image k equals `--class (K+k)%classes --first-image K+k --batch 1` bit for bit.\n"
+    "  --guidance W        classifier-free guidance scale, 0 .. 100 (default 1 = none; needs --class)\n"
+    "  --init PNG          image-to-image: start from this S x S image (grey for 1 channel, RGB for 3),\n"
+    "                      the same for every image of the batch; needs --strength\n"
+    "  --strength F        with --init: 0 < F <= 1; sampling starts at t = round(F T) - 1\n"
+    "  --out GRID.png      the grid: ceil(sqrt(B)) columns, 2 px padding, grey (1 channel) or RGB (3);\n"
+    "                      other channel counts are shown side by side as grey\n"
+    "  --raw OUT.f32       the final tensor [B, C, S, S] as float32 little-endian\n"
+    "                      (at least one of --out and --raw is required)\n"
+    "  --frames DIR        also write DIR/step_NNNNN.png: the grid of x before the first step and after\n"
+    "                      every K-th step (and the last); DIR is created if missing\n"
+    "  --every K           frame interval in steps (default 1)\n"
+    "  --scale K           upscale the PNGs K times, nearest neighbour, 1 .. 32 (default 1)\n"
+    "  --quiet             no progress output\n"
+    "\n"
+    "Progress goes to stderr: a line updated in place on a terminal, else a line about every 10%.\n";
+
+static const char usage_eps[] =
+    "usage: ddpm eps MODEL --in X.f32 --t T [--class C] --out OUT.f32\n"
+    "\n"
+    "  --in X.f32          float32 little-endian [N, C_in, S, S]; N = file size / (4 C_in S S)\n"
+    "  --t T               timestep in [0, T], may be fractional; the same for every image\n"
+    "  --class C           label 0 .. classes, where classes is the null class (conditional models only;\n"
+    "                      default: the null class)\n"
+    "  --out OUT.f32       the network's raw output [N, C_out, S, S], float32 little-endian\n";
+
+static const char *usage_of(const char *command) {
+    if (!command) return usage_main;
+    if (strcmp(command, "info") == 0) return usage_info;
+    if (strcmp(command, "samplers") == 0) return usage_samplers;
+    if (strcmp(command, "sample") == 0) return usage_sample;
+    if (strcmp(command, "eps") == 0) return usage_eps;
+    return NULL;
+}
+
+void cli_print_usage(const char *command) {
+    const char *u = usage_of(command);
+    fputs(u ? u : usage_main, stdout);
+}
+
+void cli_die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ddpm: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(1);
+}
+
+void cli_usage_error(const char *command, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("ddpm: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs("\n\n", stderr);
+    va_end(ap);
+    const char *u = usage_of(command);
+    fputs(u ? u : usage_main, stderr);
+    exit(2);
+}
+
+/* ---- strict number parsing ---- */
+
+int cli_parse_int(const char *s, long lo, long hi, int *out) {
+    if (!s || !*s || s[0] == ' ' || s[0] == '\t' || s[0] == '+') return 0;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < lo || v > hi || v < INT_MIN || v > INT_MAX) return 0;
+    *out = (int)v;
+    return 1;
+}
+
+int cli_parse_u64(const char *s, uint64_t *out) {
+    if (!s || s[0] < '0' || s[0] > '9') return 0; /* no sign, no spaces */
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v > UINT64_MAX) return 0;
+    *out = (uint64_t)v;
+    return 1;
+}
+
+int cli_parse_double(const char *s, double *out) {
+    if (!s || !*s || s[0] == ' ' || s[0] == '\t') return 0;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (*end || !isfinite(v) || (errno == ERANGE && fabs(v) > 1.0)) return 0;
+    *out = v;
+    return 1;
+}
+
+/* ---- the argument parser shared by the subcommands ---- */
+
+int cli_parse_args(const char *command, int argc, char **argv, cli_flag *flags, int nflags, const char **positional,
+                   int max_positional) {
+    int npos = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            cli_print_usage(command);
+            exit(0);
+        }
+        if (strcmp(a, "--") == 0) { /* everything after is positional */
+            for (i++; i < argc; i++) {
+                if (npos == max_positional) cli_usage_error(command, "unexpected argument '%s'", argv[i]);
+                positional[npos++] = argv[i];
+            }
+            break;
+        }
+        if (a[0] != '-' || a[1] == '\0') {
+            if (npos == max_positional) cli_usage_error(command, "unexpected argument '%s'", a);
+            positional[npos++] = a;
+            continue;
+        }
+        if (a[1] != '-') cli_usage_error(command, "unknown option '%s'", a);
+        const char *name = a + 2, *eq = strchr(name, '=');
+        const size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        cli_flag *f = NULL;
+        for (int k = 0; k < nflags; k++)
+            if (strlen(flags[k].name) == len && strncmp(flags[k].name, name, len) == 0) f = &flags[k];
+        if (!f) cli_usage_error(command, "unknown option '--%.*s'", (int)len, name);
+        const char *value = "1";
+        if (f->takes_value) {
+            if (eq) value = eq + 1;
+            else if (i + 1 < argc) value = argv[++i];
+            else cli_usage_error(command, "--%s needs a value", f->name);
+        } else if (eq) {
+            cli_usage_error(command, "--%s takes no value", f->name);
+        }
+        if (f->count > 0 && !f->repeatable) cli_usage_error(command, "--%s is given more than once", f->name);
+        if (f->repeatable) {
+            if (f->count == CLI_MAX_REPEAT) cli_usage_error(command, "--%s is given too many times", f->name);
+            f->values[f->count] = value;
+        }
+        f->value = value;
+        f->count++;
+    }
+    return npos;
+}
+
+cli_flag *cli_flag_get(cli_flag *flags, int nflags, const char *name) {
+    for (int k = 0; k < nflags; k++)
+        if (strcmp(flags[k].name, name) == 0) return &flags[k];
+    return NULL;
+}
+
+ddpm_model *cli_load_model(const char *path) {
+    ddpm_error err;
+    ddpm_model *m;
+    if (ddpm_model_load_file(path, &m, &err) != DDPM_OK) {
+        if (strstr(err.message, path)) cli_die("%s", err.message);
+        cli_die("%s: %s", path, err.message);
+    }
+    return m;
+}
+
+/* ---- names of enum values ---- */
+
+const char *cli_prediction_name(ddpm_prediction p) {
+    switch (p) {
+    case DDPM_PREDICT_EPS: return "eps";
+    case DDPM_PREDICT_X0: return "x0";
+    case DDPM_PREDICT_V: return "v";
+    }
+    return "?";
+}
+
+static const char *schedule_name(ddpm_schedule_kind k) {
+    switch (k) {
+    case DDPM_SCHEDULE_LINEAR: return "linear";
+    case DDPM_SCHEDULE_SCALED_LINEAR: return "scaled_linear";
+    case DDPM_SCHEDULE_COSINE: return "cosine";
+    case DDPM_SCHEDULE_SIGMOID: return "sigmoid";
+    }
+    return "?";
+}
+
+static const char *dtype_name(ddpm_dtype d) {
+    switch (d) {
+    case DDPM_DTYPE_F32: return "F32";
+    case DDPM_DTYPE_F16: return "F16";
+    case DDPM_DTYPE_I8: return "I8";
+    }
+    return "?";
+}
+
+static void human_bytes(double b, char *buf, size_t n) {
+    const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    int u = 0;
+    while (b >= 1024.0 && u < 4) {
+        b /= 1024.0;
+        u++;
+    }
+    if (u == 0) snprintf(buf, n, "%.0f %s", b, units[u]);
+    else snprintf(buf, n, "%.1f %s", b, units[u]);
+}
+
+static void print_int_list(const int *v, int n) {
+    for (int i = 0; i < n; i++) printf("%s%d", i ? "," : "", v[i]);
+}
+
+/* ---- ddpm info ---- */
+
+int cli_cmd_info(int argc, char **argv) {
+    const char *pos[1];
+    if (cli_parse_args("info", argc, argv, NULL, 0, pos, 1) != 1) cli_usage_error("info", "info needs a MODEL");
+    const char *path = pos[0];
+    ddpm_model *m = cli_load_model(path);
+    const ddpm_model_config *c = ddpm_model_get_config(m);
+    const ddpm_schedule *s = ddpm_model_get_schedule(m);
+    const int T = ddpm_schedule_num_timesteps(s);
+    const double *betas = ddpm_schedule_array_get(s, DDPM_BETAS);
+    const double *abar = ddpm_schedule_array_get(s, DDPM_ALPHAS_CUMPROD);
+
+    struct stat sb;
+    char hb[32];
+    printf("model          %s\n", path);
+    if (stat(path, &sb) == 0) {
+        human_bytes((double)sb.st_size, hb, sizeof hb);
+        printf("file size      %lld bytes (%s)\n", (long long)sb.st_size, hb);
+    }
+    printf("channels       in %d, out %d, base %d\n", c->in_channels, c->out_channels, c->base_channels);
+    printf("channel mult   ");
+    print_int_list(c->channel_mult, c->num_levels);
+    printf(" (%d levels; widths", c->num_levels);
+    for (int i = 0; i < c->num_levels; i++) printf(" %d", c->base_channels * c->channel_mult[i]);
+    printf(")\n");
+    printf("res blocks     %d per level\n", c->num_res_blocks);
+    printf("attention at   ");
+    if (c->num_attn_resolutions == 0) printf("(none)");
+    print_int_list(c->attn_resolutions, c->num_attn_resolutions);
+    printf(c->num_attn_resolutions ? " px\n" : "\n");
+    printf("groups         %d (GroupNorm)\n", c->groups);
+    if (c->num_classes)
+        printf("classes        %d (labels 0..%d; %d = the null class)\n", c->num_classes, c->num_classes - 1,
+               c->num_classes);
+    else
+        printf("classes        0 (unconditional)\n");
+    printf("image size     %d x %d\n", c->image_size, c->image_size);
+    printf("prediction     %s\n", cli_prediction_name(c->prediction));
+    printf("variance       %s\n", c->variance == DDPM_VARIANCE_FIXED_LARGE ? "fixed_large" : "fixed_small");
+    printf("schedule       %s, T = %d", schedule_name(c->schedule.kind), T);
+    if (c->schedule.kind != DDPM_SCHEDULE_COSINE)
+        printf(", beta_start %.6g, beta_end %.6g", c->schedule.beta_start, c->schedule.beta_end);
+    printf(", rescale_zero_snr %s\n", c->schedule.rescale_zero_snr ? "yes" : "no");
+    if (betas && abar && T > 0)
+        printf("               betas[0] = %.6g, betas[T-1] = %.6g, alphas_cumprod[T-1] = %.6g\n", betas[0],
+               betas[T - 1], abar[T - 1]);
+    const size_t np = ddpm_model_num_params(m);
+    printf("parameters     %zu (%.3f M)\n", np, (double)np / 1e6);
+    printf("cost           %.4f GFLOP per image per forward pass\n", ddpm_model_flops(m) / 1e9);
+
+    int per_dtype[3] = {0, 0, 0}, other = 0;
+    const int nt = ddpm_model_num_tensors(m);
+    for (int i = 0; i < nt; i++) {
+        ddpm_tensor_info ti;
+        if (ddpm_model_tensor_info(m, i, &ti) != DDPM_OK) continue;
+        if ((unsigned)ti.dtype < 3) per_dtype[ti.dtype]++;
+        else other++;
+    }
+    printf("tensors        %d:", nt);
+    int first = 1;
+    for (int d = 0; d < 3; d++)
+        if (per_dtype[d]) {
+            printf("%s %s x %d", first ? "" : ",", dtype_name((ddpm_dtype)d), per_dtype[d]);
+            first = 0;
+        }
+    if (other) printf("%s other x %d", first ? "" : ",", other);
+    printf("\n");
+    printf("simd backend   %s\n", ddpm_simd_backend());
+    const int nm = ddpm_model_num_metadata(m);
+    printf("metadata       %d key%s\n", nm, nm == 1 ? "" : "s");
+    for (int i = 0; i < nm; i++) {
+        const char *k, *v;
+        if (ddpm_model_metadata_at(m, i, &k, &v) == DDPM_OK) printf("  %s = %s\n", k, v);
+    }
+    ddpm_model_free(m);
+    return 0;
+}
+
+/* ---- ddpm samplers ---- */
+
+static const char *option_type_name(ddpm_option_type t) {
+    switch (t) {
+    case DDPM_OPTION_FLOAT: return "float";
+    case DDPM_OPTION_INT: return "int";
+    case DDPM_OPTION_BOOL: return "bool";
+    case DDPM_OPTION_CHOICE: return "choice";
+    }
+    return "?";
+}
+
+int cli_cmd_samplers(int argc, char **argv) {
+    const char *pos[1];
+    if (cli_parse_args("samplers", argc, argv, NULL, 0, pos, 0) != 0)
+        cli_usage_error("samplers", "samplers takes no arguments");
+    const int n = ddpm_sampler_count();
+    for (int i = 0; i < n; i++) {
+        const ddpm_sampler_vtable *vt = ddpm_sampler_at(i);
+        if (!vt) continue;
+        printf("%s%s\n", i ? "\n" : "", vt->name);
+        if (vt->description) printf("  %s\n", vt->description);
+        printf("  %d model evaluation%s per step\n", vt->evals_per_step, vt->evals_per_step == 1 ? "" : "s");
+        if (vt->num_options == 0) printf("  options: none\n");
+        for (int j = 0; j < vt->num_options; j++) {
+            const ddpm_sampler_option *o = &vt->options[j];
+            printf("  --opt %s=...  %s, default ", o->name, option_type_name(o->type));
+            switch (o->type) {
+            case DDPM_OPTION_BOOL: printf("%s", o->default_value != 0.0 ? "true" : "false"); break;
+            case DDPM_OPTION_CHOICE: {
+                int nch = 0;
+                while (o->choices && o->choices[nch]) nch++;
+                int d = (int)o->default_value;
+                printf("%s", d >= 0 && d < nch ? o->choices[d] : "?");
+                printf(", choices:");
+                for (int k = 0; k < nch; k++) printf(" %s", o->choices[k]);
+                break;
+            }
+            case DDPM_OPTION_INT:
+                printf("%.0f, range %.0f .. %.0f", o->default_value, o->min_value, o->max_value);
+                break;
+            default: printf("%g, range %g .. %g", o->default_value, o->min_value, o->max_value); break;
+            }
+            printf("\n");
+            if (o->help) printf("      %s\n", o->help);
+        }
+    }
+    return 0;
+}
+
+/* ---- ddpm eps ---- */
+
+int cli_cmd_eps(int argc, char **argv) {
+    cli_flag flags[] = {{.name = "in", .takes_value = 1}, {.name = "t", .takes_value = 1},
+                        {.name = "class", .takes_value = 1}, {.name = "out", .takes_value = 1}};
+    const int nf = (int)(sizeof flags / sizeof flags[0]);
+    const char *pos[1];
+    if (cli_parse_args("eps", argc, argv, flags, nf, pos, 1) != 1) cli_usage_error("eps", "eps needs a MODEL");
+    const char *in = cli_flag_get(flags, nf, "in")->value, *out_path = cli_flag_get(flags, nf, "out")->value;
+    const char *t_str = cli_flag_get(flags, nf, "t")->value, *class_str = cli_flag_get(flags, nf, "class")->value;
+    if (!in) cli_usage_error("eps", "--in is required");
+    if (!out_path) cli_usage_error("eps", "--out is required");
+    if (!t_str) cli_usage_error("eps", "--t is required");
+    double tv;
+    if (!cli_parse_double(t_str, &tv)) cli_usage_error("eps", "--t must be a finite number, got '%s'", t_str);
+
+    ddpm_model *m = cli_load_model(pos[0]);
+    const ddpm_model_config *c = ddpm_model_get_config(m);
+    int label = -1;
+    if (class_str) {
+        if (c->num_classes == 0) cli_die("--class given, but %s is an unconditional model", pos[0]);
+        if (!cli_parse_int(class_str, 0, c->num_classes, &label))
+            cli_usage_error("eps", "--class must be an integer in 0..%d (%d = the null class), got '%s'",
+                            c->num_classes, c->num_classes, class_str);
+    }
+    const size_t din = (size_t)c->in_channels * c->image_size * c->image_size;
+    const size_t dout = (size_t)c->out_channels * c->image_size * c->image_size;
+    char msg[512];
+    size_t count;
+    float *x = cli_read_f32(in, &count, msg, sizeof msg);
+    if (!x) cli_die("%s", msg);
+    if (count == 0 || count % din != 0) {
+        cli_die("%s holds %zu floats, not a whole number (>= 1) of %d x %d x %d images", in, count,
+                c->in_channels, c->image_size, c->image_size);
+    }
+    const size_t n = count / din;
+    float *out = malloc(sizeof(float) * (n * dout > 0 ? n * dout : 1));
+    enum { CHUNK = 256 };
+    float tt[CHUNK];
+    int yy[CHUNK];
+    for (int k = 0; k < CHUNK; k++) {
+        tt[k] = (float)tv;
+        yy[k] = label;
+    }
+    ddpm_error err;
+    ddpm_status st = out ? DDPM_OK : DDPM_ERR_OUT_OF_MEMORY;
+    if (!out) snprintf(err.message, sizeof err.message, "out of memory");
+    for (size_t i = 0; st == DDPM_OK && i < n; i += CHUNK) {
+        const int b = (int)(n - i < CHUNK ? n - i : CHUNK);
+        st = ddpm_model_forward(m, b, x + i * din, tt, label >= 0 ? yy : NULL, out + i * dout, &err);
+    }
+    free(x);
+    ddpm_model_free(m);
+    if (st != DDPM_OK) {
+        free(out);
+        cli_die("forward pass: %s", err.message);
+    }
+    int ok = cli_write_f32(out_path, out, n * dout);
+    free(out);
+    if (!ok) cli_die("cannot write %s: %s", out_path, strerror(errno));
+    return 0;
+}
+
+/* ---- main ---- */
+
+int main(int argc, char **argv) {
+    if (argc < 2) cli_usage_error(NULL, "no command given");
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        if (argc > 2 && !usage_of(argv[2])) cli_usage_error(NULL, "unknown command '%s'", argv[2]);
+        cli_print_usage(argc > 2 ? argv[2] : NULL);
+        return 0;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("ddpm %s (%s)\n", ddpm_version(), ddpm_simd_backend());
+        return 0;
+    }
+    if (strcmp(cmd, "info") == 0) return cli_cmd_info(argc - 2, argv + 2);
+    if (strcmp(cmd, "sample") == 0) return cli_cmd_sample(argc - 2, argv + 2);
+    if (strcmp(cmd, "samplers") == 0) return cli_cmd_samplers(argc - 2, argv + 2);
+    if (strcmp(cmd, "eps") == 0) return cli_cmd_eps(argc - 2, argv + 2);
+    cli_usage_error(NULL, "unknown command '%s'", cmd);
+}

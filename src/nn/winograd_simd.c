@@ -1,0 +1,186 @@
+/*
+ * Winograd F(4x4, 3x3) through the 4-lane vector layer (see kernels.h and winograd.h). Per call:
+ *   1. every image is copied into a zero-padded, channel-interleaved buffer P: [cin4 / 4][hp][wp][4], so that one
+ *      vector load fetches one pixel of four channels and edge tiles need no bounds checks;
+ *   2. the tiles of the whole batch are processed in chunks of at most DDPM_WINO_CHUNK: the input transform
+ *      (four channels per vector) fills V: [36][tiles][cin4], 36 GEMMs M[xi] = V[xi] U[xi] (cout in the vector lanes,
+ *      4 tiles x 8 couts per register block) fill M: [36][tiles][coutp], and the output transform (four couts per
+ *      vector) adds the biases and writes the pixels inside the image, transposed back to [cout, h, w].
+ * The scalar twin is ddpm_wino_conv_scalar (winograd.c).
+ */
+#include "nn/kernels.h"
+#include "nn/simd.h"
+#include "nn/winograd.h"
+
+#include <string.h>
+
+#define VADD(a, b) vf4_add(a, b)
+#define VSUB(a, b) vf4_sub(a, b)
+#define VMUL(a, b) vf4_mul(a, b)
+
+/* P for one image: [cin4 / 4][hp][wp][4], P[g][1 + y][1 + x][l] = x[4 g + l][y][x], zero elsewhere. */
+static void pack_input(const ddpm_conv_desc *d, const ddpm_wino_geom *g, const float *x, float *P) {
+    const int h = d->h, w = d->w, hp = g->hp, wp = g->wp;
+    const size_t hw = (size_t)h * w, row = (size_t)wp * 4;
+    const vf4 zero = vf4_splat(0.0f);
+    for (int grp = 0; grp < g->cin4 / 4; grp++) {
+        const float *xc[4];
+        for (int l = 0; l < 4; l++) xc[l] = 4 * grp + l < d->cin ? x + (size_t)(4 * grp + l) * hw : NULL;
+        float *pg = P + (size_t)grp * hp * row;
+        memset(pg, 0, sizeof(float) * row);
+        memset(pg + (size_t)(h + 1) * row, 0, sizeof(float) * row * (hp - h - 1));
+        for (int yy = 0; yy < h; yy++) {
+            float *pr = pg + (size_t)(yy + 1) * row;
+            vf4_store(pr, zero);
+            for (int xx = w + 1; xx < wp; xx++) vf4_store(pr + 4 * xx, zero);
+            const size_t off = (size_t)yy * w;
+            int xx = 0;
+            for (; xx + 4 <= w; xx += 4) {
+                vf4 r0 = xc[0] ? vf4_load(xc[0] + off + xx) : zero, r1 = xc[1] ? vf4_load(xc[1] + off + xx) : zero;
+                vf4 r2 = xc[2] ? vf4_load(xc[2] + off + xx) : zero, r3 = xc[3] ? vf4_load(xc[3] + off + xx) : zero;
+                vf4_transpose4(&r0, &r1, &r2, &r3);
+                float *q = pr + 4 * (xx + 1);
+                vf4_store(q, r0);
+                vf4_store(q + 4, r1);
+                vf4_store(q + 8, r2);
+                vf4_store(q + 12, r3);
+            }
+            for (; xx < w; xx++)
+                for (int l = 0; l < 4; l++) pr[4 * (xx + 1) + l] = xc[l] ? xc[l][off + xx] : 0.0f;
+        }
+    }
+}
+
+/* V rows of one tile: v[xi * vs + 4 grp + l] = (B^T d B)[xi] of channel 4 grp + l. */
+static void input_tile(const float *P, const ddpm_wino_geom *g, int ty, int tx, float *v, size_t vs) {
+    const vf4 c2 = vf4_splat(2.0f), c4 = vf4_splat(4.0f), c5 = vf4_splat(5.0f);
+    const size_t row = (size_t)g->wp * 4, plane = (size_t)g->hp * row;
+    for (int grp = 0; grp < g->cin4 / 4; grp++) {
+        const float *p = P + grp * plane + (size_t)(4 * ty) * row + (size_t)(4 * tx) * 4;
+        vf4 t[6][6];
+        for (int j = 0; j < 6; j++) {
+            vf4 col[6], o[6];
+            for (int i = 0; i < 6; i++) col[i] = vf4_load(p + i * row + 4 * j);
+            DDPM_WINO_BT(vf4, VADD, VSUB, VMUL, c2, c4, c5, col, o);
+            for (int i = 0; i < 6; i++) t[i][j] = o[i];
+        }
+        for (int i = 0; i < 6; i++) {
+            vf4 o[6];
+            DDPM_WINO_BT(vf4, VADD, VSUB, VMUL, c2, c4, c5, t[i], o);
+            for (int j = 0; j < 6; j++) vf4_store(v + (size_t)(i * 6 + j) * vs + 4 * grp, o[j]);
+        }
+    }
+}
+
+/* C[rows, N] = A[rows, K] B[K, N] for rows a multiple of 4 and N a multiple of 8; k ascending from 0 per element. */
+static void wino_gemm(int rows, int K, int N, const float *A, int lda, const float *B, float *C) {
+    for (int t = 0; t < rows; t += 4) {
+        const float *a0 = A + (size_t)t * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
+        float *c = C + (size_t)t * N;
+        for (int n = 0; n < N; n += 8) {
+            vf4 c00 = vf4_splat(0.0f), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+            const float *bp = B + n;
+            for (int k = 0; k < K; k++, bp += N) {
+                const vf4 x0 = vf4_load(bp), x1 = vf4_load(bp + 4);
+                vf4 w = vf4_splat(a0[k]);
+                c00 = vf4_add(c00, vf4_mul(w, x0));
+                c01 = vf4_add(c01, vf4_mul(w, x1));
+                w = vf4_splat(a1[k]);
+                c10 = vf4_add(c10, vf4_mul(w, x0));
+                c11 = vf4_add(c11, vf4_mul(w, x1));
+                w = vf4_splat(a2[k]);
+                c20 = vf4_add(c20, vf4_mul(w, x0));
+                c21 = vf4_add(c21, vf4_mul(w, x1));
+                w = vf4_splat(a3[k]);
+                c30 = vf4_add(c30, vf4_mul(w, x0));
+                c31 = vf4_add(c31, vf4_mul(w, x1));
+            }
+            float *cp = c + n;
+            vf4_store(cp, c00);
+            vf4_store(cp + 4, c01);
+            vf4_store(cp + N, c10);
+            vf4_store(cp + N + 4, c11);
+            vf4_store(cp + 2 * N, c20);
+            vf4_store(cp + 2 * N + 4, c21);
+            vf4_store(cp + 3 * N, c30);
+            vf4_store(cp + 3 * N + 4, c31);
+        }
+    }
+}
+
+static vf4 load_part(const float *p, int k) {
+    if (k >= 4) return vf4_load(p);
+    float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int i = 0; i < k; i++) t[i] = p[i];
+    return vf4_load(t);
+}
+
+/* One tile's outputs from its M rows (m[xi * ms + co]): y = (A^T M A + bias) + bias2, the pixels inside the image. */
+static void output_tile(const ddpm_conv_desc *d, const float *m, size_t ms, int img, int ty, int tx, float *y) {
+    const vf4 c2 = vf4_splat(2.0f), c4 = vf4_splat(4.0f), c8 = vf4_splat(8.0f);
+    const int cout = d->cout, h = d->ho, w = d->wo, ox = 4 * tx;
+    const int nx = w - ox < 4 ? w - ox : 4;
+    for (int co = 0; co < cout; co += 4) {
+        const int nc = cout - co < 4 ? cout - co : 4;
+        vf4 t[4][6], o[4][4];
+        for (int j = 0; j < 6; j++) {
+            vf4 col[6], r[4];
+            for (int i = 0; i < 6; i++) col[i] = vf4_load(m + (size_t)(i * 6 + j) * ms + co);
+            DDPM_WINO_AT(vf4, VADD, VSUB, VMUL, c2, c4, c8, col, r);
+            for (int i = 0; i < 4; i++) t[i][j] = r[i];
+        }
+        for (int i = 0; i < 4; i++) DDPM_WINO_AT(vf4, VADD, VSUB, VMUL, c2, c4, c8, t[i], o[i]);
+        if (d->bias) {
+            const vf4 b = load_part(d->bias + co, nc);
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++) o[i][j] = vf4_add(o[i][j], b);
+        }
+        if (d->bias2) {
+            const vf4 b = load_part(d->bias2 + (size_t)img * cout + co, nc);
+            for (int i = 0; i < 4; i++)
+                for (int j = 0; j < 4; j++) o[i][j] = vf4_add(o[i][j], b);
+        }
+        float *yc = y + ((size_t)img * cout + co) * h * w;
+        for (int i = 0; i < 4 && 4 * ty + i < h; i++) {
+            vf4_transpose4(&o[i][0], &o[i][1], &o[i][2], &o[i][3]); /* o[i][l]: the 4 pixels of channel co + l */
+            float *dst = yc + (size_t)(4 * ty + i) * w + ox;
+            for (int l = 0; l < nc; l++, dst += (size_t)h * w) {
+                if (nx == 4) {
+                    vf4_store(dst, o[i][l]);
+                } else {
+                    float tmp[4];
+                    vf4_store(tmp, o[i][l]);
+                    for (int j = 0; j < nx; j++) dst[j] = tmp[j];
+                }
+            }
+        }
+    }
+}
+
+void ddpm_wino_conv_simd(const ddpm_conv_desc *d, int n, const float *x, float *y, float *scratch) {
+    ddpm_wino_geom g;
+    ddpm_wino_geometry(d, &g);
+    const size_t psz = (size_t)g.cin4 * g.hp * g.wp, in_sz = (size_t)d->cin * d->h * d->w;
+    float *P = scratch, *V = P + (size_t)n * psz, *M = V + 36 * (size_t)DDPM_WINO_CHUNK * g.cin4;
+    for (int i = 0; i < n; i++) pack_input(d, &g, x + i * in_sz, P + i * psz);
+    const int T = n * g.tiles;
+    const int nch = (T + DDPM_WINO_CHUNK - 1) / DDPM_WINO_CHUNK;
+    const int per = ((T + nch - 1) / nch + DDPM_WINO_MR - 1) / DDPM_WINO_MR * DDPM_WINO_MR;
+    for (int t0 = 0; t0 < T; t0 += per) {
+        const int tc = T - t0 < per ? T - t0 : per;
+        const int tcp = (tc + DDPM_WINO_MR - 1) / DDPM_WINO_MR * DDPM_WINO_MR;
+        const size_t vs = (size_t)tcp * g.cin4, ms = (size_t)tcp * g.coutp;
+        for (int t = 0; t < tc; t++) {
+            const int img = (t0 + t) / g.tiles, r = (t0 + t) % g.tiles;
+            input_tile(P + img * psz, &g, r / g.tiles_x, r % g.tiles_x, V + (size_t)t * g.cin4, vs);
+        }
+        for (int xi = 0; xi < 36 && tc < tcp; xi++)
+            memset(V + xi * vs + (size_t)tc * g.cin4, 0, sizeof(float) * (size_t)(tcp - tc) * g.cin4);
+        for (int xi = 0; xi < 36; xi++)
+            wino_gemm(tcp, d->cin, g.coutp, V + xi * vs, g.cin4, d->wino + (size_t)xi * d->cin * g.coutp, M + xi * ms);
+        for (int t = 0; t < tc; t++) {
+            const int img = (t0 + t) / g.tiles, r = (t0 + t) % g.tiles;
+            output_tile(d, M + (size_t)t * g.coutp, ms, img, r / g.tiles_x, r % g.tiles_x, y);
+        }
+    }
+}

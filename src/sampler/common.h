@@ -1,0 +1,89 @@
+/*
+ * Helpers shared by the built-in samplers (ddim, plms, dpmpp_2m and the sigma-space family euler, euler_a, heun,
+ * lms, dpm2_a): noise levels, model output -> (x0, eps), the sigma grid, per-run scratch buffers.
+ *
+ * Two scales of the same state:
+ *     VP (the run's x, the DDPM scale):   x_t  = sqrt(abar) x0 + sqrt(1 - abar) eps
+ *     VE (Karras et al. 2022's x_sigma):  x_ve = x_t / sqrt(abar) = x0 + sigma eps,   sigma = sqrt((1 - abar) / abar)
+ * and abar = 1 / (1 + sigma^2). The samplers keep the run's x in VP scale at the level they have reached after each
+ * step and convert to VE inside a step. In VE the ODE derivative dx/dsigma = (x - x0^) / sigma is the eps estimate.
+ *
+ * Every transcendental goes through deterministic routines (ddpm_det_log, ddpm__det_exp below, and sqrt), so a
+ * sampler gives the same bits natively and in WebAssembly, like the rest of the engine.
+ */
+#ifndef DDPM_SAMPLER_COMMON_H
+#define DDPM_SAMPLER_COMMON_H
+
+#include "sampler/builtin.h"
+
+/* Smallest abar used to form sigma and convert model outputs: a zero-terminal-SNR schedule has abar[T-1] = 0 (sigma
+ * infinite); like diffusers we put 2^-24 in its place there. Never reached by ordinary schedules (linear: 4e-5). */
+#define DDPM__ABAR_MIN (1.0 / 16777216.0)
+
+/* One noise level. */
+typedef struct ddpm__level {
+    double sigma; /* sqrt((1 - abar) / abar); 0 at the end */
+    double abar;  /* 1 / (1 + sigma^2); 1 at the end */
+    double sa;    /* sqrt(abar):     VP x = sa * VE x */
+    double s1;    /* sqrt(1 - abar) = sigma * sa */
+    double t;     /* the model's timestep: an integer on the grid, fractional between grid points; -1 at the end */
+} ddpm__level;
+
+/* The level of integer timestep t (t = -1: the end, sigma = 0). */
+ddpm__level ddpm__level_at_t(const ddpm_schedule *s, int t);
+/* The level of any sigma > 0; its timestep is found by interpolating log sigma linearly between the schedule's
+ * integer timesteps (clamped to [0, T-1] outside the schedule's range). */
+ddpm__level ddpm__level_at_sigma(const ddpm_schedule *s, double sigma);
+/* sigma(t) for fractional t in [0, T-1]: log sigma interpolated linearly (the inverse of the above). */
+double ddpm__sigma_at_t(const ddpm_schedule *s, double t);
+
+/* Fills lv[0 .. num_steps] (num_steps + 1 entries): the level of each ctx->timesteps[i] and sigma = 0 at the end;
+ * or, when karras, Karras et al.'s rho = 7 spacing between sigma(timesteps[0]) and sigma(timesteps[last]) (both
+ * endpoints exactly those grid levels) and then sigma = 0. */
+void ddpm__levels(const ddpm_sampler_context *ctx, int karras, ddpm__level *lv);
+
+/* Model output o at VP x with level (sa, s1) -> x0 and eps, in double. */
+static inline void ddpm__split(ddpm_prediction p, double sa, double s1, double x, double o, double *x0,
+                               double *eps) {
+    switch (p) {
+    case DDPM_PREDICT_X0:
+        *x0 = o;
+        *eps = (x - sa * o) / s1;
+        break;
+    case DDPM_PREDICT_V:
+        *x0 = sa * x - s1 * o;
+        *eps = sa * o + s1 * x;
+        break;
+    default:
+        *eps = o;
+        *x0 = (x - s1 * o) / sa;
+        break;
+    }
+}
+
+/* Per-run state of the built-ins: levels, a timestep array for denoise(), k float buffers of batch * image_elems,
+ * and a few counters for the sampler's own use. */
+#define DDPM__MAX_BUFS 8
+typedef struct ddpm__state {
+    ddpm__level *lv;             /* num_steps + 1 entries */
+    float *tb;                   /* [batch] */
+    float *buf[DDPM__MAX_BUFS];  /* each [batch * image_elems] */
+    int nbuf;
+    int count;                   /* sampler-specific (history length, ...) */
+    int head;                    /* sampler-specific (ring buffer position, ...) */
+} ddpm__state;
+
+ddpm_status ddpm__state_create(const ddpm_sampler_context *ctx, int nbuf, int karras, void **state);
+void ddpm__state_destroy(void *state);
+
+/* ctx->denoise for the whole batch at one (possibly fractional) timestep. */
+ddpm_status ddpm__denoise_at(const ddpm_sampler_context *ctx, ddpm__state *s, const float *x, double t, float *out);
+
+/* Karras et al.'s ancestral split of a step sigma -> sigma_next: sigma_up = min(sigma_next, eta sqrt(sigma_next^2
+ * (sigma^2 - sigma_next^2) / sigma^2)), sigma_down = sqrt(sigma_next^2 - sigma_up^2). */
+void ddpm__ancestral_sigmas(double sigma, double sigma_next, double eta, double *sigma_down, double *sigma_up);
+
+/* exp(x) with + - * / only (about 1 ulp), for |x| <= 700. */
+double ddpm__det_exp(double x);
+
+#endif

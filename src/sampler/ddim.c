@@ -1,0 +1,75 @@
+/*
+ * "ddim": Denoising Diffusion Implicit Models (Song, Meng & Ermon 2021, eq. 12), on any descending grid.
+ *
+ * From t to the next timestep p (p = -1 after the last step, abar_{-1} = 1):
+ *     x0^, eps^ = model output -> (x0, eps)          (with clip_x0: x0^ clipped to [-1, 1] and eps^ re-derived from
+ *                                                     it, eps^ = (x_t - sqrt(abar_t) x0^) / sqrt(1 - abar_t), as GLIDE)
+ *     sigma     = eta sqrt((1 - abar_p) / (1 - abar_t)) sqrt(1 - abar_t / abar_p)
+ *     x_p       = sqrt(abar_p) x0^ + sqrt(1 - abar_p - sigma^2) eps^ + sigma z,   z = ctx->noise(step i, stream 0)
+ * eta = 0 is the deterministic DDIM; eta = 1 is the DDPM posterior with fixed_small variance on the same grid (and
+ * the same noise stream as the "ddpm" sampler), with or without clipping. The last step (abar_p = 1) adds no noise.
+ */
+#include "sampler/common.h"
+
+#include <math.h>
+
+enum { OPT_ETA, OPT_CLIP };
+
+static const ddpm_sampler_option ddim_options[] = {
+    {"eta", DDPM_OPTION_FLOAT, 0, 0, 1, NULL,
+     "stochasticity: 0 = deterministic DDIM, 1 = the DDPM posterior variance (fixed_small) on this grid"},
+    {"clip_x0", DDPM_OPTION_BOOL, 0, 0, 1, NULL,
+     "clip the predicted x0 to [-1, 1] and re-derive the predicted noise from it"},
+};
+
+static ddpm_status ddim_create(const ddpm_sampler_context *ctx, void **st) {
+    return ddpm__state_create(ctx, 2, 0, st); /* model output, noise */
+}
+
+static ddpm_status ddim_step(void *st, const ddpm_sampler_context *ctx, int i, float *x) {
+    ddpm__state *s = st;
+    const size_t n = (size_t)ctx->batch * ctx->image_elems;
+    const double eta = ctx->option_values[OPT_ETA];
+    const int clip = ctx->option_values[OPT_CLIP] != 0.0;
+    const ddpm__level lt = s->lv[i], lp = s->lv[i + 1];
+    float *out = s->buf[0], *noise = s->buf[1];
+    ddpm_status r = ddpm__denoise_at(ctx, s, x, lt.t, out);
+    if (r != DDPM_OK) return r;
+
+    const double at = lt.abar, ap = lp.abar;
+    double sigma = 0.0;
+    if (eta > 0.0 && ap < 1.0) {
+        const double v = (1.0 - ap) / (1.0 - at) * (1.0 - at / ap);
+        sigma = v > 0.0 ? eta * sqrt(v) : 0.0;
+    }
+    const double dir2 = 1.0 - ap - sigma * sigma;
+    const double c_x0 = lp.sa, c_eps = dir2 > 0.0 ? sqrt(dir2) : 0.0;
+    if (sigma > 0.0) ctx->noise(ctx, i, 0, noise);
+    for (size_t j = 0; j < n; j++) {
+        const double xt = x[j];
+        double x0, eps;
+        ddpm__split(ctx->prediction, lt.sa, lt.s1, xt, out[j], &x0, &eps);
+        if (clip && (x0 < -1.0 || x0 > 1.0)) {
+            x0 = x0 < -1.0 ? -1.0 : 1.0;
+            eps = (xt - lt.sa * x0) / lt.s1;
+        }
+        if (ctx->pred_x0) ctx->pred_x0[j] = (float)x0;
+        double xp = c_x0 * x0 + c_eps * eps;
+        if (sigma > 0.0) xp += sigma * noise[j];
+        x[j] = (float)xp;
+    }
+    return DDPM_OK;
+}
+
+const ddpm_sampler_vtable ddpm_sampler_ddim = {
+    DDPM_SAMPLER_API_VERSION,
+    "ddim",
+    "DDIM (Song et al. 2021): deterministic at eta = 0, the DDPM posterior at eta = 1",
+    2,
+    ddim_options,
+    1,
+    ddim_create,
+    ddim_step,
+    ddpm__state_destroy,
+    NULL,
+};

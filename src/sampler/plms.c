@@ -1,0 +1,97 @@
+/*
+ * "plms": the pseudo linear multistep method of PNDM (Liu et al. 2022), as diffusers' PNDMScheduler runs it with
+ * skip_prk_steps: no Runge-Kutta warm-up; the first step is a pseudo improved Euler step and the following steps are
+ * Adams-Bashforth steps of growing order on the noise estimates e_i of the grid points:
+ *     step 0:  e = (e_0 + e(x'_1, t_1)) / 2, where x'_1 = phi(x_0, e_0, t_0 -> t_1)   (two model evaluations)
+ *     step 1:  e = (3 e_1 - e_0) / 2
+ *     step 2:  e = (23 e_2 - 16 e_1 + 5 e_0) / 12
+ *     step i:  e = (55 e_i - 59 e_{i-1} + 37 e_{i-2} - 9 e_{i-3}) / 24
+ *     x_{i+1} = phi(x_i, e, t_i -> t_{i+1})
+ * with the transfer phi = the deterministic DDIM step, x_p = sqrt(abar_p) (x_t - sqrt(1 - abar_t) e) / sqrt(abar_t)
+ * + sqrt(1 - abar_p) e (algebraically PNDM's eq. 11). With a single step the run is one DDIM step. Deterministic.
+ * Like diffusers, the Adams-Bashforth coefficients assume an evenly spaced grid. Models predicting x0 or v are
+ * converted to eps at each evaluation's own timestep.
+ */
+#include "sampler/common.h"
+
+#include <math.h>
+#include <string.h>
+
+/* buffers: 0 model output, 1 x'_1 (step 0), 2..5 the noise history e (ring of 4) */
+enum { B_OUT, B_X1, B_E0 };
+
+static ddpm_status plms_create(const ddpm_sampler_context *ctx, void **st) {
+    return ddpm__state_create(ctx, 6, 0, st);
+}
+
+/* eps of the model output at VP x and level l, into e; x0 into ctx->pred_x0 when px0. */
+static void to_eps(const ddpm_sampler_context *ctx, const ddpm__level *l, const float *x, const float *out, float *e,
+                   int px0, size_t n) {
+    for (size_t j = 0; j < n; j++) {
+        double x0, eps;
+        ddpm__split(ctx->prediction, l->sa, l->s1, x[j], out[j], &x0, &eps);
+        e[j] = (float)eps;
+        if (px0 && ctx->pred_x0) ctx->pred_x0[j] = (float)x0;
+    }
+}
+
+static ddpm_status plms_step(void *st, const ddpm_sampler_context *ctx, int i, float *x) {
+    ddpm__state *s = st;
+    const size_t n = (size_t)ctx->batch * ctx->image_elems;
+    const ddpm__level lt = s->lv[i], lp = s->lv[i + 1];
+    float *out = s->buf[B_OUT];
+    if (i == 0) s->count = s->head = 0;
+    ddpm_status r = ddpm__denoise_at(ctx, s, x, lt.t, out);
+    if (r != DDPM_OK) return r;
+    /* the newest noise estimate goes into the ring */
+    s->head = (s->head + 1) % 4;
+    float *e_new = s->buf[B_E0 + s->head];
+    to_eps(ctx, &lt, x, out, e_new, 1, n);
+    if (s->count < 4) s->count++;
+
+    /* phi(x, e): x_p = cx x + ce e, with cx = sqrt(abar_p / abar_t), ce = sqrt(1 - abar_p) - cx sqrt(1 - abar_t) */
+    const double cx = lp.sa / lt.sa, ce = lp.s1 - cx * lt.s1;
+
+    if (s->count == 1) {
+        if (ctx->num_steps == 1 || lp.t < 0.0) { /* nothing to average with: one DDIM step */
+            for (size_t j = 0; j < n; j++) x[j] = (float)(cx * x[j] + ce * e_new[j]);
+            return DDPM_OK;
+        }
+        /* pseudo improved Euler: predict x'_1, evaluate there, average the two noise estimates */
+        float *x1 = s->buf[B_X1];
+        for (size_t j = 0; j < n; j++) x1[j] = (float)(cx * x[j] + ce * e_new[j]);
+        r = ddpm__denoise_at(ctx, s, x1, lp.t, out);
+        if (r != DDPM_OK) return r;
+        for (size_t j = 0; j < n; j++) {
+            double x0, e1;
+            ddpm__split(ctx->prediction, lp.sa, lp.s1, x1[j], out[j], &x0, &e1);
+            const double e = 0.5 * ((double)e_new[j] + e1);
+            x[j] = (float)(cx * x[j] + ce * e);
+        }
+        return DDPM_OK;
+    }
+
+    const float *e0 = e_new, *e1 = s->buf[B_E0 + (s->head + 3) % 4], *e2 = s->buf[B_E0 + (s->head + 2) % 4],
+                *e3 = s->buf[B_E0 + (s->head + 1) % 4];
+    for (size_t j = 0; j < n; j++) {
+        double e;
+        if (s->count == 2) e = (3.0 * e0[j] - (double)e1[j]) / 2.0;
+        else if (s->count == 3) e = (23.0 * e0[j] - 16.0 * e1[j] + 5.0 * e2[j]) / 12.0;
+        else e = (55.0 * e0[j] - 59.0 * e1[j] + 37.0 * e2[j] - 9.0 * e3[j]) / 24.0;
+        x[j] = (float)(cx * x[j] + ce * e);
+    }
+    return DDPM_OK;
+}
+
+const ddpm_sampler_vtable ddpm_sampler_plms = {
+    DDPM_SAMPLER_API_VERSION,
+    "plms",
+    "PNDM's pseudo linear multistep (Liu et al. 2022), diffusers' skip_prk_steps variant: deterministic, 4th order",
+    0,
+    NULL,
+    1,
+    plms_create,
+    plms_step,
+    ddpm__state_destroy,
+    NULL,
+};

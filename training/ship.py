@@ -1,0 +1,213 @@
+"""Ship a trained model: export, measure with the C engine, write the model card.
+
+    /usr/bin/python3 training/ship.py --ckpt /work/runs/cond/ckpt.pt --name fmnist-cond \
+        --eval-n 1000 --eval-steps 1000 --guidance 2 --jobs 2
+
+1. exports the EMA weights to models/NAME.i8.safetensors and models/NAME.f16.safetensors (F32 to a temp folder);
+2. I8 vs F32 eps-prediction relative L2 error on 100 random (x_t, t) inputs from the test set (PyTorch, with the I8
+   weights dequantized exactly as the C loader does; tests/test_unet_golden.c holds C and PyTorch to 1e-4 on that);
+3. samples with the native CLI (build/ddpm) from the I8 file and from the F32 file: DDPM ancestral, --eval-steps steps
+   (1000 = the paper's setting), classes k % 10 with guidance --guidance, and unconditional (null class); split over
+   --jobs processes with --first-image, which gives the same images as one process;
+4. training/evaluate.py: FD against the test set, the same-N train/test floor, per-class accuracy;
+5. writes the metrics into the shipped files' metadata, a sample grid PNG and models/NAME.md.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import data  # noqa: E402
+import export  # noqa: E402
+import png  # noqa: E402
+import schedule  # noqa: E402
+from model import UNet, UNetConfig, flops  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+
+def eps_rel_l2(model_f32, model_i8, cfg, n=100, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    xte, yte = data.load("test")
+    idx = torch.randint(0, len(xte), (n,), generator=g)
+    x0 = torch.from_numpy(data.to_model_range(xte[idx.numpy()]))
+    ab = torch.tensor(np.cumprod(1 - schedule.betas()), dtype=torch.float32)
+    t = torch.randint(0, 1000, (n,), generator=g)
+    eps = torch.randn(x0.shape, generator=g)
+    xt = ab[t].sqrt()[:, None, None, None] * x0 + (1 - ab[t]).sqrt()[:, None, None, None] * eps
+    y = None
+    if cfg.num_classes:
+        y = torch.from_numpy(yte[idx.numpy()])
+        y[torch.rand(n, generator=g) < 0.1] = cfg.num_classes
+    with torch.no_grad():
+        a, b = model_f32(xt, t, y), model_i8(xt, t, y)
+    return float((a - b).norm() / a.norm()), float((b - eps).pow(2).mean()), float((a - eps).pow(2).mean())
+
+
+def cli_sample(cli, model_path, out_raw, n, steps, seed, cls, guidance, jobs):
+    """Runs `ddpm sample` in `jobs` processes over disjoint image ranges; returns [n, 1, 28, 28] and seconds."""
+    t0 = time.time()
+    per = (n + jobs - 1) // jobs
+    procs, parts = [], []
+    for j in range(jobs):
+        first, count = j * per, min(per, n - j * per)
+        if count <= 0:
+            break
+        part = f"{out_raw}.{j}"
+        cmd = [cli, "sample", model_path, "--seed", str(seed), "--batch", str(count), "--first-image", str(first),
+               "--steps", str(steps), "--raw", part, "--quiet"]
+        if cls is not None:
+            cmd += ["--class", str(cls)]
+            if guidance != 1:
+                cmd += ["--guidance", str(guidance)]
+        procs.append(subprocess.Popen(cmd))
+        parts.append(part)
+    for p in procs:
+        if p.wait() != 0:
+            sys.exit(f"ship.py: {' '.join(p.args)} failed")
+    x = np.concatenate([np.fromfile(p, dtype="<f4") for p in parts]).reshape(n, 1, 28, 28)
+    x.tofile(out_raw)
+    return x, time.time() - t0
+
+
+def evaluate(raw, labels=None, floor=False):
+    cmd = [sys.executable, os.path.join(ROOT, "training", "evaluate.py"), "--samples", raw]
+    if labels:
+        cmd += ["--labels", labels]
+    if floor:
+        cmd += ["--floor"]
+    return json.loads(subprocess.check_output(cmd))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ckpt", required=True)
+    p.add_argument("--name", required=True)
+    p.add_argument("--eval-n", type=int, default=1000)
+    p.add_argument("--eval-steps", type=int, default=1000)
+    p.add_argument("--guidance", type=float, default=2.0)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--cli", default=os.path.join(ROOT, "build", "ddpm"))
+    p.add_argument("--skip-f32-samples", action="store_true", help="skip the F32 sampling run (halves the time)")
+    p.add_argument("--command", default="", help="the training command, for the model card")
+    a = p.parse_args()
+    torch.set_num_threads(1)
+
+    ck = torch.load(a.ckpt, map_location="cpu")
+    cfg = UNetConfig(**ck["config"])
+    sd = ck["ema"]
+    models = os.path.join(ROOT, "models")
+    tmp = tempfile.mkdtemp(prefix="ship-")
+    base_meta = {"ddpm.dataset": "fashion-mnist (Debian dataset-fashion-mnist), 28x28, scaled to [-1, 1], no padding",
+                 "ddpm.train_steps": str(ck["step"]), "ddpm.train_images": str(ck["images_seen"]),
+                 "ddpm.train_hours": f"{ck['train_seconds']/3600:.2f}", "ddpm.weights": "EMA",
+                 "ddpm.train_batch": str(ck["args"]["batch"]), "ddpm.train_lr": str(ck["args"]["lr"]),
+                 "ddpm.train_ema": str(ck["args"]["ema"]), "ddpm.label_dropout": str(ck["args"]["label_dropout"])}
+    f32_path = export.export(sd, cfg, ck["schedule"], os.path.join(tmp, f"{a.name}.f32.safetensors"), "f32", base_meta)
+    i8_path = export.export(sd, cfg, ck["schedule"], os.path.join(models, f"{a.name}.i8.safetensors"), "i8", base_meta)
+
+    m32, m8 = UNet(cfg).eval(), UNet(cfg).eval()
+    m32.load_state_dict(sd)
+    m8.load_state_dict(export.dequantized_state(sd, "i8"))
+    rel, mse8, mse32 = eps_rel_l2(m32, m8, cfg)
+    metrics = {"i8_vs_f32_eps_rel_l2": rel, "eps_mse_i8": mse8, "eps_mse_f32": mse32}
+    print(f"I8 vs F32 eps rel L2 {rel:.4f} (eps MSE {mse32:.4f} F32, {mse8:.4f} I8)", flush=True)
+
+    sampling = dict(sampler="ddpm (ancestral, fixed_small, x0 clipped)", steps=a.eval_steps, n=a.eval_n, seed=a.seed,
+                    guidance=a.guidance)
+    runs = [("i8", i8_path)] + ([] if a.skip_f32_samples else [("f32", f32_path)])
+    for tag, path in runs:
+        if cfg.num_classes:
+            x, sec = cli_sample(a.cli, path, os.path.join(tmp, f"cond_{tag}.f32"), a.eval_n, a.eval_steps, a.seed,
+                                "all", a.guidance, a.jobs)
+            ev = evaluate(os.path.join(tmp, f"cond_{tag}.f32"), labels="all10", floor=(tag == "i8"))
+            metrics[f"{tag}_guided"] = dict(ev, seconds=round(sec))
+            print(tag, "guided", json.dumps(metrics[f"{tag}_guided"]), flush=True)
+            if tag == "i8":
+                # one row per class: image k was asked for class k % 10
+                per_class = min(10, len(x) // 10)
+                idx = [c + 10 * j for c in range(10) for j in range(per_class)]
+                png.write_grid(os.path.join(models, f"{a.name}.png"), x[idx], cols=per_class)
+        x, sec = cli_sample(a.cli, path, os.path.join(tmp, f"uncond_{tag}.f32"), a.eval_n, a.eval_steps, a.seed,
+                            None, 1.0, a.jobs)
+        ev = evaluate(os.path.join(tmp, f"uncond_{tag}.f32"), floor=(tag == "i8"))
+        metrics[f"{tag}_uncond"] = dict(ev, seconds=round(sec))
+        print(tag, "uncond", json.dumps(metrics[f"{tag}_uncond"]), flush=True)
+        if tag == "i8" and not cfg.num_classes:
+            png.write_grid(os.path.join(models, f"{a.name}.png"), x[:100], cols=10)
+
+    meta = dict(base_meta)
+    meta["ddpm.metrics"] = json.dumps(metrics, separators=(",", ":"))
+    meta["ddpm.eval_protocol"] = json.dumps(sampling, separators=(",", ":"))
+    for dt in ("i8", "f16"):
+        path = export.export(sd, cfg, ck["schedule"], os.path.join(models, f"{a.name}.{dt}.safetensors"), dt, meta)
+        print(f"wrote {path} ({os.path.getsize(path)/2**20:.2f} MiB)")
+    write_card(a, cfg, ck, metrics, sampling)
+
+
+def fmt(v, nd=3):
+    return "—" if v is None else f"{v:.{nd}f}"
+
+
+def write_card(a, cfg, ck, metrics, sampling):
+    n_params = sum(v.numel() for v in ck["ema"].values())
+    lines = [f"# {a.name}", ""]
+    kind = "class-conditional (10 Fashion-MNIST classes + a null class for classifier-free guidance)" \
+        if cfg.num_classes else "unconditional"
+    lines += [f"A DDPM (Ho et al. 2020) U-Net, {kind}, trained on Fashion-MNIST at 28x28 by this project.", "",
+              f"![samples](./{a.name}.png)", "",
+              "*Samples from the C engine reading the shipped I8 file"
+              + (f", one row per class (T-shirt … ankle boot), guidance {a.guidance}" if cfg.num_classes else "")
+              + f", {sampling['steps']} DDPM steps.*", "",
+              "## Network", "",
+              f"- {n_params/1e6:.3f} M parameters, {flops(cfg)/1e9:.3f} GFLOP per evaluation",
+              f"- base {cfg.base_channels} channels, multipliers {cfg.channel_mult}, {cfg.num_res_blocks} res blocks per "
+              f"level, attention at {cfg.attn_resolutions}, GroupNorm {cfg.groups} groups, dropout {cfg.dropout}",
+              "- linear beta schedule 1e-4 .. 0.02, T = 1000, eps-prediction", "",
+              "## Files", "",
+              f"- `{a.name}.i8.safetensors` — int8 weights with per-output-channel scales (the default)",
+              f"- `{a.name}.f16.safetensors` — float16 weights", "",
+              "## Training", "",
+              f"- command: `{a.command or 'training/train.py ' + ' '.join(f'--{k.replace(chr(95), chr(45))} {v}' for k, v in ck['args'].items() if k in ('num_classes', 'steps', 'batch', 'lr', 'ema'))}`",
+              f"- {ck['step']} steps of batch {ck['args']['batch']} ({ck['images_seen']} images), "
+              f"{ck['train_seconds']/3600:.1f} h on a 2-core CPU (PyTorch {torch.__version__}), Adam lr "
+              f"{ck['args']['lr']} with {ck['args']['warmup']} warm-up steps, grad clip 1.0, EMA "
+              f"{ck['args']['ema']}, label dropout {ck['args']['label_dropout']}", "",
+              "## Measured quality", "",
+              f"Samples: {sampling['n']} images from the native CLI, {sampling['sampler']}, {sampling['steps']} steps, "
+              f"seed {sampling['seed']}. FD is the Fréchet distance between the evaluation classifier's 128-d features "
+              "(`models/eval/fmnist-classifier.safetensors`, training/classifier.py) of the samples and of the 10k test "
+              "images; the floor is FD(N train images, test) with the same N.", "",
+              "| setting | FD | floor (same N) | FD / floor | mean class accuracy | pixel mean / std |",
+              "|---|---|---|---|---|---|"]
+    floor = None
+    for key, label in (("i8_guided", f"I8, guidance {a.guidance}"), ("f32_guided", f"F32, guidance {a.guidance}"),
+                       ("i8_uncond", "I8, unconditional"), ("f32_uncond", "F32, unconditional")):
+        m = metrics.get(key)
+        if not m:
+            continue
+        floor = m.get("fd_floor", floor)
+        lines.append(f"| {label} | {fmt(m['fd'])} | {fmt(floor)} | {fmt(m['fd'] / floor if floor else None, 2)} | "
+                     f"{fmt(m.get('mean_class_accuracy'))} | {m['pixel_mean']:.3f} / {m['pixel_std']:.3f} |")
+    if "i8_guided" in metrics:
+        per = metrics["i8_guided"]["class_accuracy"]
+        lines += ["", "Per-class accuracy of guided I8 samples: " +
+                  ", ".join(f"{data.CLASSES[int(k)]} {v:.2f}" for k, v in per.items())]
+    lines += ["", f"I8 vs F32: eps-prediction relative L2 error {metrics['i8_vs_f32_eps_rel_l2']:.4f} on 100 random "
+              f"(x_t, t) test inputs.", ""]
+    with open(os.path.join(ROOT, "models", f"{a.name}.md"), "w") as f:
+        f.write("\n".join(lines))
+    print(f"wrote models/{a.name}.md")
+
+
+if __name__ == "__main__":
+    main()
