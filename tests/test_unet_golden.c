@@ -123,8 +123,52 @@ static void check_model(const char *name) {
     tu_golden_close(&g);
 }
 
+/* A shipped model against the golden file training/golden.py --shipped wrote from the file's own weights. */
+static void check_shipped(const char *name, const char *model_path) {
+    char path[256];
+    snprintf(path, sizeof path, "tests/data/%s.golden.safetensors", name);
+    tu_golden g;
+    FILE *f = fopen(model_path, "rb");
+    if (!f) {
+        printf("     skip %s: %s not present\n", name, model_path);
+        return;
+    }
+    fclose(f);
+    if (!tu_golden_open(&g, path)) {
+        CHECK(0, "%s: open %s (run training/golden.py --shipped %s)", name, path, model_path);
+        return;
+    }
+    size_t nx, nt, ny, nref;
+    float *x = tu_golden_get(&g, "x", &nx), *t = tu_golden_get(&g, "t", &nt), *yf = tu_golden_get(&g, "y", &ny);
+    float *ref = tu_golden_get(&g, "out.i8", &nref);
+    int y[16], has_y = 0;
+    for (size_t i = 0; i < ny && i < 16; i++) y[i] = (int)yf[i], has_y |= y[i] >= 0;
+    ddpm_model *m;
+    ddpm_error err;
+    if (ddpm_model_load_file(model_path, &m, &err) != DDPM_OK) {
+        CHECK(0, "%s: load (%s)", model_path, err.message);
+    } else if (!ref) {
+        CHECK(0, "%s: the golden file has no out.i8", name);
+        ddpm_model_free(m);
+    } else {
+        float *out = calloc(nref, sizeof(float));
+        for (int k = 0; k < 2; k++) {
+            ddpm_model_set_kernels(m, k ? DDPM_KERNELS_SCALAR : DDPM_KERNELS_SIMD);
+            ddpm_status st = ddpm_model_forward(m, (int)nt, x, t, has_y ? y : NULL, out, &err);
+            double dmax = st == DDPM_OK ? tu_max_abs_diff(out, ref, nref) : INFINITY;
+            CHECK(dmax <= TOL, "%s (shipped, I8): eps vs PyTorch on %d inputs, %s kernels: max|d| = %.3g (tol %.0e)",
+                  name, (int)nt, k ? "scalar" : ddpm_simd_backend(), dmax, TOL);
+        }
+        free(out);
+        ddpm_model_free(m);
+    }
+    free(x), free(t), free(yf), free(ref);
+    tu_golden_close(&g);
+}
+
 int main(void) {
     check_model("tiny-cond");
     check_model("tiny-uncond");
+    check_shipped("fmnist-cond", "models/fmnist-cond.i8.safetensors");
     return tu_finish("test_unet_golden");
 }

@@ -1,6 +1,8 @@
 """Golden files for the C and Node tests: small random-weight U-Nets run through this PyTorch reference.
 
     /usr/bin/python3 training/golden.py            # writes tests/data/*.safetensors
+    /usr/bin/python3 training/golden.py --shipped models/fmnist-cond.i8.safetensors --name fmnist-cond
+                                                   # golden inputs/outputs for a shipped file, read back from it
 
 For each tiny config it writes
   tests/data/<name>.{f32,f16,i8}.safetensors   the model in the engine's weights format
@@ -87,8 +89,52 @@ def make(name, cfg, seed):
           f"{np.linalg.norm(d) / np.linalg.norm(tensors['out.f32']):.4f}")
 
 
+def config_from_metadata(meta):
+    ints = lambda s: [int(v) for v in s.split(",") if v]  # noqa: E731
+    return UNetConfig(in_channels=int(meta["ddpm.in_channels"]), out_channels=int(meta["ddpm.out_channels"]),
+                      base_channels=int(meta["ddpm.base_channels"]), channel_mult=ints(meta["ddpm.channel_mult"]),
+                      num_res_blocks=int(meta["ddpm.num_res_blocks"]),
+                      attn_resolutions=ints(meta["ddpm.attn_resolutions"]), groups=int(meta["ddpm.groups"]),
+                      num_classes=int(meta["ddpm.num_classes"]), image_size=int(meta["ddpm.image_size"]),
+                      dropout=0.0)
+
+
+def make_shipped(path, name, seed=7):
+    """Golden for a shipped weights file: the file is read back and decoded (I8 * per-row scale, F16 widened) as the
+    C loader does, so the reference is the file's own numbers, whatever checkpoint it came from."""
+    tensors, meta = st.load(path)
+    cfg = config_from_metadata(meta)
+    sd = {}
+    for k, v in tensors.items():
+        if k.endswith("_scale"):
+            continue
+        if v.dtype == np.int8:
+            v = export.dequantize_rows(v, tensors[k + "_scale"])
+        sd[k] = torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32))
+    model = UNet(cfg).eval()
+    model.load_state_dict(sd)
+    g = torch.Generator().manual_seed(seed)
+    S, n = cfg.image_size, 4
+    x = torch.randn(n, cfg.in_channels, S, S, generator=g)
+    t = torch.tensor([0.0, 250.0, 640.5, 999.0])
+    y = torch.tensor([0, 3, cfg.num_classes - 1, cfg.num_classes]) if cfg.num_classes else None
+    out = {"x": x.numpy(), "t": t.numpy(), "y": (y.float() if y is not None else torch.full((n,), -1.0)).numpy()}
+    out[f"out.{meta.get('ddpm.dtype', 'F32').lower()}"] = run(model, x, t, y)
+    dst = os.path.join(OUT, f"{name}.golden.safetensors")
+    st.save(dst, out, {"note": f"PyTorch reference outputs of {os.path.basename(path)}, see training/golden.py"})
+    print(f"wrote {dst}")
+
+
 if __name__ == "__main__":
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shipped", help="a shipped weights file to write a golden file for (instead of the tiny ones)")
+    ap.add_argument("--name", help="with --shipped: tests/data/NAME.golden.safetensors")
+    a = ap.parse_args()
     os.makedirs(OUT, exist_ok=True)
     torch.set_num_threads(1)
-    for i, (name, cfg) in enumerate(CONFIGS.items()):
-        make(name, cfg, 100 + i)
+    if a.shipped:
+        make_shipped(a.shipped, a.name or os.path.basename(a.shipped).split(".")[0])
+    else:
+        for i, (name, cfg) in enumerate(CONFIGS.items()):
+            make(name, cfg, 100 + i)
