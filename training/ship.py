@@ -10,7 +10,8 @@
    (1000 = the paper's setting), classes k % 10 with guidance --guidance, and unconditional (null class); split over
    --jobs processes with --first-image, which gives the same images as one process;
 4. training/evaluate.py: FD against the test set, the same-N train/test floor, per-class accuracy;
-5. writes the metrics into the shipped files' metadata, a sample grid PNG and models/NAME.md.
+5. writes the metrics into the shipped files' metadata, a sample grid PNG and models/NAME.md;
+6. rewrites tests/data/NAME.golden.safetensors (PyTorch outputs of the shipped I8 file) for the C and Node tests.
 """
 
 import argparse
@@ -27,6 +28,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import data  # noqa: E402
 import export  # noqa: E402
+import golden  # noqa: E402
 import png  # noqa: E402
 import schedule  # noqa: E402
 from model import UNet, UNetConfig, flops  # noqa: E402
@@ -151,6 +153,8 @@ def main():
     for dt in ("i8", "f16"):
         path = export.export(sd, cfg, ck["schedule"], os.path.join(models, f"{a.name}.{dt}.safetensors"), dt, meta)
         print(f"wrote {path} ({os.path.getsize(path)/2**20:.2f} MiB)")
+    # the golden file tests/test_unet_golden.c and wasm-tests hold the shipped file to (read back from the file)
+    golden.make_shipped(os.path.join(models, f"{a.name}.i8.safetensors"), a.name)
     write_card(a, cfg, ck, metrics, sampling)
 
 
