@@ -49,6 +49,9 @@ def parse_args(argv=None):
     p.add_argument("--grid-every", type=int, default=2000, help="steps between sample grids (0 = never)")
     p.add_argument("--data-dir", default=data.DEFAULT_DIR)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--init-from", default="", help="start a new run from exported weights (an F32/F16 .safetensors, "
+                   "e.g. models/NAME.f16.safetensors): model and EMA start from them, the step count from its "
+                   "ddpm.train_steps; the optimizer starts fresh with a new warm-up. Ignored when a checkpoint exists")
     p.add_argument("--max-minutes", type=float, default=0, help="stop (after a checkpoint) after this long; 0 = no limit")
     return p.parse_args(argv)
 
@@ -131,6 +134,21 @@ def main(argv=None):
         opt.load_state_dict(ck["opt"])
         step, images_seen, train_seconds = ck["step"], ck["images_seen"], ck["train_seconds"]
         say(f"resumed from {ckpt_path} at step {step} ({images_seen} images, {train_seconds/3600:.2f} h)")
+    elif a.init_from:
+        import st
+        tensors, meta = st.load(a.init_from)
+        if any(v.dtype == np.int8 for v in tensors.values()):
+            sys.exit(f"train.py: {a.init_from} holds int8 weights; start from the F16 or F32 export")
+        sd = {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in tensors.items()}
+        try:
+            model.load_state_dict(sd)
+        except RuntimeError as e:
+            sys.exit(f"train.py: {a.init_from} does not fit this config: {e}")
+        ema.load_state_dict(model.state_dict())
+        step = int(meta.get("ddpm.train_steps", "0"))
+        images_seen = int(meta.get("ddpm.train_images", str(step * a.batch)))
+        train_seconds = float(meta.get("ddpm.train_hours", "0")) * 3600
+        say(f"new run from {a.init_from} (EMA weights of step {step}); fresh optimizer, warm-up from here")
     else:
         n = sum(p.numel() for p in model.parameters())
         say(f"new run: {n/1e6:.3f} M params, {flops(cfg)/1e9:.3f} GFLOP/image, config {json.dumps(cfg.to_dict())}")
@@ -144,6 +162,7 @@ def main(argv=None):
                          opt=opt.state_dict(), step=step, images_seen=images_seen, train_seconds=train_seconds,
                          args=vars(a)), ckpt_path)
 
+    warm_from = step if (a.init_from and not os.path.exists(ckpt_path)) else 0
     t_start = time.time()
     last_ckpt = time.time()
     loss_avg = None
@@ -166,7 +185,7 @@ def main(argv=None):
         loss = F.mse_loss(model(xt, t, y), eps)
 
         for group in opt.param_groups:
-            group["lr"] = a.lr * min(1.0, (step + 1) / max(1, a.warmup))
+            group["lr"] = a.lr * min(1.0, (step - warm_from + 1) / max(1, a.warmup))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
