@@ -32,7 +32,9 @@ trap 'rm -rf "$scratch"' EXIT
 
 if [ -f scripts/test-wasm.sh ]; then
   step "WebAssembly build + Node tests"
-  bash scripts/test-wasm.sh
+  # dev tools of the Node suite (typescript for the .d.ts check, playwright-core for its in-browser check)
+  [ -d wasm-tests/node_modules ] || npm ci --prefix wasm-tests --no-audit --no-fund --silent
+  JOBS=$JOBS bash scripts/test-wasm.sh
 fi
 if [ -f scripts/test-browser.sh ]; then
   step "browser tests (headless Chromium)"

@@ -1,0 +1,7 @@
+// Declares the functions the wasm module imports from web/ddpm.js (env.ddpm_js_sampler_*), so that emcc links
+// them as imports. The bodies are never used: the module is built STANDALONE_WASM and web/ddpm.js provides them.
+mergeInto(LibraryManager.library, {
+  ddpm_js_sampler_create: function (slot, ctx) { return -6; },
+  ddpm_js_sampler_step: function (slot, id, ctx, i, x) { return 6; },
+  ddpm_js_sampler_destroy: function (slot, id) {},
+});
