@@ -1,0 +1,957 @@
+/**
+ * app.js — the demo page's main thread: controls, drawing, the model cache. The engine itself runs in Web Workers
+ * (worker.js, managed by pool.js), so this thread only moves pixels to canvases and stays responsive.
+ *
+ * URL parameters (optional): ?model=URL loads that model file instead of the shipped list (relative to the page).
+ *
+ * Test hook: window.__ddpmDemo holds the page's state (see `demo` below) for browser-tests/; body[data-state]
+ * mirrors demo.state ('loading' | 'ready' | 'running' | 'done' | 'stopped' | 'error').
+ */
+import { WorkerPool } from './pool.js';
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * What ships, the default first. Entries whose file the server does not have (404) are left out of the list, and
+ * the first one it has is loaded (loadDefaultModel).
+ * URLs are relative to this page, so the page works from any static host that keeps web/ and models/ side by side.
+ * ------------------------------------------------------------------------------------------------------------- */
+const MODELS = [
+  { url: '../models/fmnist-cond.i8.safetensors', name: 'Fashion-MNIST, class-conditional (int8)' },
+  { url: '../models/fmnist-cond.f16.safetensors', name: 'Fashion-MNIST, class-conditional (float16)' },
+];
+const FMNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat',
+  'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+const WASM_URL = new URL('dist/ddpm.wasm', import.meta.url);
+const WORKER_URL = new URL('worker.js', import.meta.url);
+const CACHE_NAME = 'ddpm-models-v1';
+const GRID_GAP = 1;            // px between the images of the grid (as StepInfo.rgba's default)
+const GAP_GREY = 40;
+const MAX_WORKERS = Math.max(1, Math.min(8, navigator.hardwareConcurrency || 1));
+
+// A 43-byte module whose only function returns a v128 constant: it validates only where SIMD128 is supported.
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 22, 1, 20, 0,
+  253, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 11]);
+
+const $ = (id) => document.getElementById(id);
+const el = {
+  error: $('error'), status: $('status'), model: $('model'), sampler: $('sampler'), samplerHelp: $('sampler-help'),
+  samplerOptions: $('sampler-options'), steps: $('steps'), seed: $('seed'), randomSeed: $('random-seed'),
+  batch: $('batch'), cls: $('class'), guidance: $('guidance'), workers: $('workers'), useDrawing: $('use-drawing'),
+  pad: $('pad'), padPreview: $('pad-preview'), brush: $('brush'), padClear: $('pad-clear'), padInvert: $('pad-invert'),
+  padFile: $('pad-file'), strength: $('strength'), strengthOut: $('strength-out'), generate: $('generate'),
+  stop: $('stop'), download: $('download'), pngScale: $('png-scale'), stage: $('stage'), out: $('out'),
+  stStep: $('st-step'), stT: $('st-t'), stRate: $('st-rate'), stEta: $('st-eta'), aboutModel: $('about-model'),
+};
+
+/** The page's state, readable by tests (window.__ddpmDemo). */
+const demo = {
+  state: 'loading',
+  error: null,            // {title, detail} shown in the page
+  loadMs: null,           // navigation start -> ready
+  timings: {},            // ms since navigation start: wasmCompiled, modelFetched, workersReady
+  modelFrom: null,        // 'network' | 'cache'
+  modelUrl: null,
+  models: [],             // URLs offered in the Model list (the shipped ones the server has)
+  config: null,
+  samplers: [],
+  workers: 0,
+  run: null,              // options of the last run (as sent to the pool, without init)
+  step: 0, numSteps: 0, t: null,
+  framesDrawn: 0,
+  distinctFrames: 0,
+  stepsPerSec: null,
+  runMs: null,
+  stopClickedAtStep: null,
+  stopLatencyMs: null,
+  lastWorkerStep: null,   // the last step a worker finished (>= the step shown)
+  finalBytes: null,       // Uint8Array [B, C, S, S]: the engine's bytes, exactly as the Node API's result.bytes()
+  initPixels: null,       // the drawing the last run started from (S*S grey or S*S*4 RGBA bytes), else null
+  lastPointerType: null,  // 'mouse' | 'pen' | 'touch': what last drew on the pad
+  grid: null,             // {cols, rows, width, height}
+};
+window.__ddpmDemo = demo;
+
+function setState(s) {
+  demo.state = s;
+  document.body.dataset.state = s;
+  const busy = s === 'running' || s === 'loading' || s === 'stopping';
+  el.generate.disabled = busy || s === 'error' && !demo.config;
+  el.stop.disabled = s !== 'running';
+  el.model.disabled = busy;
+  el.download.disabled = !demo.finalBytes || busy;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Errors in plain words
+ * ------------------------------------------------------------------------------------------------------------- */
+class UserError extends Error {
+  constructor(title, detail = '') { super(title); this.title = title; this.detail = detail; }
+}
+
+function showError(title, detail = '') {
+  demo.error = { title, detail };
+  el.error.replaceChildren();
+  const h = document.createElement('strong');
+  h.textContent = title;
+  el.error.append(h);
+  if (detail) {
+    const p = document.createElement('span');
+    p.textContent = ' ' + detail;
+    el.error.append(p);
+  }
+  el.error.hidden = false;
+}
+
+function clearError() {
+  demo.error = null;
+  el.error.hidden = true;
+  el.error.replaceChildren();
+}
+
+function status(text) { el.status.textContent = text; }
+
+function fileName(url) { return decodeURIComponent(String(url).split('/').pop()); }
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Loading: the wasm module (compiled here once, handed to every worker) and the model bytes (Cache API)
+ * ------------------------------------------------------------------------------------------------------------- */
+async function compileEngine() {
+  let res;
+  try {
+    res = await fetch(WASM_URL);
+  } catch (e) {
+    throw new UserError('The engine could not be downloaded.', `Fetching ${WASM_URL.pathname} failed (${e.message}).`);
+  }
+  if (!res.ok) {
+    throw new UserError('The engine file is missing.',
+      `The server answered HTTP ${res.status} for dist/ddpm.wasm` +
+      (res.status === 404 ? ' — it has probably not been built (bash scripts/build-wasm.sh).' : '.'));
+  }
+  try {
+    const type = res.headers.get('Content-Type') || '';
+    if (WebAssembly.compileStreaming && type.startsWith('application/wasm')) return await WebAssembly.compileStreaming(res);
+    return await WebAssembly.compile(await res.arrayBuffer());
+  } catch (e) {
+    throw new UserError('Your browser could not compile the engine.',
+      `dist/ddpm.wasm is not a WebAssembly module this browser accepts (${e.message}). ` +
+      'Try a current Chrome, Edge, Firefox or Safari, or rebuild the file.');
+  }
+}
+
+/** Reads a response body, reporting progress (0..1) when the size is known. */
+async function readBody(res, onProgress) {
+  const total = Number(res.headers.get('Content-Length')) || 0;
+  if (!res.body || !total) return new Uint8Array(await res.arrayBuffer());
+  const out = new Uint8Array(total);
+  const reader = res.body.getReader();
+  let got = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (got + value.length > total) { // Content-Length lied (compression): fall back to growing
+      const more = new Uint8Array(Math.max(total * 2, got + value.length));
+      more.set(out.subarray(0, got));
+      return finishGrowing(reader, more, got, value, onProgress);
+    }
+    out.set(value, got);
+    got += value.length;
+    onProgress(got / total);
+  }
+  return got === total ? out : out.slice(0, got);
+}
+
+async function finishGrowing(reader, buf, got, value, onProgress) {
+  for (;;) {
+    if (got + value.length > buf.length) {
+      const more = new Uint8Array(2 * (got + value.length));
+      more.set(buf.subarray(0, got));
+      buf = more;
+    }
+    buf.set(value, got);
+    got += value.length;
+    const r = await reader.read();
+    if (r.done) break;
+    value = r.value;
+  }
+  onProgress(1);
+  return buf.slice(0, got);
+}
+
+function modelHttpError(url, status) {
+  const name = fileName(url);
+  const e = status === 404
+    ? new UserError('The model file was not found.',
+      `The server has no ${name} (HTTP 404). Check that the models/ folder was copied next to web/.`)
+    : new UserError('The model file could not be downloaded.', `The server answered HTTP ${status} for ${name}.`);
+  e.httpStatus = status;
+  return e;
+}
+
+// Opened once, from start-up on (opening it takes a while in a fresh profile), in parallel with the engine download.
+let cachePromise = null;
+function openCache() {
+  if (!cachePromise) {
+    cachePromise = (async () => {
+      try { return self.caches ? await caches.open(CACHE_NAME) : null; } catch { return null; }
+    })();
+  }
+  return cachePromise;
+}
+
+/**
+ * The model's bytes: from the Cache API when present (revalidated with its ETag / Last-Modified, so a model
+ * replaced on the server under the same name is picked up), else from the network, then stored.
+ * @returns {Promise<{bytes: ArrayBuffer, from: 'cache'|'network'}>}
+ */
+async function fetchModel(url, onProgress) {
+  const abs = new URL(url, location.href).href;
+  const cache = await openCache();
+  const cached = cache ? await cache.match(abs) : null;
+  let res = null;
+  if (cached) {
+    const etag = cached.headers.get('ETag');
+    const lm = cached.headers.get('Last-Modified');
+    const headers = etag ? { 'If-None-Match': etag } : lm ? { 'If-Modified-Since': lm } : null;
+    if (!headers) return { bytes: await cached.arrayBuffer(), from: 'cache' };
+    try {
+      res = await fetch(abs, { headers, cache: 'no-store' });
+    } catch {
+      return { bytes: await cached.arrayBuffer(), from: 'cache' }; // offline: the cached copy is all there is
+    }
+    if (!res.ok) {
+      await res.arrayBuffer().catch(() => {}); // read the (empty) body so the request ends cleanly
+      if (res.status === 404) { await cache.delete(abs); throw modelHttpError(url, 404); }
+      return { bytes: await cached.arrayBuffer(), from: 'cache' }; // 304 Not Modified (or a server hiccup)
+    }
+  } else {
+    try {
+      res = await fetch(abs);
+    } catch (e) {
+      throw new UserError('The model file could not be downloaded.', `${fileName(url)}: ${e.message}.`);
+    }
+    if (!res.ok) throw modelHttpError(url, res.status);
+  }
+  const bytes = await readBody(res, onProgress);
+  if (cache) {
+    const keep = new Headers({ 'Content-Type': 'application/octet-stream', 'Content-Length': String(bytes.length) });
+    for (const h of ['ETag', 'Last-Modified']) if (res.headers.get(h)) keep.set(h, res.headers.get(h));
+    // Not awaited: storing takes a few hundred ms and the bytes are already here. A failure (quota) only means
+    // the next visit downloads the file again.
+    cache.put(abs, new Response(bytes.slice(), { headers: keep })).catch(() => {});
+  }
+  return { bytes: bytes.buffer.byteLength === bytes.length ? bytes.buffer : bytes.slice().buffer, from: 'network' };
+}
+
+/** True when the server definitely does not have `url` (HEAD answers 404 / 410). A network failure or a host that
+ *  refuses HEAD counts as "maybe there": an offline visit may still find the file in the cache. */
+async function isMissing(url) {
+  try {
+    const r = await fetch(url, { method: 'HEAD', cache: 'no-store' });
+    await r.arrayBuffer(); // (empty) reading it ends the request cleanly
+    return r.status === 404 || r.status === 410;
+  } catch { return false; }
+}
+
+/**
+ * Loads the default model and fills the Model list. With ?model=URL that file alone (a wrong URL shows its error).
+ * Otherwise the shipped entries (MODELS): the first is fetched at once while the others are probed with HEAD in
+ * parallel; a 404 moves on to the next entry; the list offers the entries the server has. When every shipped file
+ * is missing, the error names the first one.
+ */
+async function loadDefaultModel() {
+  const q = new URLSearchParams(location.search).get('model');
+  if (q) {
+    demo.models = [q];
+    fillModels([{ url: q, name: fileName(q) }]);
+    return loadModel(q);
+  }
+  const missing = MODELS.map((m, i) => (i === 0 ? Promise.resolve(false) : isMissing(m.url)));
+  for (let i = 0; i < MODELS.length; i++) {
+    if (await missing[i]) continue;
+    fillModels([MODELS[i]]);
+    try {
+      await loadModel(MODELS[i].url);
+    } catch (e) {
+      if (e.httpStatus === 404) { missing[i] = Promise.resolve(true); continue; }
+      throw e;
+    }
+    const gone = await Promise.all(missing);
+    const list = MODELS.filter((_, k) => !gone[k]);
+    demo.models = list.map((m) => m.url);
+    fillModels(list); // keeps the selection: the loaded entry is the first one left
+    return;
+  }
+  throw modelHttpError(MODELS[0].url, 404);
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Controls
+ * ------------------------------------------------------------------------------------------------------------- */
+let pool = null;
+let wasmModule = null;
+let stepsEdited = false;
+
+function fillModels(list) {
+  el.model.replaceChildren(...list.map((m) => new Option(m.name, m.url)));
+}
+
+/** A metadata value by its key, with or without the file's 'ddpm.' prefix. */
+function meta(cfg, key) {
+  const md = cfg.metadata || {};
+  return md[`ddpm.${key}`] ?? md[key];
+}
+
+function classNames(cfg) {
+  for (const key of ['class_names', 'classes', 'labels']) {
+    const text = meta(cfg, key);
+    if (!text) continue;
+    try {
+      const v = JSON.parse(text);
+      if (Array.isArray(v) && v.length === cfg.numClasses) return v.map(String);
+    } catch {
+      const v = text.split(',').map((s) => s.trim());
+      if (v.length === cfg.numClasses) return v;
+    }
+  }
+  if (cfg.numClasses === 10 && /fashion|fmnist/i.test(String(meta(cfg, 'dataset')) + el.model.value)) return FMNIST_CLASSES;
+  return Array.from({ length: cfg.numClasses }, (_, k) => `Class ${k}`);
+}
+
+function fillClasses(cfg) {
+  const cond = cfg.numClasses > 0;
+  for (const f of document.querySelectorAll('.field.cond')) f.hidden = !cond;
+  if (!cond) return;
+  const keep = el.cls.value;
+  const names = classNames(cfg);
+  el.cls.replaceChildren(...names.map((n, k) => new Option(n, String(k))),
+    new Option('None (unconditional)', '-1'));
+  if (keep && [...el.cls.options].some((o) => o.value === keep)) el.cls.value = keep;
+}
+
+function defaultSteps(sampler) {
+  const T = demo.config ? demo.config.numTimesteps : 1000;
+  return sampler === 'ddpm' ? T : Math.min(50, T);
+}
+
+function fillSamplers(list) {
+  const keep = el.sampler.value || 'ddpm';
+  el.sampler.replaceChildren(...list.map((s) => {
+    const o = new Option(s.kind === 'js' ? `${s.name} (plugin)` : s.name, s.name);
+    o.title = s.description;
+    return o;
+  }));
+  el.sampler.value = list.some((s) => s.name === keep) ? keep : list[0] ? list[0].name : '';
+  onSamplerChange();
+}
+
+/** Builds the fields of the selected sampler's own options from its SamplerInfo.options. */
+function onSamplerChange() {
+  const info = demo.samplers.find((s) => s.name === el.sampler.value);
+  el.samplerOptions.replaceChildren();
+  if (!info) { el.samplerHelp.textContent = ''; return; }
+  el.samplerHelp.textContent = info.description +
+    (info.evalsPerStep > 1 ? ` (${info.evalsPerStep} model evaluations per step)` : '');
+  for (const opt of info.options) {
+    const id = `opt-${info.name}-${opt.name}`;
+    const field = document.createElement('div');
+    field.className = opt.type === 'bool' ? 'field check' : 'field';
+    const label = document.createElement('label');
+    label.htmlFor = id;
+    label.textContent = opt.name.replace(/_/g, ' ');
+    let input;
+    if (opt.type === 'bool') {
+      input = document.createElement('input');
+      input.type = 'checkbox';
+      input.checked = Boolean(opt.default);
+    } else if (opt.type === 'choice') {
+      input = document.createElement('select');
+      for (const c of opt.choices || []) input.append(new Option(c, c));
+      input.value = String(opt.default);
+    } else {
+      input = document.createElement('input');
+      input.type = 'number';
+      input.inputMode = opt.type === 'int' ? 'numeric' : 'decimal';
+      input.step = opt.type === 'int' ? '1' : 'any';
+      if (opt.min != null && Number.isFinite(opt.min)) input.min = String(opt.min);
+      if (opt.max != null && Number.isFinite(opt.max)) input.max = String(opt.max);
+      input.value = String(opt.default);
+    }
+    input.id = id;
+    input.dataset.option = opt.name;
+    input.dataset.type = opt.type;
+    if (opt.help) {
+      const help = document.createElement('p');
+      help.className = 'help';
+      help.id = id + '-help';
+      help.textContent = opt.help;
+      input.setAttribute('aria-describedby', help.id);
+      if (opt.type === 'bool') field.append(input, label, help);
+      else field.append(label, input, help);
+    } else if (opt.type === 'bool') field.append(input, label);
+    else field.append(label, input);
+    el.samplerOptions.append(field);
+  }
+  if (!stepsEdited) el.steps.value = String(defaultSteps(info.name));
+}
+
+function samplerOptionValues() {
+  const out = {};
+  for (const input of el.samplerOptions.querySelectorAll('[data-option]')) {
+    const t = input.dataset.type;
+    if (t === 'bool') out[input.dataset.option] = input.checked;
+    else if (t === 'choice') out[input.dataset.option] = input.value;
+    else {
+      const v = Number(input.value);
+      if (input.value.trim() === '' || !Number.isFinite(v)) {
+        throw new UserError('Check the sampler options.', `"${input.dataset.option}" needs a number.`);
+      }
+      out[input.dataset.option] = v;
+    }
+  }
+  return out;
+}
+
+function intField(input, name, lo, hi) {
+  const v = Number(input.value);
+  if (input.value.trim() === '' || !Number.isInteger(v) || v < lo || v > hi) {
+    input.focus();
+    throw new UserError(`Check "${name}".`, `It must be a whole number from ${lo} to ${hi}.`);
+  }
+  return v;
+}
+
+function randomSeed() {
+  const a = new Uint32Array(1);
+  crypto.getRandomValues(a);
+  return a[0];
+}
+
+/** The SampleOptions of the form (without init). */
+function readOptions() {
+  const cfg = demo.config;
+  const opts = {
+    sampler: el.sampler.value,
+    samplerOptions: samplerOptionValues(),
+    steps: intField(el.steps, 'Steps', 1, cfg.numTimesteps),
+    seed: intField(el.seed, 'Seed', 0, Number.MAX_SAFE_INTEGER),
+    batch: intField(el.batch, 'Images', 1, 64),
+  };
+  if (cfg.numClasses > 0) {
+    const c = Number(el.cls.value);
+    opts.classLabel = c >= 0 ? c : null;
+    const g = Number(el.guidance.value);
+    const gMin = Number(el.guidance.min), gMax = Number(el.guidance.max);
+    if (el.guidance.value.trim() === '' || !Number.isFinite(g) || g < gMin || g > gMax) {
+      el.guidance.focus();
+      throw new UserError('Check "Guidance scale".', `It must be a number from ${gMin} to ${gMax} (1 = no guidance).`);
+    }
+    opts.guidance = g;
+  }
+  return opts;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * The output canvas: a grid of B images, drawn at native size and scaled up by CSS in whole multiples
+ * ------------------------------------------------------------------------------------------------------------- */
+const outCtx = el.out.getContext('2d');
+let frame = null;          // the latest {x, x0} (u8 [B, C, S, S]) to redraw when the view switches
+let gridImage = null;      // ImageData of the grid
+
+function layoutGrid(batch, size) {
+  const cols = Math.ceil(Math.sqrt(batch));
+  const rows = Math.ceil(batch / cols);
+  const width = cols * size + (cols - 1) * GRID_GAP;
+  const height = rows * size + (rows - 1) * GRID_GAP;
+  demo.grid = { cols, rows, width, height, size, batch };
+  if (el.out.width !== width || el.out.height !== height) {
+    el.out.width = width;
+    el.out.height = height;
+  }
+  gridImage = outCtx.createImageData(width, height);
+  const d = gridImage.data;
+  for (let i = 0; i < d.length; i += 4) { d[i] = d[i + 1] = d[i + 2] = GAP_GREY; d[i + 3] = 255; }
+  fitCanvas();
+}
+
+/** Scales the canvas by the largest whole factor that fits the stage (crisp pixels at any size). */
+function fitCanvas() {
+  const w = el.out.width, h = el.out.height;
+  const avail = Math.max(64, el.stage.clientWidth);
+  const maxH = Math.max(160, Math.min(window.innerHeight * 0.7, 720));
+  const k = Math.max(1, Math.floor(Math.min(avail / w, maxH / h)));
+  el.out.style.width = `${w * k}px`;
+  el.out.style.height = `${h * k}px`;
+}
+
+/** Paints u8 pixels [B, C, S, S] (C = 1 grey or 3 RGB) into the grid. */
+function paint(pixels) {
+  const { cols, size, batch, width } = demo.grid;
+  const C = demo.config.inChannels;
+  const plane = size * size;
+  const d = gridImage.data;
+  for (let k = 0; k < batch; k++) {
+    const ox = (k % cols) * (size + GRID_GAP), oy = Math.floor(k / cols) * (size + GRID_GAP);
+    const base = k * C * plane;
+    for (let y = 0; y < size; y++) {
+      let o = ((oy + y) * width + ox) * 4;
+      for (let x = 0; x < size; x++, o += 4) {
+        const p = base + y * size + x;
+        if (C >= 3) { d[o] = pixels[p]; d[o + 1] = pixels[p + plane]; d[o + 2] = pixels[p + 2 * plane]; }
+        else d[o] = d[o + 1] = d[o + 2] = pixels[p];
+        d[o + 3] = 255;
+      }
+    }
+  }
+  outCtx.putImageData(gridImage, 0, 0);
+}
+
+function view() { return document.querySelector('input[name="view"]:checked').value; }
+
+// FNV-1a of a frame, to count the distinct frames drawn (a test hook; cheap next to a U-Net step).
+const frameHashes = new Set();
+function hashBytes(a) {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < a.length; i++) { h ^= a[i]; h = Math.imul(h, 0x01000193); }
+  return h >>> 0;
+}
+
+function drawFrame() {
+  if (!frame) return;
+  const px = view() === 'x0' ? frame.x0 : frame.x;
+  paint(px);
+  demo.framesDrawn++;
+  frameHashes.add(hashBytes(px));
+  demo.distinctFrames = frameHashes.size;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Progress: step counter, t, steps/s, ETA
+ * ------------------------------------------------------------------------------------------------------------- */
+let rateWindow = [];   // [{time, step}] of the last few seconds
+
+function fmtDuration(s) {
+  if (!Number.isFinite(s)) return '–';
+  if (s < 60) return `${Math.ceil(s)} s`;
+  const m = Math.floor(s / 60);
+  return `${m} min ${Math.round(s - 60 * m)} s`;
+}
+
+function updateStats(step, numSteps, t) {
+  const now = performance.now();
+  rateWindow.push({ time: now, step });
+  while (rateWindow.length > 2 && now - rateWindow[0].time > 3000) rateWindow.shift();
+  const a = rateWindow[0], b = rateWindow[rateWindow.length - 1];
+  const rate = b.time > a.time && b.step > a.step ? (b.step - a.step) * 1000 / (b.time - a.time) : null;
+  demo.step = step; demo.numSteps = numSteps; demo.t = t; demo.stepsPerSec = rate;
+  el.stStep.textContent = `${step} / ${numSteps}`;
+  el.stT.textContent = t == null ? '–' : String(t);
+  el.stRate.textContent = rate ? rate.toFixed(rate < 10 ? 1 : 0) : '–';
+  el.stEta.textContent = rate ? fmtDuration((numSteps - step) / rate) : '–';
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Generate / Stop / Download
+ * ------------------------------------------------------------------------------------------------------------- */
+async function generate() {
+  if (demo.state === 'running' || !pool) return;
+  clearError();
+  let opts, workers;
+  try {
+    opts = readOptions();
+    workers = intField(el.workers, 'Workers', 1, MAX_WORKERS);
+  } catch (e) {
+    showError(e.title || 'Check the settings.', e.detail || e.message);
+    return;
+  }
+  const runOpts = { ...opts };
+  demo.initPixels = null;
+  if (el.useDrawing.checked) {
+    opts.init = drawingPixels();
+    demo.initPixels = opts.init.slice();
+    opts.strength = Number(el.strength.value);
+    runOpts.strength = opts.strength;
+    runOpts.init = 'drawing';
+  }
+  const size = demo.config.imageSize;
+  demo.run = { ...runOpts, workers };
+  demo.finalBytes = null;
+  demo.step = 0; demo.numSteps = 0; demo.t = null;
+  demo.framesDrawn = 0; demo.distinctFrames = 0; frameHashes.clear();
+  demo.stopClickedAtStep = null; demo.stopLatencyMs = null; demo.lastWorkerStep = null;
+  demo.runMs = null; demo.stepsPerSec = null;
+  stopClickTime = 0;
+  rateWindow = [{ time: performance.now(), step: 0 }];
+  frame = null;
+  layoutGrid(opts.batch, size);
+  ['stStep', 'stT', 'stRate', 'stEta'].forEach((k) => { el[k].textContent = '–'; });
+  setState('running');
+  status(`Sampling ${opts.batch} image${opts.batch > 1 ? 's' : ''} with ${opts.sampler}…`);
+  try {
+    await pool.resize(workers);
+    demo.workers = pool.workers.length;
+    const res = await pool.run(opts, (f) => {
+      frame = f;
+      drawFrame();
+      updateStats(f.step, f.numSteps, f.t);
+    });
+    demo.runMs = res.ms;
+    demo.lastWorkerStep = res.lastStep;
+    if (res.stopped) {
+      demo.stopLatencyMs = stopClickTime ? performance.now() - stopClickTime : null;
+      setState('stopped');
+      status(`Stopped at step ${demo.step} of ${demo.numSteps}.`);
+      el.stEta.textContent = '–';
+      return;
+    }
+    demo.finalBytes = res.bytes;
+    frame = null;
+    paint(res.bytes);
+    const secs = res.ms / 1000;
+    el.stRate.textContent = demo.numSteps ? (demo.numSteps / secs).toFixed(1) : '–';
+    el.stEta.textContent = 'done';
+    setState('done');
+    status(`Done: ${demo.numSteps} steps in ${secs.toFixed(1)} s` +
+      (demo.workers > 1 ? ` on ${demo.workers} workers.` : '.'));
+  } catch (e) {
+    setState('ready');
+    showError('Sampling failed.', `${e.message}${e.code ? ` (${e.code})` : ''}`);
+    status('Sampling failed.');
+  }
+}
+
+let stopClickTime = 0;
+function stop() {
+  if (demo.state !== 'running') return;
+  stopClickTime = performance.now();
+  demo.stopClickedAtStep = demo.step;
+  setState('stopping');
+  status('Stopping…');
+  pool.stop();
+}
+
+function download() {
+  if (!demo.finalBytes) return;
+  const k = Number(el.pngScale.value) || 1;
+  const c = document.createElement('canvas');
+  c.width = el.out.width * k;
+  c.height = el.out.height * k;
+  const ctx = c.getContext('2d');
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(el.out, 0, 0, c.width, c.height);
+  const r = demo.run || {};
+  const cls = r.classLabel != null ? `-class${r.classLabel}` : '';
+  const name = `ddpm-${r.sampler}-${r.steps}steps-seed${r.seed}${cls}${r.init ? '-drawing' : ''}.png`;
+  c.toBlob((blob) => {
+    if (!blob) { showError('The PNG could not be made.'); return; }
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(blob);
+    a.download = name;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  }, 'image/png');
+}
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * "Start from my drawing": a pad drawn with pointer events (mouse, touch, pen) or the keyboard, or a dropped image.
+ * The pad is larger than the model's input; the preview shows the S x S image the model gets.
+ * ------------------------------------------------------------------------------------------------------------- */
+const padCtx = el.pad.getContext('2d', { willReadFrequently: true });
+const prevCtx = el.padPreview.getContext('2d', { willReadFrequently: true });
+const pen = { down: false, x: 0, y: 0, kbd: false };
+
+function padClear() {
+  padCtx.fillStyle = '#000';
+  padCtx.fillRect(0, 0, el.pad.width, el.pad.height);
+  updatePreview();
+}
+
+function padPoint(ev) {
+  const r = el.pad.getBoundingClientRect();
+  return { x: (ev.clientX - r.left) * el.pad.width / r.width, y: (ev.clientY - r.top) * el.pad.height / r.height };
+}
+
+function stroke(from, to, width) {
+  padCtx.strokeStyle = '#fff';
+  padCtx.fillStyle = '#fff';
+  padCtx.lineCap = 'round';
+  padCtx.lineJoin = 'round';
+  padCtx.lineWidth = width;
+  padCtx.beginPath();
+  padCtx.moveTo(from.x, from.y);
+  padCtx.lineTo(to.x, to.y);
+  padCtx.stroke();
+  if (from.x === to.x && from.y === to.y) {
+    padCtx.beginPath();
+    padCtx.arc(to.x, to.y, width / 2, 0, 2 * Math.PI);
+    padCtx.fill();
+  }
+}
+
+function brushWidth(ev) {
+  const w = Number(el.brush.value);
+  return ev && ev.pointerType === 'pen' && ev.pressure > 0 ? w * (0.4 + ev.pressure) : w;
+}
+
+let previewQueued = false;
+function updatePreview() {
+  if (previewQueued) return;
+  previewQueued = true;
+  requestAnimationFrame(() => { previewQueued = false; renderPreview(); });
+}
+
+function renderPreview() {
+  const S = demo.config ? demo.config.imageSize : 28;
+  if (el.padPreview.width !== S) { el.padPreview.width = S; el.padPreview.height = S; }
+  prevCtx.imageSmoothingEnabled = true;
+  prevCtx.imageSmoothingQuality = 'high';
+  prevCtx.drawImage(el.pad, 0, 0, S, S);
+}
+
+function markDrawn() {
+  if (!el.useDrawing.checked) el.useDrawing.checked = true;
+  updatePreview();
+}
+
+el.pad.addEventListener('pointerdown', (ev) => {
+  if (ev.button !== 0 && ev.pointerType === 'mouse') return;
+  ev.preventDefault();
+  el.pad.setPointerCapture(ev.pointerId);
+  el.pad.focus({ preventScroll: true });
+  pen.down = true;
+  demo.lastPointerType = ev.pointerType;
+  const p = padPoint(ev);
+  stroke(p, p, brushWidth(ev));
+  pen.x = p.x; pen.y = p.y;
+  markDrawn();
+});
+el.pad.addEventListener('pointermove', (ev) => {
+  if (!pen.down || pen.kbd) return;
+  const events = ev.getCoalescedEvents ? ev.getCoalescedEvents() : [ev];
+  for (const e of events.length ? events : [ev]) {
+    const p = padPoint(e);
+    stroke({ x: pen.x, y: pen.y }, p, brushWidth(e));
+    pen.x = p.x; pen.y = p.y;
+  }
+  updatePreview();
+});
+for (const type of ['pointerup', 'pointercancel']) {
+  el.pad.addEventListener(type, () => { if (!pen.kbd) pen.down = false; });
+}
+
+// Keyboard drawing: arrows move the brush (Shift: finer), Space toggles the pen, Delete/Backspace clears.
+const cursor = document.createElement('div');
+cursor.className = 'pad-cursor';
+cursor.hidden = true;
+el.pad.parentElement.append(cursor);
+function placeCursor() {
+  const r = el.pad.getBoundingClientRect();
+  const pr = el.pad.parentElement.getBoundingClientRect();
+  const k = r.width / el.pad.width;
+  const d = Number(el.brush.value) * k;
+  cursor.style.width = cursor.style.height = `${d}px`;
+  cursor.style.left = `${r.left - pr.left + pen.x * k - d / 2}px`;
+  cursor.style.top = `${r.top - pr.top + pen.y * k - d / 2}px`;
+  cursor.classList.toggle('down', pen.down);
+}
+el.pad.addEventListener('focus', () => {
+  if (!pen.kbd) { pen.x = el.pad.width / 2; pen.y = el.pad.height / 2; }
+  cursor.hidden = false;
+  placeCursor();
+});
+el.pad.addEventListener('blur', () => { cursor.hidden = true; if (pen.kbd) { pen.kbd = false; pen.down = false; } });
+el.pad.addEventListener('keydown', (ev) => {
+  const stepPx = ev.shiftKey ? 2 : 8;
+  const moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+  if (moves[ev.key]) {
+    ev.preventDefault();
+    const from = { x: pen.x, y: pen.y };
+    pen.x = Math.min(el.pad.width, Math.max(0, pen.x + moves[ev.key][0] * stepPx));
+    pen.y = Math.min(el.pad.height, Math.max(0, pen.y + moves[ev.key][1] * stepPx));
+    if (pen.down && pen.kbd) { stroke(from, pen, brushWidth()); markDrawn(); }
+  } else if (ev.key === ' ' || ev.key === 'Enter') {
+    ev.preventDefault();
+    pen.kbd = true;
+    pen.down = !pen.down;
+    if (pen.down) { stroke(pen, pen, brushWidth()); markDrawn(); }
+    status(pen.down ? 'Pen down: arrow keys draw.' : 'Pen up: arrow keys move.');
+  } else if (ev.key === 'Delete' || ev.key === 'Backspace') {
+    ev.preventDefault();
+    padClear();
+  } else return;
+  placeCursor();
+});
+
+function padInvert() {
+  const img = padCtx.getImageData(0, 0, el.pad.width, el.pad.height);
+  const d = img.data;
+  for (let i = 0; i < d.length; i += 4) { d[i] = 255 - d[i]; d[i + 1] = 255 - d[i + 1]; d[i + 2] = 255 - d[i + 2]; }
+  padCtx.putImageData(img, 0, 0);
+  markDrawn();
+}
+
+/** Draws an image file into the pad (fitted, centred, in grey), inverted when its border is light. */
+async function loadImageFile(file) {
+  if (!file || !/^image\//.test(file.type)) {
+    showError('That file is not an image.', 'Drop or choose a PNG, JPEG, GIF or WebP picture.');
+    return;
+  }
+  let bmp;
+  try {
+    bmp = await createImageBitmap(file);
+  } catch {
+    showError('The image could not be read.', `${file.name} is damaged or in a format this browser cannot open.`);
+    return;
+  }
+  clearError();
+  const W = el.pad.width, H = el.pad.height;
+  const k = Math.min(W / bmp.width, H / bmp.height);
+  const w = Math.max(1, Math.round(bmp.width * k)), h = Math.max(1, Math.round(bmp.height * k));
+  const x0 = Math.floor((W - w) / 2), y0 = Math.floor((H - h) / 2);
+  padCtx.fillStyle = '#000';
+  padCtx.fillRect(0, 0, W, H);
+  padCtx.imageSmoothingEnabled = true;
+  padCtx.drawImage(bmp, x0, y0, w, h);
+  bmp.close();
+  // Grey, then inverted when the picture's own border is light: the training images are light objects on black,
+  // a photo of an object usually has a light background. The letterbox bars stay black.
+  const img = padCtx.getImageData(x0, y0, w, h);
+  const d = img.data;
+  let border = 0, n = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    const g = Math.round(0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2]);
+    d[i] = d[i + 1] = d[i + 2] = g;
+    d[i + 3] = 255;
+    const p = i >> 2, x = p % w, y = (p / w) | 0;
+    if (x < 3 || y < 3 || x >= w - 3 || y >= h - 3) { border += g; n++; }
+  }
+  if (n && border / n > 127) for (let i = 0; i < d.length; i += 4) d[i] = d[i + 1] = d[i + 2] = 255 - d[i];
+  padCtx.putImageData(img, x0, y0);
+  markDrawn();
+}
+
+/** The drawing as the engine's init: S*S grey bytes (1 channel) or S*S*4 RGBA. */
+function drawingPixels() {
+  renderPreview();
+  const S = el.padPreview.width;
+  const rgba = prevCtx.getImageData(0, 0, S, S).data;
+  if (demo.config.inChannels >= 3) return new Uint8Array(rgba);
+  const grey = new Uint8Array(S * S);
+  for (let i = 0; i < grey.length; i++) grey[i] = rgba[4 * i];
+  return grey;
+}
+
+el.pad.addEventListener('dragover', (ev) => { ev.preventDefault(); el.pad.classList.add('drop'); });
+el.pad.addEventListener('dragleave', () => el.pad.classList.remove('drop'));
+el.pad.addEventListener('drop', (ev) => {
+  ev.preventDefault();
+  el.pad.classList.remove('drop');
+  loadImageFile(ev.dataTransfer.files[0]);
+});
+el.padFile.addEventListener('change', () => { loadImageFile(el.padFile.files[0]); el.padFile.value = ''; });
+el.padClear.addEventListener('click', padClear);
+el.padInvert.addEventListener('click', padInvert);
+el.strength.addEventListener('input', () => { el.strengthOut.value = Number(el.strength.value).toFixed(2); });
+el.brush.addEventListener('input', () => { if (!cursor.hidden) placeCursor(); });
+
+/* ---------------------------------------------------------------------------------------------------------------
+ * Start-up
+ * ------------------------------------------------------------------------------------------------------------- */
+async function loadModel(url) {
+  setState('loading');
+  clearError();
+  status(`Loading ${fileName(url)}…`);
+  const t0 = performance.now();
+  const { bytes, from } = await fetchModel(url, (p) => status(`Downloading ${fileName(url)}… ${Math.round(p * 100)}%`));
+  demo.timings.modelFetched = performance.now();
+  status(`Starting the engine${MAX_WORKERS > 1 ? 's' : ''}…`);
+  if (!wasmModule) wasmModule = await wasmPromise;
+  let info;
+  try {
+    info = await pool.load(wasmModule, bytes);
+    demo.timings.workersReady = performance.now();
+  } catch (e) {
+    if (e.stage === 'engine') {
+      throw new UserError('The engine failed to start.', `${e.message}${e.code ? ` (${e.code})` : ''}`);
+    }
+    throw new UserError('The model file could not be used.',
+      `${fileName(url)} was downloaded but the engine rejected it: ${e.message}${e.code ? ` (${e.code})` : ''}.`);
+  }
+  demo.modelUrl = url;
+  demo.modelFrom = from;
+  demo.config = info.config;
+  demo.samplers = info.samplers;
+  demo.workers = pool.workers.length;
+  const cfg = info.config;
+  el.steps.max = String(cfg.numTimesteps);
+  fillClasses(cfg);
+  fillSamplers(info.samplers);
+  layoutGrid(1, cfg.imageSize);
+  renderPreview();
+  const dataset = meta(cfg, 'dataset'), note = meta(cfg, 'note');
+  el.aboutModel.textContent = `${fileName(url)}: ${(cfg.params / 1e6).toFixed(2)} M parameters, ` +
+    `${cfg.imageSize}×${cfg.imageSize}×${cfg.inChannels}, T = ${cfg.numTimesteps}, ` +
+    `${(cfg.flops / 1e9).toFixed(2)} GFLOP per evaluation` +
+    (dataset ? `; data: ${dataset}` : '') + (note ? ` (${note})` : '') + `; engine ${info.version}` +
+    `${from === 'cache' ? '; model read from the browser cache' : ''}.`;
+  if (demo.loadMs == null) demo.loadMs = performance.now();
+  setState('ready');
+  status(`Ready (${Math.round(performance.now() - t0)} ms). Press Generate.`);
+}
+
+let wasmPromise = null;
+
+async function main() {
+  setState('loading');
+  el.workers.max = String(MAX_WORKERS);
+  el.seed.max = String(Number.MAX_SAFE_INTEGER);
+  padClear();
+  if (!(typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE))) {
+    throw new UserError('This browser cannot run the engine: it lacks WebAssembly SIMD.',
+      'Use a current version of Chrome, Edge, Firefox or Safari (16.4 or later).');
+  }
+  if (typeof Worker === 'undefined') {
+    throw new UserError('This browser cannot run the engine: it has no Web Workers.');
+  }
+  openCache();
+  wasmPromise = compileEngine().then((m) => { demo.timings.wasmCompiled = performance.now(); return m; });
+  wasmPromise.then((m) => pool.startEngine(m), () => {}); // a failure is reported by loadModel
+  el.workers.value = String(Math.min(2, MAX_WORKERS));
+  pool = new WorkerPool(WORKER_URL, Number(el.workers.value));
+  pool.warm();
+  await loadDefaultModel();
+}
+
+el.generate.addEventListener('click', generate);
+el.stop.addEventListener('click', stop);
+el.download.addEventListener('click', download);
+el.randomSeed.addEventListener('click', () => { el.seed.value = String(randomSeed()); });
+el.steps.addEventListener('input', () => { stepsEdited = true; });
+el.sampler.addEventListener('change', onSamplerChange);
+el.model.addEventListener('change', () => {
+  loadModel(el.model.value).catch(fail);
+});
+for (const r of document.querySelectorAll('input[name="view"]')) r.addEventListener('change', drawFrame);
+el.workers.addEventListener('change', () => {
+  const n = Number(el.workers.value);
+  if (Number.isInteger(n) && n >= 1 && n <= MAX_WORKERS && pool && demo.state !== 'loading') {
+    pool.resize(n).then(() => { demo.workers = pool.workers.length; }).catch(fail);
+  }
+});
+document.getElementById('controls').addEventListener('submit', (ev) => { ev.preventDefault(); generate(); });
+window.addEventListener('resize', fitCanvas);
+// Ctrl/Cmd+Enter generates, Escape stops, from anywhere on the page.
+document.addEventListener('keydown', (ev) => {
+  if (ev.key === 'Escape' && demo.state === 'running') stop();
+  else if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey) && !el.generate.disabled) generate();
+});
+
+function fail(e) {
+  if (pool && !pool.info) demo.config = null; // nothing loaded to sample with
+  setState('error');
+  if (e instanceof UserError) showError(e.title, e.detail);
+  else showError('Something went wrong.', e && e.message ? e.message : String(e));
+  status(demo.config ? 'Not ready.' : 'The demo could not start.');
+}
+
+main().catch(fail);

@@ -1,0 +1,245 @@
+/**
+ * pool.js — a pool of Web Workers (worker.js) that samples one batch together.
+ *
+ * With batch B and W workers, worker j samples images [start_j, start_j + n_j) of the batch with
+ * firstImage = start_j (+ the caller's own firstImage). The engine draws image k's noise from (seed, firstImage + k)
+ * alone and evaluates every image of a batch independently, so the assembled batch is bit for bit the batch one
+ * worker would produce; browser-tests/ check this.
+ *
+ *   const pool = new WorkerPool(new URL('./worker.js', import.meta.url), 2);
+ *   const info = await pool.load(wasmModule, modelBytes);        // {config, samplers, version}
+ *   const res = await pool.run({seed: 1, batch: 16, ...}, (frame) => draw(frame.x));
+ *   // res: {bytes: Uint8Array [B, C, S, S], stopped, lastStep, ms}
+ */
+
+/**
+ * Splits `batch` images over at most `workers` parts, as even as possible, earlier parts taking the remainder.
+ * @returns {{start: number, count: number}[]} contiguous, in order, every count >= 1
+ */
+export function splitBatch(batch, workers) {
+  if (!Number.isInteger(batch) || batch < 1) throw new RangeError('batch must be an integer >= 1');
+  if (!Number.isInteger(workers) || workers < 1) throw new RangeError('workers must be an integer >= 1');
+  const w = Math.min(workers, batch);
+  const base = Math.floor(batch / w), extra = batch % w;
+  const parts = [];
+  let start = 0;
+  for (let j = 0; j < w; j++) {
+    const count = base + (j < extra ? 1 : 0);
+    parts.push({ start, count });
+    start += count;
+  }
+  return parts;
+}
+
+/** An error from a worker, with the engine's code ('DDPM_ERR_…', 'ABORTED', 'IO', …) and the stage it failed in. */
+export class PoolError extends Error {
+  constructor(message, code, stage) {
+    super(message);
+    this.name = 'PoolError';
+    this.code = code;
+    this.stage = stage;
+  }
+}
+
+// A worker that ignores 'stop' for this long (a step that never ends) is terminated and replaced.
+const STOP_GRACE_MS = 15000;
+
+export class WorkerPool {
+  /** @param {URL|string} workerUrl  @param {number} size initial number of workers */
+  constructor(workerUrl, size = 1) {
+    this.workerUrl = workerUrl;
+    this.workers = [];
+    this.size = Math.max(1, size | 0);
+    this.wasm = null;       // WebAssembly.Module (or bytes) given to every worker
+    this.modelBytes = null; // ArrayBuffer, copied to every worker
+    this.info = null;       // the first worker's 'ready' message
+    this.runId = 0;
+    this.active = null;     // the run in progress
+    this.loading = null;    // promise of the load in progress
+  }
+
+  _spawn() {
+    const w = new Worker(this.workerUrl, { type: 'module', name: `ddpm-${this.workers.length}` });
+    const slot = { worker: w, ready: null, handler: null };
+    w.onmessage = (ev) => slot.handler && slot.handler(ev.data);
+    w.onerror = (ev) => {
+      ev.preventDefault();
+      const msg = { type: 'error', id: null, code: 'WORKER', message: ev.message || 'the worker failed to start' };
+      if (slot.handler) slot.handler(msg);
+    };
+    w.onmessageerror = () => slot.handler && slot.handler({ type: 'error', id: null, code: 'WORKER',
+      message: 'a message from the worker could not be read' });
+    return slot;
+  }
+
+  /** Loads the engine and the model into one worker; resolves with its 'ready' message. */
+  _init(slot) {
+    slot.ready = new Promise((resolve, reject) => {
+      slot.handler = (m) => {
+        if (m.type === 'ready') { slot.handler = null; resolve(m); }
+        else if (m.type === 'error') {
+          slot.handler = null;
+          reject(new PoolError(m.message, m.code, m.stage || 'worker'));
+        }
+      };
+    });
+    // The model bytes are copied (not transferred): the pool keeps them to start more workers later.
+    slot.worker.postMessage({ type: 'init', wasm: this.wasm, model: this.modelBytes });
+    return slot.ready;
+  }
+
+  /** Starts the workers now (they fetch ddpm.js while the page fetches the wasm and the model). */
+  warm() {
+    while (this.workers.length < this.size) this.workers.push(this._spawn());
+  }
+
+  /** Lets the started workers instantiate the engine before the model arrives (load() sends it again anyway). */
+  startEngine(wasm) {
+    for (const s of this.workers) s.worker.postMessage({ type: 'engine', wasm });
+  }
+
+  /** (Re)loads every worker with this engine and model; resolves with {config, samplers, version, ms}. */
+  async load(wasm, modelBytes) {
+    if (this.active) this.stop();
+    this.wasm = wasm;
+    this.modelBytes = modelBytes;
+    const p = (async () => {
+      this.warm();
+      const ready = await Promise.all(this.workers.map((s) => this._init(s)));
+      this.info = ready[0];
+      return this.info;
+    })();
+    this.loading = p.finally(() => { if (this.loading === p) this.loading = null; });
+    // A failed load leaves no half-loaded worker behind.
+    return p.catch((e) => { this._terminateAll(); throw e; });
+  }
+
+  /** Changes the number of workers (new ones are loaded with the current engine and model). */
+  async resize(n) {
+    n = Math.max(1, n | 0);
+    this.size = n;
+    if (this.loading) await this.loading.catch(() => {});
+    if (!this.modelBytes || this.active) return; // applied by the next load / after the run (see run())
+    while (this.workers.length > n) this.workers.pop().worker.terminate();
+    const fresh = [];
+    while (this.workers.length < n) { const s = this._spawn(); this.workers.push(s); fresh.push(s); }
+    await Promise.all(fresh.map((s) => this._init(s)));
+  }
+
+  /**
+   * Samples one batch over the pool. opts: SampleOptions without signal/onStep (batch, seed, firstImage…).
+   * onFrame({step, numSteps, t, x, x0, imageElems, worker}) is called for every step message of every worker;
+   * x and x0 are the whole batch as 8-bit pixels [B, C, S, S] (images a worker has not reached yet keep their
+   * previous frame); step is the step every worker has reached (the slowest one).
+   * Resolves {bytes, stopped, lastStep, ms}; rejects with a PoolError.
+   */
+  async run(opts, onFrame = () => {}) {
+    if (this.active) throw new PoolError('a run is already in progress', 'BUSY', 'run');
+    if (this.loading) await this.loading;
+    if (!this.info) throw new PoolError('the model is not loaded', 'STATE', 'run');
+    await this.resize(this.size); // apply a size change made during the previous run
+    const cfg = this.info.config;
+    const batch = opts.batch ?? 1;
+    const imageElems = cfg.inChannels * cfg.imageSize * cfg.imageSize;
+    const first = opts.firstImage ?? 0;
+    const parts = splitBatch(batch, this.workers.length);
+    const id = ++this.runId;
+    const x = new Uint8Array(batch * imageElems);
+    const x0 = new Uint8Array(batch * imageElems);
+    const steps = new Array(parts.length).fill(0);
+    const bytes = new Uint8Array(batch * imageElems);
+    const t0 = performance.now();
+
+    const run = { id, parts, slots: parts.map((_, j) => this.workers[j]), stopping: false, watchdog: 0 };
+    this.active = run;
+    try {
+      const results = await new Promise((resolve, reject) => {
+        let pending = parts.length;
+        const outcome = new Array(parts.length);
+        let failed = false;
+        parts.forEach((part, j) => {
+          const slot = run.slots[j];
+          slot.handler = (m) => {
+            if (m.id !== id && m.id !== null) return; // a late message of an older run
+            if (m.type === 'step') {
+              x.set(m.x, part.start * imageElems);
+              x0.set(m.x0, part.start * imageElems);
+              steps[j] = m.step;
+              if (!run.stopping) {
+                onFrame({ step: Math.min(...steps), maxStep: Math.max(...steps), numSteps: m.numSteps, t: m.t,
+                  x, x0, imageElems, worker: j });
+              }
+              return;
+            }
+            if (m.type === 'done') bytes.set(m.bytes, part.start * imageElems);
+            if (m.type === 'error') {
+              if (!failed) {
+                failed = true;
+                this._stopWorkers(run, j); // the others stop too
+                reject(new PoolError(m.message, m.code, 'run'));
+              }
+            }
+            outcome[j] = m;
+            slot.handler = null;
+            if (--pending === 0 && !failed) resolve(outcome);
+          };
+          slot.handler.run = id;
+          slot.worker.postMessage({
+            type: 'run', id,
+            opts: { ...opts, batch: part.count, firstImage: first + part.start },
+          });
+        });
+      });
+      const stopped = results.some((m) => m.type === 'stopped');
+      const lastStep = Math.max(...results.map((m) => m.lastStep || 0));
+      return { bytes: stopped ? null : bytes, stopped, lastStep, ms: performance.now() - t0 };
+    } finally {
+      clearTimeout(run.watchdog);
+      for (const slot of run.slots) if (slot.handler && slot.handler.run === id) slot.handler = null;
+      this.active = null;
+    }
+  }
+
+  _stopWorkers(run, except = -1) {
+    run.slots.forEach((slot, j) => {
+      if (j !== except) slot.worker.postMessage({ type: 'stop', id: run.id });
+    });
+  }
+
+  /** Asks the run to stop; its promise resolves with stopped: true after the step in progress. */
+  stop() {
+    const run = this.active;
+    if (!run || run.stopping) return;
+    run.stopping = true;
+    this._stopWorkers(run);
+    // A worker stuck inside one step is replaced rather than waited for.
+    run.watchdog = setTimeout(() => {
+      if (this.active !== run) return;
+      run.slots.forEach((slot) => {
+        const h = slot.handler;
+        if (!h || h.run !== run.id) return;
+        slot.worker.terminate();
+        const k = this.workers.indexOf(slot);
+        if (k >= 0) {
+          const fresh = this._spawn();
+          this.workers[k] = fresh;
+          this._init(fresh).catch(() => {});
+        }
+        h({ type: 'stopped', id: run.id, lastStep: 0 });
+      });
+    }, STOP_GRACE_MS);
+  }
+
+  _terminateAll() {
+    for (const s of this.workers) s.worker.terminate();
+    this.workers = [];
+    this.info = null;
+  }
+
+  /** Ends every worker. */
+  terminate() {
+    if (this.active) this.stop();
+    this._terminateAll();
+    this.modelBytes = null;
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * worker.js — runs the DDPM engine (ddpm.js + ddpm.wasm) off the main thread. One worker = one engine + one model.
+ *
+ * Messages in (from pool.js):
+ *   {type:'engine', wasm: WebAssembly.Module | ArrayBuffer}
+ *       instantiates the engine early (while the page still fetches the model); a failure is reported as below.
+ *   {type:'init', wasm: WebAssembly.Module | ArrayBuffer, model: ArrayBuffer}
+ *       (re)loads: the engine once, the model every time (the previous one is disposed).
+ *       -> {type:'ready', version, config, samplers, ms}  or  {type:'error', id:null, stage:'engine'|'model', ...}
+ *   {type:'run', id, opts}   opts: SampleOptions without the callbacks/signal (structured-cloneable)
+ *       -> {type:'step', id, step, numSteps, t, x: Uint8Array, x0: Uint8Array}   after every step
+ *       -> {type:'done', id, bytes: Uint8Array, lastStep, ms}
+ *        | {type:'stopped', id, lastStep}
+ *        | {type:'error', id, code, message}
+ *   {type:'stop', id}        stop the run: it ends after the step in progress (at most one more step).
+ *
+ * x and x0 of step messages are the worker's own images [n, C, S, S] as 8-bit pixels (ddpm_to_u8's mapping); the
+ * final `bytes` are the engine's own SampleResult.bytes(), exactly what the Node API and the CLI produce.
+ */
+
+// Imported as soon as the worker starts, while the page is still fetching the model.
+const ddpmImport = import('./ddpm.js');
+ddpmImport.catch(() => {}); // reported by init()
+
+// Sampler plugins written in JavaScript (web/plugins/), registered into the engine's registry next to the built-in
+// C samplers, so the page's sampler list shows them like any other. A plugin that fails to load is left out.
+const PLUGINS = ['./plugins/ddim.js'];
+const pluginImports = PLUGINS.map((url) => import(url).then((m) => m.default, (e) => {
+  console.warn(`sampler plugin ${url} not loaded: ${e.message}`);
+  return null;
+}));
+let engine = null;
+let model = null;
+let current = null;   // {id, stop: boolean, abort: AbortController}
+let chain = Promise.resolve();
+const stopBeforeStart = new Set(); // ids of runs stopped while still queued
+
+// A macrotask that is not clamped like setTimeout(0): lets a pending 'stop' message run between two steps.
+const tick = new MessageChannel();
+const tickWaiters = [];
+tick.port1.onmessage = () => { const r = tickWaiters.shift(); if (r) r(); };
+function yieldToEvents() {
+  return new Promise((resolve) => { tickWaiters.push(resolve); tick.port2.postMessage(0); });
+}
+
+/* Floats in [-1, 1] -> bytes, as ddpm_to_u8 (float32 arithmetic); NaN (nothing published yet) shows as black. */
+function toU8(src) {
+  const out = new Uint8Array(src.length);
+  const f = Math.fround;
+  for (let i = 0; i < src.length; i++) {
+    let v = src[i];
+    if (!(v > -1)) v = -1;
+    if (v > 1) v = 1;
+    out[i] = Math.floor(f(f(f(v + 1) * 127.5) + 0.5));
+  }
+  return out;
+}
+
+function errorInfo(e) {
+  return {
+    code: (e && e.code) || (e && e.name) || 'ERROR',
+    message: (e && e.message) || String(e),
+  };
+}
+
+/** Instantiates the engine once and registers the plugins; resolves false (after reporting) when it cannot start. */
+async function startEngine(wasm) {
+  if (engine) return true;
+  try {
+    const ddpm = await ddpmImport;
+    engine = await ddpm.Engine.load(wasm);
+  } catch (e) {
+    engine = null;
+    postMessage({ type: 'error', id: null, stage: 'engine', ...errorInfo(e) });
+    return false;
+  }
+  for (const plugin of await Promise.all(pluginImports)) {
+    if (!plugin) continue;
+    try { engine.registerSampler(plugin); } catch (e) { console.warn(`sampler plugin ${plugin.name}: ${e.message}`); }
+  }
+  return true;
+}
+
+async function init(msg) {
+  const t0 = performance.now();
+  if (!(await startEngine(msg.wasm))) return;
+  if (model) { model.dispose(); model = null; }
+  try {
+    model = await engine.loadModel(msg.model);
+  } catch (e) {
+    postMessage({ type: 'error', id: null, stage: 'model', ...errorInfo(e) });
+    return;
+  }
+  postMessage({
+    type: 'ready',
+    version: engine.version,
+    config: model.config,
+    samplers: engine.samplers(),
+    ms: performance.now() - t0,
+  });
+}
+
+async function run(msg) {
+  if (stopBeforeStart.delete(msg.id)) {
+    postMessage({ type: 'stopped', id: msg.id, lastStep: 0 });
+    return;
+  }
+  const ctl = { id: msg.id, stop: false, abort: new AbortController() };
+  current = ctl;
+  const t0 = performance.now();
+  let lastStep = 0;
+  let it = null;
+  try {
+    if (!model) throw Object.assign(new Error('no model loaded'), { code: 'STATE' });
+    it = model.steps({ ...msg.opts, signal: ctl.abort.signal });
+    it.result.catch(() => {}); // observed below; silence the unhandled-rejection path when stopping
+    for await (const s of it) {
+      lastStep = s.step;
+      const x = toU8(s.x);
+      const x0 = toU8(s.x0);
+      postMessage({ type: 'step', id: ctl.id, step: s.step, numSteps: s.numSteps, t: s.t, x, x0 },
+                  [x.buffer, x0.buffer]);
+      // Let a 'stop' message in before the next step starts.
+      await yieldToEvents();
+      if (ctl.stop) break; // ends the iterator, which aborts the run
+    }
+    if (ctl.stop) {
+      postMessage({ type: 'stopped', id: ctl.id, lastStep });
+      return;
+    }
+    const res = await it.result;
+    const bytes = res.bytes();
+    postMessage({ type: 'done', id: ctl.id, bytes, lastStep, ms: performance.now() - t0 }, [bytes.buffer]);
+  } catch (e) {
+    if (ctl.stop || (e && e.code === 'ABORTED')) postMessage({ type: 'stopped', id: ctl.id, lastStep });
+    else postMessage({ type: 'error', id: ctl.id, ...errorInfo(e) });
+  } finally {
+    if (current === ctl) current = null;
+  }
+}
+
+self.onmessage = (ev) => {
+  const msg = ev.data;
+  switch (msg.type) {
+    // init and run wait for each other (a run sent right after an init uses that model); stop does not wait.
+    case 'engine': chain = chain.then(() => startEngine(msg.wasm)).then(() => {}); break;
+    case 'init': chain = chain.then(() => init(msg)); break;
+    case 'run': chain = chain.then(() => run(msg)); break;
+    case 'stop':
+      if (current && (msg.id == null || msg.id === current.id)) {
+        current.stop = true;
+        current.abort.abort();
+      } else if (msg.id != null) stopBeforeStart.add(msg.id);
+      break;
+    default:
+      postMessage({ type: 'error', id: msg.id ?? null, code: 'PROTOCOL', message: `unknown message ${msg.type}` });
+  }
+};
+
+// Catch-all so a failure never leaves the page waiting silently.
+self.addEventListener('unhandledrejection', (ev) => {
+  postMessage({ type: 'error', id: current ? current.id : null, ...errorInfo(ev.reason) });
+});
