@@ -6,6 +6,8 @@
  *     native: cc -O2 -ffp-contract=off -Iinclude -Isrc src/{core,io,nn,unet,schedule,rng}/ *.c bench/bench_wasm_forward.c -lm
  *     wasm:   emcc -O3 -msimd128 -ffp-contract=off -Iinclude -Isrc <same sources> -sNODERAWFS=1 \
  *                  -sALLOW_MEMORY_GROWTH=1 -sENVIRONMENT=node -o /tmp/bwf.js && node /tmp/bwf.js MODEL 1 8
+ *             (does not work with Debian's emcc 3.1.6: its JS glue does not load in Node 20. Use bench/quick.sh,
+ *             bench/peers.mjs and bench/wasm_vs_native.mjs instead, which load a standalone wasm themselves.)
  *
  *     bench_wasm_forward MODEL [batch ...]      (default batches: 1 8)
  *         -s before MODEL: time the scalar kernels too; -t: print a hash of every traced block activation

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the bundled default model (models/fmnist-cond.i8.safetensors):
 #   1. builds the native engine and CLI, and the WebAssembly engine (web/dist/ddpm.wasm);
-#   2. samples a 4x4 grid of Fashion-MNIST images natively (1000-step DDPM, one class per image) -> samples.png;
+#   2. samples one image per class natively (DDPM ancestral on 250 strided steps, guidance 2) -> samples.png
+#      (STEPS=1000 for the paper's full chain);
 #   3. serves the demo page on http://127.0.0.1:8000/web/ (Ctrl-C to stop).
 #   DDPM_NO_SERVE=1 skips step 3; PORT=N changes the port.
 set -euo pipefail
@@ -13,7 +14,8 @@ cmake --build build -j"$JOBS" --target ddpm-cli
 JOBS=$JOBS bash scripts/build-wasm.sh
 MODEL=models/fmnist-cond.i8.safetensors
 ./build/ddpm info "$MODEL" | head -n 14
-./build/ddpm sample "$MODEL" --seed 1 --batch 16 --class all --guidance 2 --scale 4 --out samples.png
+./build/ddpm sample "$MODEL" --seed 1 --batch 10 --class all --guidance 2 --steps "${STEPS:-250}" --scale 4 \
+  --out samples.png
 echo "wrote samples.png"
 if [ "${DDPM_NO_SERVE:-0}" != 1 ]; then
   exec node scripts/serve.mjs --port "${PORT:-8000}"

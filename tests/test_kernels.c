@@ -2,7 +2,9 @@
  * Every SIMD kernel against its scalar twin on random (non-zero) inputs, over sizes that exercise the vector tails.
  * conv2d and gemm keep the same summation order as the scalar loops, so they must agree to 1e-6 relative (in
  * practice bit for bit, which is reported); reductions (GroupNorm, softmax, linear) to 2e-6 relative. The
- * deterministic exponentials are checked against libm.
+ * deterministic exponentials are checked against libm, and the SIMD exp against the scalar one bit for bit. The
+ * Winograd kernel, plain and with GroupNorm + SiLU fused into its input (desc.pre_*), is held bitwise to its scalar
+ * twin, to the unfused path, and across batch sizes.
  */
 #include "nn/kernels.h"
 #include "testutil.h"
@@ -27,7 +29,7 @@ static void test_conv(int cin, int cout, int k, int stride, int h, int w, int bi
     tu_fill(wt, nw, cout * 3 + k, -0.5f, 0.5f);
     tu_fill(b, cout, 99, -1, 1);
     tu_fill(b2, (size_t)cout * n, 98, -1, 1);
-    ddpm_conv_desc d = {cin, cout, k, stride, h, w, ho, wo, wt, bias ? b : NULL, NULL, bias ? b2 : NULL};
+    ddpm_conv_desc d = {cin, cout, k, stride, h, w, ho, wo, wt, bias ? b : NULL, NULL, bias ? b2 : NULL, NULL, NULL, 0};
     size_t ns = ddpm_conv_scratch_floats(&d, n);
     float *scratch = malloc(4 * (ns ? ns : 1));
     ddpm_kernels_scalar.conv2d(&d, n, x, y1, scratch);
@@ -73,7 +75,7 @@ static void test_winograd(int cin, int cout, int h, int w, int bias) {
     tu_fill(b, cout, 3, -1, 1);
     tu_fill(b2, (size_t)cout * n, 4, -1, 1);
     ddpm_wino_transform_weights(cin, cout, wt, u);
-    ddpm_conv_desc d = {cin, cout, 3, 1, h, w, h, w, wt, bias ? b : NULL, u, bias ? b2 : NULL};
+    ddpm_conv_desc d = {cin, cout, 3, 1, h, w, h, w, wt, bias ? b : NULL, u, bias ? b2 : NULL, NULL, NULL, 0};
     size_t ns = ddpm_conv_scratch_floats(&d, n);
     CHECK(ns == ddpm_wino_scratch_floats(&d, n), "winograd scratch size is the conv scratch size");
     float *scratch = malloc(4 * ns);
@@ -214,6 +216,79 @@ static void test_exp(void) {
     CHECK(worst < 1e-15, "exp (deterministic double) vs libm on [-700, 700]: max rel %.2g", worst);
 }
 
+/*
+ * GroupNorm (+ SiLU) fused into the Winograd convolution's input packing (desc.pre_*): for a batch of 3 images,
+ *   - the SIMD kernel bitwise equal to its scalar twin given the same scale/shift;
+ *   - bitwise equal to the unfused path: SIMD group_norm into a buffer, then the SIMD Winograd conv;
+ *   - group_norm_coeffs reproduces group_norm's affine: x * scale + shift == group_norm(x) bitwise (both tables);
+ *   - image 1 of the batch bitwise equal to it alone.
+ */
+static void test_fused_norm_conv(int cin, int cout, int h, int w, int groups, int silu) {
+    const int n = 3;
+    size_t nx = (size_t)cin * h * w, ny = (size_t)cout * h * w;
+    float *x = malloc(4 * nx * n), *wt = malloc(4 * (size_t)cout * cin * 9), *b = malloc(4 * cout);
+    float *gam = malloc(4 * cin), *bet = malloc(4 * cin), *sc = malloc(4 * (size_t)cin * n), *sh = malloc(4 * (size_t)cin * n);
+    float *xn = malloc(4 * nx * n), *y0 = malloc(4 * ny * n), *ys = malloc(4 * ny * n), *yv = malloc(4 * ny * n);
+    float *y1 = malloc(4 * ny), *u = malloc(4 * ddpm_wino_weight_floats(cin, cout));
+    tu_fill(x, nx * n, cin + 11 * h, -3, 5);
+    tu_fill(wt, (size_t)cout * cin * 9, cout + 23, -0.3f, 0.3f);
+    tu_fill(b, cout, 5, -1, 1);
+    tu_fill(gam, cin, 6, 0.5f, 1.5f);
+    tu_fill(bet, cin, 7, -0.5f, 0.5f);
+    ddpm_wino_transform_weights(cin, cout, wt, u);
+    const ddpm_kernel_table *tabs[2] = {&ddpm_kernels_scalar, &ddpm_kernels_simd};
+    for (int t = 0; t < 2; t++) {
+        int ok = 1;
+        for (int i = 0; i < n; i++) {
+            tabs[t]->group_norm_coeffs(x + i * nx, cin, h * w, groups, gam, bet, 1e-5f, sc + i * cin, sh + i * cin);
+            tabs[t]->group_norm(x + i * nx, xn + i * nx, cin, h * w, groups, gam, bet, 1e-5f, 0);
+            for (int c = 0; c < cin; c++)
+                for (int p = 0; p < h * w; p++) {
+                    const float v = x[i * nx + (size_t)c * h * w + p] * sc[i * cin + c] + sh[i * cin + c];
+                    ok &= memcmp(&v, &xn[i * nx + (size_t)c * h * w + p], 4) == 0;
+                }
+        }
+        CHECK(ok, "%s group_norm_coeffs: x * scale + shift bitwise equal to group_norm (c=%d hw=%d)", tabs[t]->name, cin,
+              h * w);
+    }
+    /* sc, sh now hold the SIMD table's coefficients */
+    for (int i = 0; i < n; i++)
+        ddpm_kernels_simd.group_norm(x + i * nx, xn + i * nx, cin, h * w, groups, gam, bet, 1e-5f, silu);
+    ddpm_conv_desc d = {cin, cout, 3, 1, h, w, h, w, wt, b, u, NULL, NULL, NULL, 0};
+    ddpm_conv_desc df = d;
+    df.pre_scale = sc, df.pre_shift = sh, df.pre_silu = silu;
+    size_t ns = ddpm_conv_scratch_floats(&d, n);
+    float *scratch = malloc(4 * ns);
+    ddpm_kernels_simd.conv2d(&d, n, xn, y0, scratch); /* unfused */
+    ddpm_kernels_simd.conv2d(&df, n, x, yv, scratch); /* fused */
+    ddpm_wino_conv_scalar(&df, n, x, ys);
+    CHECK(ddpm_kernels_simd.conv_pre && !ddpm_kernels_scalar.conv_pre, "conv_pre: SIMD table yes, scalar table no");
+    CHECK(memcmp(ys, yv, 4 * ny * n) == 0, "fused norm+conv %dx%d cin=%d cout=%d silu=%d: SIMD bitwise equal to scalar twin",
+          h, w, cin, cout, silu);
+    CHECK(memcmp(y0, yv, 4 * ny * n) == 0, "fused norm+conv %dx%d cin=%d cout=%d silu=%d: bitwise equal to group_norm then conv",
+          h, w, cin, cout, silu);
+    ddpm_conv_desc d1 = df;
+    d1.pre_scale = sc + cin, d1.pre_shift = sh + cin;
+    ddpm_kernels_simd.conv2d(&d1, 1, x + nx, y1, scratch);
+    CHECK(memcmp(y1, yv + ny, 4 * ny) == 0, "fused norm+conv: image 1 of a batch of 3 bitwise equal to it alone");
+    free(x), free(wt), free(b), free(gam), free(bet), free(sc), free(sh), free(xn), free(y0), free(ys), free(yv);
+    free(y1), free(u), free(scratch);
+}
+
+/* exp: the SIMD form (through silu) bitwise equal to the scalar one, including arguments whose y = x log2(e) lies
+ * near a half-integer (where the rounding of n matters) and the clamp edges. */
+static void test_exp_twin(void) {
+    enum { N = 4096 };
+    static float x[N], y1[N], y2[N];
+    for (int i = 0; i < N; i++) {
+        const float k = (float)(i % 256) - 128.0f + 0.5f; /* y near k + 0.5 */
+        x[i] = (i & 1) ? k * 0.693147180559945f + (float)(i / 256) * 1e-7f : -90.0f + 180.0f * (float)i / N;
+    }
+    ddpm_kernels_scalar.silu(x, y1, N);
+    ddpm_kernels_simd.silu(x, y2, N);
+    CHECK(memcmp(y1, y2, sizeof y1) == 0, "silu (exp) SIMD bitwise equal to scalar at rounding ties and clamp edges");
+}
+
 static void test_im2col_upsample(void) {
     /* upsample: every output pixel equals its source; transpose round trip */
     float x[2 * 3 * 5], y[2 * 6 * 10], t[30], tt[30];
@@ -254,6 +329,11 @@ int main(void) {
     test_linear(3, 32, 128);
     test_linear(2, 7, 5);
     test_exp();
+    test_exp_twin();
+    test_fused_norm_conv(32, 32, 28, 28, 8, 1);
+    test_fused_norm_conv(96, 64, 14, 14, 8, 1);
+    test_fused_norm_conv(64, 64, 7, 7, 8, 0);
+    test_fused_norm_conv(6, 8, 5, 9, 3, 1);
     test_im2col_upsample();
     return tu_finish("test_kernels");
 }

@@ -103,11 +103,38 @@ test('bad sampling options are refused', async () => {
   await stillUsable();
 });
 
-test('a batch too large for the 2 GiB wasm heap is refused before anything is allocated', { skip: skipShipped }, async () => {
-  const m = await engine.loadModel(SHIPPED);
+/* A safetensors file with some __metadata__ entries replaced (the tensors and their offsets are untouched). */
+function withMetadata(bytes, changes) {
+  const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
+  Object.assign(header.__metadata__, changes);
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const out = new Uint8Array(8 + json.length + bytes.length - 8 - n);
+  new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
+  out.set(json, 8);
+  out.set(bytes.subarray(8 + n), 8 + json.length);
+  return out;
+}
+
+test('sizes that cannot fit in the 2 GiB wasm heap are refused before anything is allocated', async () => {
+  // The forward pass runs in chunks of 8 images, so with 28x28 images every batch up to DDPM_MAX_BATCH fits (4096
+  // images with guidance hold about 100 MB of state). What cannot fit: the tiny model's weights with its image size
+  // raised to 1024 (attention then runs at 512x512: one attention matrix alone is 262144^2 floats).
+  const bytes = withMetadata(readFileSync(path('tests/data/tiny-cond.f32.safetensors')),
+    { 'ddpm.image_size': '1024', 'ddpm.attn_resolutions': '512' });
   const mem = engine.memory();
-  await assert.rejects(m.sample({ seed: 1, batch: 4096, classLabel: 1, guidance: 3 }), refused('TOO_LARGE', /batch/));
-  assert.equal(engine.memory().heapBytes, mem.heapBytes, 'the heap grew for a refused batch');
-  m.dispose();
+  let m = null;
+  try {
+    m = await engine.loadModel(bytes);
+  } catch (e) {
+    assert.ok(e instanceof DdpmError && e.code === 'TOO_LARGE', `load refused with ${e.code}: ${e.message}`);
+  }
+  if (m) {
+    await assert.rejects(m.sample({ seed: 1, batch: 1, steps: 1 }), refused('TOO_LARGE'));
+    assert.throws(() => m.eps(new Float32Array(1024 * 1024), 5, [0]), refused(['TOO_LARGE', 'OUT_OF_MEMORY']));
+    m.dispose();
+  }
+  assert.equal(engine.memory().inUseBytes, mem.inUseBytes, 'a refused size left memory allocated');
+  await assert.rejects(cond.sample({ seed: 1, batch: 4097 }), refused('INVALID_ARGUMENT', /batch/));
   await stillUsable();
 });

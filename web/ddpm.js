@@ -751,7 +751,9 @@ class Job {
     const evals = label >= 0 && guidance !== 1 ? 2 * batch : batch;
     const ws = X.ddpm_model_workspace_bytes(model._ptr, evals) >>> 0;
     const need = ws + 4 * D * batch * 8 + (init ? init.length * 4 : 0);
-    if (!ws || need > HEAP_LIMIT - e.memory().inUseBytes)
+    if (!ws)
+      fail('TOO_LARGE', `batch ${batch}: this model's forward pass needs more scratch than the 2048 MiB wasm heap can hold`);
+    if (need > HEAP_LIMIT - e.memory().inUseBytes)
       fail('TOO_LARGE', `batch ${batch} needs about ${Math.round(need / 2 ** 20)} MiB; the wasm heap holds at most 2048 MiB`);
 
     const temps = [];

@@ -15,9 +15,12 @@ float ddpm_expf_scalar(float x) {
     x = x < -87.0f ? -87.0f : x;
     x = x > 88.0f ? 88.0f : x;
     float y = x * EXPF_LOG2E;
-    float half = y < 0.0f ? -0.5f : 0.5f;
-    int32_t n = (int32_t)(y + half);               /* round half away from zero: |r| <= ln2 / 2 */
-    float nf = (float)n;
+    /* n = round-to-nearest-even(y) with the 1.5 * 2^23 shifter (|y| < 2^7): t's low mantissa bits hold n, and
+     * |r| <= ln2 / 2. The same two adds in SIMD replace a float-to-int conversion (slow in WebAssembly). */
+    const float t = y + 12582912.0f;
+    const float nf = t - 12582912.0f;
+    uint32_t tb;
+    memcpy(&tb, &t, 4);
     float r = (x - nf * EXPF_LN2_HI) - nf * EXPF_LN2_LO;
     /* Taylor series to r^7: truncation error < 0.347^8 / 8! = 5e-9 relative */
     float p = 1.0f / 5040.0f;
@@ -28,7 +31,7 @@ float ddpm_expf_scalar(float x) {
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    uint32_t bits = (uint32_t)(n + 127) << 23;
+    const uint32_t bits = (tb - (0x4B400000u - 127u)) << 23; /* (n + 127) << 23 */
     float scale;
     memcpy(&scale, &bits, 4);
     return p * scale;

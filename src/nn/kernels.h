@@ -23,6 +23,13 @@ typedef struct ddpm_conv_desc {
     const float *bias;   /* [cout] or NULL */
     const float *wino;   /* ddpm_wino_transform_weights(weight) for a 3x3 stride-1 conv, or NULL (then im2col) */
     const float *bias2;  /* [n, cout]: a second per-image bias added after bias (y = (conv + bias) + bias2), or NULL */
+    /* Optional input transform fused into the convolution (GroupNorm's affine and SiLU, applied while the Winograd
+     * kernel packs its input): image i's channel ci reads v = x * pre_scale[i, ci] + pre_shift[i, ci], then
+     * v / (1 + exp(-v)) when pre_silu; the zero padding stays zero. The result is bitwise that of group_norm into a
+     * buffer followed by the plain convolution. Supported where ddpm_kernel_table.conv_pre says so (the SIMD table's
+     * Winograd path, d->wino set) and by ddpm_wino_conv_scalar; everywhere else pre_scale must be NULL. */
+    const float *pre_scale, *pre_shift; /* [n, cin] or NULL */
+    int pre_silu;
 } ddpm_conv_desc;
 
 /* Floats of scratch conv2d needs for a batch of n (the im2col matrix of one image, or the Winograd buffers). */
@@ -67,6 +74,12 @@ typedef struct ddpm_kernel_table {
     void (*softmax_rows)(float *x, int rows, int cols, float scale);
     /* y = a + b, n floats; y may equal a or b. */
     void (*add)(const float *a, const float *b, float *y, size_t n);
+    /* GroupNorm's statistics and affine folded into one scale and shift per channel, computed exactly as group_norm
+     * computes them: group_norm's output is y = x * scale[ch] + shift[ch] (then SiLU), bit for bit. */
+    void (*group_norm_coeffs)(const float *x, int c, int hw, int groups, const float *gamma, const float *beta,
+                              float eps, float *scale, float *shift);
+    /* 1 when conv2d honours desc.pre_* for Winograd convolutions (d->wino set); 0: pre_scale must be NULL. */
+    int conv_pre;
 } ddpm_kernel_table;
 
 extern const ddpm_kernel_table ddpm_kernels_scalar;

@@ -54,18 +54,39 @@ static void linear_scalar(const float *x, int n, int in, int out, const float *W
 
 static float silu1(float v) { return v / (1.0f + ddpm_expf_scalar(-v)); }
 
+/* mean and 1 / sqrt(var + eps) of one group, in double */
+static void gn_stats_scalar(const float *xg, size_t cnt, float eps, float *meanf, float *rstd) {
+    double sum = 0.0, sq = 0.0;
+    for (size_t i = 0; i < cnt; i++) sum += xg[i];
+    const double mean = sum / (double)cnt;
+    for (size_t i = 0; i < cnt; i++) sq += (xg[i] - mean) * (xg[i] - mean);
+    *rstd = (float)(1.0 / sqrt(sq / (double)cnt + eps));
+    *meanf = (float)mean;
+}
+
+static void group_norm_coeffs_scalar(const float *x, int c, int hw, int groups, const float *gamma,
+                                     const float *beta, float eps, float *scale, float *shift) {
+    const int cg = c / groups;
+    const size_t cnt = (size_t)cg * hw;
+    for (int g = 0; g < groups; g++) {
+        float meanf, rstd;
+        gn_stats_scalar(x + (size_t)g * cnt, cnt, eps, &meanf, &rstd);
+        for (int ci = 0; ci < cg; ci++) {
+            const int ch = g * cg + ci;
+            scale[ch] = gamma[ch] * rstd;
+            shift[ch] = beta[ch] - meanf * scale[ch];
+        }
+    }
+}
+
 static void group_norm_scalar(const float *x, float *y, int c, int hw, int groups, const float *gamma,
                               const float *beta, float eps, int silu) {
     const int cg = c / groups;
     const size_t cnt = (size_t)cg * hw;
     for (int g = 0; g < groups; g++) {
         const float *xg = x + (size_t)g * cnt;
-        double sum = 0.0, sq = 0.0;
-        for (size_t i = 0; i < cnt; i++) sum += xg[i];
-        const double mean = sum / (double)cnt;
-        for (size_t i = 0; i < cnt; i++) sq += (xg[i] - mean) * (xg[i] - mean);
-        const float rstd = (float)(1.0 / sqrt(sq / (double)cnt + eps));
-        const float meanf = (float)mean;
+        float meanf, rstd;
+        gn_stats_scalar(xg, cnt, eps, &meanf, &rstd);
         for (int ci = 0; ci < cg; ci++) {
             const int ch = g * cg + ci;
             const float a = gamma[ch] * rstd, b = beta[ch] - meanf * a;
@@ -104,5 +125,5 @@ static void add_scalar(const float *a, const float *b, float *y, size_t n) {
 
 const ddpm_kernel_table ddpm_kernels_scalar = {
     "scalar", conv2d_scalar, gemm_scalar, linear_scalar, group_norm_scalar, silu_scalar, softmax_rows_scalar,
-    add_scalar,
+    add_scalar, group_norm_coeffs_scalar, 0,
 };

@@ -7,37 +7,9 @@
  */
 #include "nn/kernels.h"
 #include "nn/simd.h"
+#include "nn/simd_math.h"
 
 #include <math.h>
-
-/* ---- exp, lane by lane the same operations as ddpm_expf_scalar ---- */
-static inline vf4 vf4_exp(vf4 x) {
-    x = vf4_max(x, vf4_splat(-87.0f));
-    x = vf4_min(x, vf4_splat(88.0f));
-    const vf4 y = vf4_mul(x, vf4_splat(1.44269504088896341f));
-    /* half = copysign(0.5, y): y < 0 exactly when its sign bit is set, except -0.0 (then n = 0 either way) */
-    const vf4 sign = vf4_and(y, vi4_as_f4(vi4_splat((int32_t)0x80000000u)));
-    const vf4 half = vf4_or(vf4_splat(0.5f), sign);
-    const vi4 n = vf4_to_i4_trunc(vf4_add(y, half));
-    const vf4 nf = vi4_to_f4(n);
-    const vf4 r = vf4_sub(vf4_sub(x, vf4_mul(nf, vf4_splat(0.693145751953125f))),
-                          vf4_mul(nf, vf4_splat(1.42860682030941723e-6f)));
-    vf4 p = vf4_splat(1.0f / 5040.0f);
-    p = vf4_add(vf4_mul(p, r), vf4_splat(1.0f / 720.0f));
-    p = vf4_add(vf4_mul(p, r), vf4_splat(1.0f / 120.0f));
-    p = vf4_add(vf4_mul(p, r), vf4_splat(1.0f / 24.0f));
-    p = vf4_add(vf4_mul(p, r), vf4_splat(1.0f / 6.0f));
-    p = vf4_add(vf4_mul(p, r), vf4_splat(0.5f));
-    p = vf4_add(vf4_mul(p, r), vf4_splat(1.0f));
-    p = vf4_add(vf4_mul(p, r), vf4_splat(1.0f));
-    const vf4 scale = vi4_as_f4(vi4_shl(vi4_add(n, vi4_splat(127)), 23));
-    return vf4_mul(p, scale);
-}
-
-static inline vf4 vf4_silu(vf4 v) {
-    const vf4 zero = vf4_splat(0.0f);
-    return vf4_div(v, vf4_add(vf4_splat(1.0f), vf4_exp(vf4_sub(zero, v))));
-}
 
 /* ---- GEMM: C[M, N] = bias + A B, 4 x 8 register blocks ---- */
 static void gemm_simd(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
@@ -125,6 +97,9 @@ static void gemm_simd(int M, int N, int K, const float *A, int lda, const float 
     }
 }
 
+#ifdef DDPM_PROFILE
+__attribute__((noinline))
+#endif
 static void conv2d_simd(const ddpm_conv_desc *d, int n, const float *x, float *y, float *scratch) {
     if (d->k == 3 && d->stride == 1 && d->wino) {
         ddpm_wino_conv_simd(d, n, x, y, scratch);
@@ -166,27 +141,49 @@ static void linear_simd(const float *x, int n, int in, int out, const float *W, 
             y[(size_t)i * out + o] = (b ? b[o] : 0.0f) + dot_simd(W + (size_t)o * in, x + (size_t)i * in, in);
 }
 
+/* mean and 1 / sqrt(var + eps) of one group: two passes, four partial sums each */
+static void gn_stats_simd(const float *xg, size_t cnt, float eps, float *mean_out, float *rstd_out) {
+    vf4 s4 = vf4_splat(0.0f);
+    size_t i = 0;
+    for (; i + 4 <= cnt; i += 4) s4 = vf4_add(s4, vf4_load(xg + i));
+    float sum = vf4_hsum(s4);
+    for (; i < cnt; i++) sum += xg[i];
+    const float mean = sum / (float)cnt;
+    const vf4 m4 = vf4_splat(mean);
+    vf4 q4 = vf4_splat(0.0f);
+    for (i = 0; i + 4 <= cnt; i += 4) {
+        const vf4 dlt = vf4_sub(vf4_load(xg + i), m4);
+        q4 = vf4_add(q4, vf4_mul(dlt, dlt));
+    }
+    float sq = vf4_hsum(q4);
+    for (; i < cnt; i++) sq += (xg[i] - mean) * (xg[i] - mean);
+    *mean_out = mean;
+    *rstd_out = 1.0f / sqrtf(sq / (float)cnt + eps);
+}
+
+static void group_norm_coeffs_simd(const float *x, int c, int hw, int groups, const float *gamma, const float *beta,
+                                   float eps, float *scale, float *shift) {
+    const int cg = c / groups;
+    const size_t cnt = (size_t)cg * hw;
+    for (int g = 0; g < groups; g++) {
+        float mean, rstd;
+        gn_stats_simd(x + (size_t)g * cnt, cnt, eps, &mean, &rstd);
+        for (int ci = 0; ci < cg; ci++) {
+            const int ch = g * cg + ci;
+            scale[ch] = gamma[ch] * rstd;
+            shift[ch] = beta[ch] - mean * scale[ch];
+        }
+    }
+}
+
 static void group_norm_simd(const float *x, float *y, int c, int hw, int groups, const float *gamma,
                             const float *beta, float eps, int silu) {
     const int cg = c / groups;
     const size_t cnt = (size_t)cg * hw;
     for (int g = 0; g < groups; g++) {
         const float *xg = x + (size_t)g * cnt;
-        vf4 s4 = vf4_splat(0.0f);
-        size_t i = 0;
-        for (; i + 4 <= cnt; i += 4) s4 = vf4_add(s4, vf4_load(xg + i));
-        float sum = vf4_hsum(s4);
-        for (; i < cnt; i++) sum += xg[i];
-        const float mean = sum / (float)cnt;
-        const vf4 m4 = vf4_splat(mean);
-        vf4 q4 = vf4_splat(0.0f);
-        for (i = 0; i + 4 <= cnt; i += 4) {
-            const vf4 dlt = vf4_sub(vf4_load(xg + i), m4);
-            q4 = vf4_add(q4, vf4_mul(dlt, dlt));
-        }
-        float sq = vf4_hsum(q4);
-        for (; i < cnt; i++) sq += (xg[i] - mean) * (xg[i] - mean);
-        const float rstd = 1.0f / sqrtf(sq / (float)cnt + eps);
+        float mean, rstd;
+        gn_stats_simd(xg, cnt, eps, &mean, &rstd);
         for (int ci = 0; ci < cg; ci++) {
             const int ch = g * cg + ci;
             const float a = gamma[ch] * rstd, b = beta[ch] - mean * a;
@@ -251,6 +248,7 @@ static void add_simd(const float *a, const float *b, float *y, size_t n) {
 
 const ddpm_kernel_table ddpm_kernels_simd = {
     DDPM_SIMD_NAME, conv2d_simd, gemm_simd, linear_simd, group_norm_simd, silu_simd, softmax_rows_simd, add_simd,
+    group_norm_coeffs_simd, 1,
 };
 
 const char *ddpm_simd_backend(void) { return DDPM_SIMD_NAME; }

@@ -33,6 +33,7 @@ static inline vf4 vf4_min(vf4 a, vf4 b) { return wasm_f32x4_pmin(b, a); }
 static inline vi4 vf4_to_i4_trunc(vf4 a) { return wasm_i32x4_trunc_sat_f32x4(a); }
 static inline vf4 vi4_to_f4(vi4 a) { return wasm_f32x4_convert_i32x4(a); }
 static inline vi4 vi4_add(vi4 a, vi4 b) { return wasm_i32x4_add(a, b); }
+static inline vi4 vi4_sub(vi4 a, vi4 b) { return wasm_i32x4_sub(a, b); }
 static inline vi4 vi4_splat(int32_t x) { return wasm_i32x4_splat(x); }
 static inline vi4 vi4_shl(vi4 a, int n) { return wasm_i32x4_shl(a, n); }
 static inline vf4 vf4_and(vf4 a, vf4 b) { return wasm_v128_and(a, b); }
@@ -77,6 +78,7 @@ static inline vf4 vf4_min(vf4 a, vf4 b) { return _mm_min_ps(a, b); }
 static inline vi4 vf4_to_i4_trunc(vf4 a) { return _mm_cvttps_epi32(a); }
 static inline vf4 vi4_to_f4(vi4 a) { return _mm_cvtepi32_ps(a); }
 static inline vi4 vi4_add(vi4 a, vi4 b) { return _mm_add_epi32(a, b); }
+static inline vi4 vi4_sub(vi4 a, vi4 b) { return _mm_sub_epi32(a, b); }
 static inline vi4 vi4_splat(int32_t x) { return _mm_set1_epi32(x); }
 static inline vi4 vi4_shl(vi4 a, int n) { return _mm_slli_epi32(a, n); }
 static inline vf4 vf4_and(vf4 a, vf4 b) { return _mm_and_ps(a, b); }
@@ -120,6 +122,7 @@ static inline vf4 vf4_min(vf4 a, vf4 b) { DDPM_V4_MAP(vf4, a.v[i_] < b.v[i_] ? a
 static inline vi4 vf4_to_i4_trunc(vf4 a) { DDPM_V4_MAP(vi4, (int32_t)a.v[i_]); }
 static inline vf4 vi4_to_f4(vi4 a) { DDPM_V4_MAP(vf4, (float)a.v[i_]); }
 static inline vi4 vi4_add(vi4 a, vi4 b) { DDPM_V4_MAP(vi4, (int32_t)((uint32_t)a.v[i_] + (uint32_t)b.v[i_])); }
+static inline vi4 vi4_sub(vi4 a, vi4 b) { DDPM_V4_MAP(vi4, (int32_t)((uint32_t)a.v[i_] - (uint32_t)b.v[i_])); }
 static inline vi4 vi4_splat(int32_t x) { DDPM_V4_MAP(vi4, x); }
 static inline vi4 vi4_shl(vi4 a, int n) { DDPM_V4_MAP(vi4, (int32_t)((uint32_t)a.v[i_] << n)); }
 static inline vf4 vi4_as_f4(vi4 a) { vf4 r; memcpy(r.v, a.v, 16); return r; }

@@ -43,7 +43,8 @@ size_t ddpm_wino_scratch_floats(const ddpm_conv_desc *d, int n) {
     ddpm_wino_geom g;
     ddpm_wino_geometry(d, &g);
     /* the zero-padded, channel-interleaved input of every image | V chunk | M chunk */
-    return (size_t)n * g.cin4 * g.hp * g.wp + 36 * (size_t)DDPM_WINO_CHUNK * (g.cin4 + g.coutp) + 16;
+    return (size_t)n * g.cin4 * g.hp * g.wp +
+           36 * ((size_t)DDPM_WINO_CHUNK * (g.cin4 + g.coutp) + 2 * DDPM_WINO_PLANE_PAD) + 16;
 }
 
 #define SADD(a, b) ((a) + (b))
@@ -65,12 +66,18 @@ void ddpm_wino_conv_scalar(const ddpm_conv_desc *d, int n, const float *x, float
                 /* V[xi][ci] = (B^T d B)[i][j]: columns first, then rows */
                 for (int ci = 0; ci < cin; ci++) {
                     float t[6][6];
+                    const float *ps = d->pre_scale ? d->pre_scale + (size_t)img * cin + ci : NULL;
+                    const float *pt = d->pre_scale ? d->pre_shift + (size_t)img * cin + ci : NULL;
                     for (int j = 0; j < 6; j++) {
                         float col[6], o[6];
                         for (int i = 0; i < 6; i++) {
                             const int iy = 4 * ty + i - 1, ix = 4 * tx + j - 1;
                             col[i] = (iy >= 0 && iy < h && ix >= 0 && ix < w) ? xi[((size_t)ci * h + iy) * w + ix]
                                                                                : 0.0f;
+                            if (ps && iy >= 0 && iy < h && ix >= 0 && ix < w) { /* fused GroupNorm affine (+ SiLU) */
+                                col[i] = col[i] * *ps + *pt;
+                                if (d->pre_silu) col[i] = col[i] / (1.0f + ddpm_expf_scalar(-col[i]));
+                            }
                         }
                         DDPM_WINO_BT(float, SADD, SSUB, SMUL, c2, c4, c5, col, o);
                         for (int i = 0; i < 6; i++) t[i][j] = o[i];

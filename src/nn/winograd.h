@@ -17,7 +17,13 @@
 #define DDPM_WINO_A 6  /* input tile side: m + r - 1 */
 #define DDPM_WINO_NB 8 /* U's cout dimension is padded to a multiple of this (the GEMM's vector width) */
 #define DDPM_WINO_MR 4 /* the GEMM's tile rows per register block: chunks are padded to a multiple of this */
+#ifndef DDPM_WINO_CHUNK
 #define DDPM_WINO_CHUNK 32 /* tiles transformed, multiplied and inverse-transformed together (a multiple of MR) */
+#endif
+/* Floats added to the stride between the 36 planes of the V and M chunks, so that the stride is never a multiple of
+ * 4 KiB: the input and output transforms touch all 36 planes per tile, and power-of-two strides would put those 36
+ * cache lines in the same L1 set (measured: the batch-8 forward was slower per image than batch 1 before this). */
+#define DDPM_WINO_PLANE_PAD 16
 
 /* o[0..5] = B^T d[0..5] */
 #define DDPM_WINO_BT(T, ADD, SUB, MUL, c2, c4, c5, d, o)                                                              \

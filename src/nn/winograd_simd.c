@@ -4,28 +4,45 @@
  *      vector load fetches one pixel of four channels and edge tiles need no bounds checks;
  *   2. the tiles of the whole batch are processed in chunks of at most DDPM_WINO_CHUNK: the input transform
  *      (four channels per vector) fills V: [36][tiles][cin4], 36 GEMMs M[xi] = V[xi] U[xi] (cout in the vector lanes,
- *      4 tiles x 8 couts per register block) fill M: [36][tiles][coutp], and the output transform (four couts per
+ *      4 tiles x 8 couts per register block) fill M: [36][tiles][coutp] (the 36 planes of V and M are
+ *      DDPM_WINO_PLANE_PAD floats further apart than their size), and the output transform (four couts per
  *      vector) adds the biases and writes the pixels inside the image, transposed back to [cout, h, w].
+ * With desc.pre_* (GroupNorm + SiLU fused in, see kernels.h) step 1 also applies silu(x * scale + shift) per channel.
  * The scalar twin is ddpm_wino_conv_scalar (winograd.c).
  */
 #include "nn/kernels.h"
 #include "nn/simd.h"
+#include "nn/simd_math.h"
 #include "nn/winograd.h"
 
 #include <string.h>
+
+/* -DDDPM_PROFILE keeps the stages as separate functions for a profiler */
+#ifdef DDPM_PROFILE
+#define STAGE __attribute__((noinline))
+#else
+#define STAGE
+#endif
 
 #define VADD(a, b) vf4_add(a, b)
 #define VSUB(a, b) vf4_sub(a, b)
 #define VMUL(a, b) vf4_mul(a, b)
 
-/* P for one image: [cin4 / 4][hp][wp][4], P[g][1 + y][1 + x][l] = x[4 g + l][y][x], zero elsewhere. */
-static void pack_input(const ddpm_conv_desc *d, const ddpm_wino_geom *g, const float *x, float *P) {
+/* P for one image: [cin4 / 4][hp][wp][4], P[g][1 + y][1 + x][l] = x[4 g + l][y][x], zero elsewhere. With pre (d->pre_*
+ * of this image, see kernels.h), the pixels inside the image become silu?(x * scale + shift), four channels a vector. */
+STAGE static void pack_input(const ddpm_conv_desc *d, const ddpm_wino_geom *g, const float *x, const float *pre_scale,
+                             const float *pre_shift, float *P) {
     const int h = d->h, w = d->w, hp = g->hp, wp = g->wp;
     const size_t hw = (size_t)h * w, row = (size_t)wp * 4;
     const vf4 zero = vf4_splat(0.0f);
     for (int grp = 0; grp < g->cin4 / 4; grp++) {
         const float *xc[4];
-        for (int l = 0; l < 4; l++) xc[l] = 4 * grp + l < d->cin ? x + (size_t)(4 * grp + l) * hw : NULL;
+        float sc[4] = {0.0f, 0.0f, 0.0f, 0.0f}, sh[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (int l = 0; l < 4; l++) {
+            xc[l] = 4 * grp + l < d->cin ? x + (size_t)(4 * grp + l) * hw : NULL;
+            if (pre_scale && xc[l]) sc[l] = pre_scale[4 * grp + l], sh[l] = pre_shift[4 * grp + l];
+        }
+        const vf4 sc4 = vf4_load(sc), sh4 = vf4_load(sh);
         float *pg = P + (size_t)grp * hp * row;
         memset(pg, 0, sizeof(float) * row);
         memset(pg + (size_t)(h + 1) * row, 0, sizeof(float) * row * (hp - h - 1));
@@ -36,23 +53,34 @@ static void pack_input(const ddpm_conv_desc *d, const ddpm_wino_geom *g, const f
             const size_t off = (size_t)yy * w;
             int xx = 0;
             for (; xx + 4 <= w; xx += 4) {
-                vf4 r0 = xc[0] ? vf4_load(xc[0] + off + xx) : zero, r1 = xc[1] ? vf4_load(xc[1] + off + xx) : zero;
-                vf4 r2 = xc[2] ? vf4_load(xc[2] + off + xx) : zero, r3 = xc[3] ? vf4_load(xc[3] + off + xx) : zero;
-                vf4_transpose4(&r0, &r1, &r2, &r3);
+                vf4 r[4];
+                for (int l = 0; l < 4; l++) r[l] = xc[l] ? vf4_load(xc[l] + off + xx) : zero;
+                vf4_transpose4(&r[0], &r[1], &r[2], &r[3]);
+                if (pre_scale) {
+                    for (int j = 0; j < 4; j++) {
+                        r[j] = vf4_add(vf4_mul(r[j], sc4), sh4);
+                        if (d->pre_silu) r[j] = vf4_silu(r[j]);
+                    }
+                }
                 float *q = pr + 4 * (xx + 1);
-                vf4_store(q, r0);
-                vf4_store(q + 4, r1);
-                vf4_store(q + 8, r2);
-                vf4_store(q + 12, r3);
+                for (int j = 0; j < 4; j++) vf4_store(q + 4 * j, r[j]);
             }
-            for (; xx < w; xx++)
-                for (int l = 0; l < 4; l++) pr[4 * (xx + 1) + l] = xc[l] ? xc[l][off + xx] : 0.0f;
+            for (; xx < w; xx++) {
+                float v[4];
+                for (int l = 0; l < 4; l++) v[l] = xc[l] ? xc[l][off + xx] : 0.0f;
+                vf4 q = vf4_load(v);
+                if (pre_scale) {
+                    q = vf4_add(vf4_mul(q, sc4), sh4);
+                    if (d->pre_silu) q = vf4_silu(q);
+                }
+                vf4_store(pr + 4 * (xx + 1), q);
+            }
         }
     }
 }
 
 /* V rows of one tile: v[xi * vs + 4 grp + l] = (B^T d B)[xi] of channel 4 grp + l. */
-static void input_tile(const float *P, const ddpm_wino_geom *g, int ty, int tx, float *v, size_t vs) {
+STAGE static void input_tile(const float *P, const ddpm_wino_geom *g, int ty, int tx, float *v, size_t vs) {
     const vf4 c2 = vf4_splat(2.0f), c4 = vf4_splat(4.0f), c5 = vf4_splat(5.0f);
     const size_t row = (size_t)g->wp * 4, plane = (size_t)g->hp * row;
     for (int grp = 0; grp < g->cin4 / 4; grp++) {
@@ -73,7 +101,7 @@ static void input_tile(const float *P, const ddpm_wino_geom *g, int ty, int tx, 
 }
 
 /* C[rows, N] = A[rows, K] B[K, N] for rows a multiple of 4 and N a multiple of 8; k ascending from 0 per element. */
-static void wino_gemm(int rows, int K, int N, const float *A, int lda, const float *B, float *C) {
+STAGE static void wino_gemm(int rows, int K, int N, const float *A, int lda, const float *B, float *C) {
     for (int t = 0; t < rows; t += 4) {
         const float *a0 = A + (size_t)t * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
         float *c = C + (size_t)t * N;
@@ -116,7 +144,7 @@ static vf4 load_part(const float *p, int k) {
 }
 
 /* One tile's outputs from its M rows (m[xi * ms + co]): y = (A^T M A + bias) + bias2, the pixels inside the image. */
-static void output_tile(const ddpm_conv_desc *d, const float *m, size_t ms, int img, int ty, int tx, float *y) {
+STAGE static void output_tile(const ddpm_conv_desc *d, const float *m, size_t ms, int img, int ty, int tx, float *y) {
     const vf4 c2 = vf4_splat(2.0f), c4 = vf4_splat(4.0f), c8 = vf4_splat(8.0f);
     const int cout = d->cout, h = d->ho, w = d->wo, ox = 4 * tx;
     const int nx = w - ox < 4 ? w - ox : 4;
@@ -161,15 +189,19 @@ void ddpm_wino_conv_simd(const ddpm_conv_desc *d, int n, const float *x, float *
     ddpm_wino_geom g;
     ddpm_wino_geometry(d, &g);
     const size_t psz = (size_t)g.cin4 * g.hp * g.wp, in_sz = (size_t)d->cin * d->h * d->w;
-    float *P = scratch, *V = P + (size_t)n * psz, *M = V + 36 * (size_t)DDPM_WINO_CHUNK * g.cin4;
-    for (int i = 0; i < n; i++) pack_input(d, &g, x + i * in_sz, P + i * psz);
+    float *P = scratch, *V = P + (size_t)n * psz, *M = V + 36 * ((size_t)DDPM_WINO_CHUNK * g.cin4 + DDPM_WINO_PLANE_PAD);
+    for (int i = 0; i < n; i++) {
+        const float *ps = d->pre_scale ? d->pre_scale + (size_t)i * d->cin : NULL;
+        const float *pt = d->pre_scale ? d->pre_shift + (size_t)i * d->cin : NULL;
+        pack_input(d, &g, x + i * in_sz, ps, pt, P + i * psz);
+    }
     const int T = n * g.tiles;
     const int nch = (T + DDPM_WINO_CHUNK - 1) / DDPM_WINO_CHUNK;
     const int per = ((T + nch - 1) / nch + DDPM_WINO_MR - 1) / DDPM_WINO_MR * DDPM_WINO_MR;
     for (int t0 = 0; t0 < T; t0 += per) {
         const int tc = T - t0 < per ? T - t0 : per;
         const int tcp = (tc + DDPM_WINO_MR - 1) / DDPM_WINO_MR * DDPM_WINO_MR;
-        const size_t vs = (size_t)tcp * g.cin4, ms = (size_t)tcp * g.coutp;
+        const size_t vs = (size_t)tcp * g.cin4 + DDPM_WINO_PLANE_PAD, ms = (size_t)tcp * g.coutp + DDPM_WINO_PLANE_PAD;
         for (int t = 0; t < tc; t++) {
             const int img = (t0 + t) / g.tiles, r = (t0 + t) % g.tiles;
             input_tile(P + img * psz, &g, r / g.tiles_x, r % g.tiles_x, V + (size_t)t * g.cin4, vs);

@@ -11,6 +11,11 @@
  *   t1, t2: [g, maxact] each                     (a group's temporaries inside a block; g = min(n, GROUP))
  *   conv: [maxconv(g)]                           (convolution scratch for a group: im2col or Winograd buffers)
  *   att1, att2: [maxatt] each                    (one image's q^T / scores / scores^T)
+ *   pre_a, pre_b: [g, maxcin] each               (a group's GroupNorm scale and shift, when fused into the conv)
+ *
+ * GroupNorm (+ SiLU) before a Winograd convolution is fused into the convolution's input packing when the kernel
+ * table supports it (conv_pre): group_norm_coeffs gives the per-channel scale and shift, the conv applies them while
+ * it packs its input; the result is bitwise the unfused one, and one pass over the activations is saved.
  */
 #include "unet/unet.h"
 
@@ -24,14 +29,15 @@
 
 typedef struct sizes {
     size_t maxact, maxconv, maxatt, skips;
-    int maxc, group;
+    int maxc, maxcin, group;
 } sizes;
 
 static size_t umax(size_t a, size_t b) { return a > b ? a : b; }
 
 static ddpm_conv_desc desc_of(const ddpm_conv *c, int r_in, const float *bias2) {
     const int ro = c->stride == 2 ? (r_in + 1) / 2 : r_in;
-    ddpm_conv_desc d = {c->cin, c->cout, c->k, c->stride, r_in, r_in, ro, ro, c->w, c->b, c->wino, bias2};
+    ddpm_conv_desc d = {c->cin, c->cout, c->k, c->stride, r_in, r_in, ro, ro, c->w, c->b, c->wino, bias2,
+                        NULL, NULL, 0};
     return d;
 }
 
@@ -45,6 +51,7 @@ static void measure(const ddpm_unet *u, int n, sizes *s) {
     const int S = u->cfg.image_size, g = n < DDPM_FWD_GROUP ? n : DDPM_FWD_GROUP;
     s->group = g;
     s->maxc = u->emb;
+    s->maxcin = u->cfg.base_channels;
     s->maxact = umax((size_t)u->cfg.in_channels * S * S, (size_t)u->cfg.base_channels * S * S);
     s->maxact = umax(s->maxact, (size_t)u->cfg.out_channels * S * S);
     s->maxconv = umax(scratch_of(&u->conv_in, S, g), scratch_of(&u->conv_out, S, g));
@@ -60,6 +67,8 @@ static void measure(const ddpm_unet *u, int n, sizes *s) {
             if (b->kind == DDPM_BLOCK_UP) ro = 2 * b->res;
             const size_t ro2 = (size_t)ro * ro;
             s->maxc = b->cout > s->maxc ? b->cout : s->maxc;
+            s->maxcin = b->cin > s->maxcin ? b->cin : s->maxcin;
+            s->maxcin = b->cout > s->maxcin ? b->cout : s->maxcin;
             s->maxact = umax(s->maxact, umax((size_t)b->cin * umax(r2, ro2), (size_t)b->cout * ro2));
             if (b->kind == DDPM_BLOCK_RES || b->kind == DDPM_BLOCK_RESATTN) {
                 s->maxconv = umax(s->maxconv, umax(scratch_of(&b->rb.conv1, ro, g), scratch_of(&b->rb.conv2, ro, g)));
@@ -77,14 +86,40 @@ static void measure(const ddpm_unet *u, int n, sizes *s) {
     const int mc = u->mid1.cout;
     s->maxact = umax(s->maxact, 3 * (size_t)mc * m2);
     s->maxatt = umax(s->maxatt, umax(m2 * m2, m2 * mc));
+    s->maxcin = mc > s->maxcin ? mc : s->maxcin;
     s->maxconv = umax(s->maxconv, umax(scratch_of(&u->mid1.conv1, u->mid_res, g),
                                        scratch_of(&u->mid1.conv2, u->mid_res, g)));
     s->maxconv = umax(s->maxconv, umax(scratch_of(&u->mid2.conv1, u->mid_res, g),
                                        scratch_of(&u->mid2.conv2, u->mid_res, g)));
 }
 
+/*
+ * An upper bound of the workspace, in double, over-estimating every term measure() computes (activations, skips,
+ * convolution scratch, attention matrices). measure() works in size_t, which is 32 bits in wasm32: a config whose
+ * bound passes DDPM_MAX_WORKSPACE_BYTES cannot overflow there, and one that does not is refused before measure().
+ */
+static double workspace_bound(const ddpm_unet *u, int n) {
+    const double S2 = (double)u->cfg.image_size * u->cfg.image_size, g = n < DDPM_FWD_GROUP ? n : DDPM_FWD_GROUP;
+    int mult = 1;
+    for (int l = 0; l < u->cfg.num_levels; l++) mult = u->cfg.channel_mult[l] > mult ? u->cfg.channel_mult[l] : mult;
+    const double C = 3.0 * u->cfg.base_channels * mult + u->cfg.in_channels + u->cfg.out_channels + u->emb;
+    double att = 0;
+    for (int i = 0; i < u->num_down + u->num_up; i++) {
+        const ddpm_block *b = i < u->num_down ? &u->down[i] : &u->up[i - u->num_down];
+        if (b->kind != DDPM_BLOCK_RESATTN) continue;
+        const double r2 = (double)b->res * b->res;
+        att = fmax(att, r2 * r2 + r2 * C);
+    }
+    const double m2 = (double)u->mid_res * u->mid_res;
+    att = fmax(att, m2 * m2 + m2 * C);
+    const double blocks = (double)(u->num_down + u->num_up + 4);
+    const double act = 4 * C * S2, conv = g * 16 * C * S2 * 9 + 1e6; /* im2col or Winograd buffers, padded */
+    return n * (4 * C + blocks * C * S2 + 3 * act) + 2 * g * act + conv + 2 * att + 2 * g * C;
+}
+
 size_t ddpm_unet_workspace_floats(const ddpm_unet *u, int n) {
     if (n <= 0) return 0;
+    if (workspace_bound(u, n) * sizeof(float) > (double)DDPM_MAX_WORKSPACE_BYTES) return 0;
     sizes s;
     measure(u, n, &s);
     const size_t E = (size_t)u->emb, nn = (size_t)n;
@@ -95,6 +130,7 @@ size_t ddpm_unet_workspace_floats(const ddpm_unet *u, int n) {
     if (!ddpm__mul_size(per, nn, &total)) return 0;
     if (!ddpm__mul_size(s.maxact, 2 * (size_t)s.group, &fixed)) return 0;
     if (!ddpm__add_size(fixed, s.maxconv, &fixed) || !ddpm__add_size(fixed, 2 * s.maxatt + 64, &fixed)) return 0;
+    if (!ddpm__add_size(fixed, 2 * (size_t)s.group * s.maxcin, &fixed)) return 0;
     if (!ddpm__add_size(total, fixed, &total)) return 0;
     return total;
 }
@@ -104,7 +140,7 @@ typedef struct fwd {
     const ddpm_kernel_table *K;
     int n, group;
     const float *temb_silu;
-    float *tproj, *t1, *t2, *scratch, *att1, *att2;
+    float *tproj, *t1, *t2, *scratch, *att1, *att2, *pre_a, *pre_b;
     ddpm_trace_fn trace;
     void *trace_user;
 } fwd;
@@ -115,24 +151,41 @@ static void conv(const fwd *f, const ddpm_conv *c, int r_in, int gn, const float
     f->K->conv2d(&d, gn, x, y, f->scratch);
 }
 
+/* y = conv(silu(GroupNorm(x))) over a group of gn images: fused into the conv when the table supports it, else
+ * group_norm into tmp, then the conv. */
+static void norm_conv(const fwd *f, const ddpm_norm *nm, const ddpm_conv *c, int r, int gn, const float *x, float *tmp,
+                      float *y, const float *bias2) {
+    const ddpm_kernel_table *K = f->K;
+    const int hw = r * r, G = f->u->cfg.groups;
+    const size_t in_sz = (size_t)c->cin * hw;
+    if (K->conv_pre && c->wino && c->k == 3 && c->stride == 1) {
+        for (int i = 0; i < gn; i++)
+            K->group_norm_coeffs(x + i * in_sz, c->cin, hw, G, nm->gamma, nm->beta, 1e-5f, f->pre_a + (size_t)i * c->cin,
+                                 f->pre_b + (size_t)i * c->cin);
+        ddpm_conv_desc d = desc_of(c, r, bias2);
+        d.pre_scale = f->pre_a;
+        d.pre_shift = f->pre_b;
+        d.pre_silu = 1;
+        K->conv2d(&d, gn, x, y, f->scratch);
+        return;
+    }
+    for (int i = 0; i < gn; i++)
+        K->group_norm(x + i * in_sz, tmp + i * in_sz, c->cin, hw, G, nm->gamma, nm->beta, 1e-5f, 1);
+    conv(f, c, r, gn, tmp, y, bias2);
+}
+
 /* y: [n, cout, r, r] = ResBlock(x: [n, cin, r, r]); y must not alias x. */
 static void resblock(const fwd *f, const ddpm_resblock *rb, int r, const float *x, float *y) {
     const ddpm_kernel_table *K = f->K;
-    const int hw = r * r, G = f->u->cfg.groups;
+    const int hw = r * r;
     const size_t in_sz = (size_t)rb->cin * hw, out_sz = (size_t)rb->cout * hw;
     K->linear(f->temb_silu, f->n, f->u->emb, rb->cout, rb->temb_w, rb->temb_b, f->tproj); /* [n, cout] */
     for (int g0 = 0; g0 < f->n; g0 += f->group) {
         const int gn = f->n - g0 < f->group ? f->n - g0 : f->group;
         const float *xg = x + g0 * in_sz;
         float *yg = y + g0 * out_sz;
-        for (int i = 0; i < gn; i++)
-            K->group_norm(xg + i * in_sz, f->t1 + i * in_sz, rb->cin, hw, G, rb->norm1.gamma, rb->norm1.beta, 1e-5f,
-                          1);
-        conv(f, &rb->conv1, r, gn, f->t1, f->t2, f->tproj + (size_t)g0 * rb->cout); /* + temb projection */
-        for (int i = 0; i < gn; i++)
-            K->group_norm(f->t2 + i * out_sz, f->t1 + i * out_sz, rb->cout, hw, G, rb->norm2.gamma, rb->norm2.beta,
-                          1e-5f, 1);
-        conv(f, &rb->conv2, r, gn, f->t1, yg, NULL);
+        norm_conv(f, &rb->norm1, &rb->conv1, r, gn, xg, f->t1, f->t2, f->tproj + (size_t)g0 * rb->cout); /* + temb */
+        norm_conv(f, &rb->norm2, &rb->conv2, r, gn, f->t2, f->t1, yg, NULL);
         if (rb->has_skip) {
             conv(f, &rb->skip, r, gn, xg, f->t2, NULL);
             K->add(f->t2, yg, yg, gn * out_sz);
@@ -188,7 +241,7 @@ void ddpm_unet_forward(const ddpm_unet *u, const ddpm_kernel_table *K, int n, co
                        const int *y, float *out, float *ws, ddpm_trace_fn trace, void *trace_user) {
     sizes s;
     measure(u, n, &s);
-    const int C = u->cfg.base_channels, E = u->emb, S = u->cfg.image_size, G = u->cfg.groups, GR = s.group;
+    const int C = u->cfg.base_channels, E = u->emb, S = u->cfg.image_size, GR = s.group;
     const size_t nn = (size_t)n;
     float *temb = ws;
     float *temb_silu = temb + nn * E;
@@ -203,7 +256,8 @@ void ddpm_unet_forward(const ddpm_unet *u, const ddpm_kernel_table *K, int n, co
     float *cs = t2 + (size_t)GR * s.maxact;
     float *att1 = cs + s.maxconv;
     float *att2 = att1 + s.maxatt;
-    fwd f = {u, K, n, GR, temb_silu, tproj, t1, t2, cs, att1, att2, trace, trace_user};
+    float *pre_a = att2 + s.maxatt, *pre_b = pre_a + (size_t)GR * s.maxcin;
+    fwd f = {u, K, n, GR, temb_silu, tproj, t1, t2, cs, att1, att2, pre_a, pre_b, trace, trace_user};
 
     /* temb: [n, E] = fc2(silu(fc1(sinusoid(t)))) + class_embed[y] */
     timestep_embedding(t, n, C, scratch);
@@ -294,10 +348,7 @@ void ddpm_unet_forward(const ddpm_unet *u, const ddpm_kernel_table *K, int n, co
     const size_t out_sz = (size_t)u->cfg.out_channels * S * S;
     for (int g0 = 0; g0 < n; g0 += GR) {
         const int gn = n - g0 < GR ? n - g0 : GR;
-        for (int i = 0; i < gn; i++)
-            K->group_norm(h + (g0 + i) * c0_sz, t1 + i * c0_sz, C, S * S, G, u->norm_out.gamma, u->norm_out.beta,
-                          1e-5f, 1);
-        conv(&f, &u->conv_out, S, gn, t1, out + g0 * out_sz, NULL);
+        norm_conv(&f, &u->norm_out, &u->conv_out, S, gn, h + g0 * c0_sz, t1, out + g0 * out_sz, NULL);
     }
     emit(&f, "out", out, u->cfg.out_channels, S, S);
 }
