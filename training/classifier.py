@@ -73,9 +73,12 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=DEFAULT_PATH)
     p.add_argument("--data-dir", default=data.DEFAULT_DIR)
+    p.add_argument("--init", default="", help="fine-tune from this classifier file (cosine LR from --lr to 0)")
+    p.add_argument("--lr", type=float, default=5e-4, help="with --init: the starting learning rate")
+    p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    torch.manual_seed(0)
+    torch.manual_seed(a.seed)
     try:
         xtr, ytr = data.load("train", a.data_dir)
         xte, yte = data.load("test", a.data_dir)
@@ -83,11 +86,14 @@ def main():
         sys.exit(f"classifier.py: {e}")
     Xtr, Ytr = torch.from_numpy(data.to_model_range(xtr)), torch.from_numpy(ytr)
     Xte = data.to_model_range(xte)
-    m = Classifier()
-    opt = torch.optim.AdamW(m.parameters(), lr=2e-3, weight_decay=1e-4)
+    m = load(a.init) if a.init else Classifier()
+    opt = torch.optim.AdamW(m.parameters(), lr=a.lr if a.init else 2e-3, weight_decay=1e-4)
     steps = a.epochs * (len(Xtr) // 128)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
-    g = torch.Generator().manual_seed(0)
+    if a.init:  # fine-tuning: cosine from --lr to 0, horizontal flips added to the shifts
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    else:
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
+    g = torch.Generator().manual_seed(a.seed)
     t0 = time.time()
     for ep in range(a.epochs):
         m.train()
@@ -98,6 +104,9 @@ def main():
             # light augmentation: random shifts by up to 2 pixels
             dx, dy = torch.randint(-2, 3, (2,), generator=g).tolist()
             xb = torch.roll(xb, shifts=(dy, dx), dims=(2, 3))
+            if a.init:
+                flip = torch.rand(len(xb), generator=g) < 0.5
+                xb = torch.where(flip[:, None, None, None], xb.flip(3), xb)
             loss = F.cross_entropy(m(xb), Ytr[idx])
             opt.zero_grad()
             loss.backward()
@@ -111,7 +120,8 @@ def main():
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     st.save(a.out, {k: v.detach().numpy().astype(np.float32) for k, v in m.state_dict().items()
                     if v.dtype.is_floating_point},
-            {"test_accuracy": f"{acc:.4f}", "epochs": str(a.epochs), "script": "training/classifier.py"})
+            {"test_accuracy": f"{acc:.4f}", "epochs": str(a.epochs), "script": "training/classifier.py",
+             "finetuned_from": os.path.basename(a.init) if a.init else "", "seed": str(a.seed)})
     print(f"wrote {a.out}: test accuracy {acc:.4f}")
 
 
