@@ -37,7 +37,7 @@ done
 echo "== wasm build vs native build, same input"
 node bench/wasm_vs_native.mjs
 echo "== wasm: ours vs onnxruntime-web vs tfjs-wasm (node, one process)"
-node bench/peers.mjs --rounds $ROUNDS --e2e --workers --json bench/out/peers.json
+node bench/peers.mjs --rounds $ROUNDS --e2e --json bench/out/peers.json
 echo "== onnxruntime-web with 2 threads (separate process: numThreads is fixed at its first session)"
 node bench/peers.mjs --rounds $ROUNDS --only ort --ort-threads 2 --json bench/out/ort2.json | grep -E 'onnxruntime|max'
 
@@ -45,3 +45,15 @@ echo "== end to end, native CLI (1 thread)"
 t0=$(date +%s.%N); ./build/ddpm sample $M --seed 1 --class 3 --batch 1 --quiet --raw bench/out/ddpm1000.f32; t1=$(date +%s.%N)
 ./build/ddpm sample $M --seed 1 --class 3 --batch 16 --sampler ddim --steps 50 --quiet --out bench/out/ddim50.png; t2=$(date +%s.%N)
 echo "native: DDPM 1000 steps, 1 image $(echo "$t1 - $t0" | bc) s; DDIM 50 steps, 4x4 grid $(echo "$t2 - $t1" | bc) s"
+
+if [ "$(uname -m)" = x86_64 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+  echo "== are CPUs 0 and 1 equally fast? (bench/core_check.c, pinned, one at a time, then both at once)"
+  cc -O2 bench/core_check.c -o bench/out/core_check
+  for K in reg mem; do
+    echo "$K: cpu0 $(taskset -c 0 bench/out/core_check $K | cut -d' ' -f2), cpu1 $(taskset -c 1 bench/out/core_check $K | cut -d' ' -f2)," \
+      "together $( (taskset -c 0 bench/out/core_check $K & taskset -c 1 bench/out/core_check $K; wait) | cut -d' ' -f2 | paste -sd+) GFLOP/s"
+  done
+fi
+echo "== two workers vs one (product API web/ddpm.js, shared compiled module, warm workers, split by firstImage)"
+[ -f web/dist/ddpm.wasm ] || bash scripts/build-wasm.sh >/dev/null
+node bench/workers.mjs $M --batch 16 --steps 20 --reps 7 --verbose

@@ -425,15 +425,58 @@ test('two workers give the same pixels as one', async (t) => {
     metrics.workers = { batch: RUN.batch, oneWorkerMs: Math.round(oneWorker.ms), twoWorkersMs: Math.round(snap.runMs), speedup: +speedup.toFixed(2) };
     await screenshot(page, 'two-workers.png');
 
-    // An uneven split (5 images: 3 + 2, the second worker starting at firstImage 3), stochastic DDIM (eta 1: fresh
-    // noise every step), against one Node process sampling the whole batch.
+    // An uneven split (5 images over 2 workers: 3 + 2, or in proportion to the speeds the pool measured on the run
+    // above), stochastic DDIM (eta 1: fresh noise every step), against one Node process sampling the whole batch.
     const odd = { sampler: 'ddim', samplerOptions: { eta: 1 }, steps: 6, seed: 99, batch: 5, classLabel: 4, guidance: 2 };
     await setControls(page, { ...odd, workers: 2 });
     await page.fill('#opt-ddim-eta', '1');
     const [snap5, node5] = await Promise.all([generate(page), nodeSample(odd)]);
     assert.equal(snap5.state, 'done', JSON.stringify(snap5.error));
     assert.deepEqual(snap5.run.samplerOptions, { eta: 1, clip_x0: false });
-    assert.equal(firstDiff(snap5.finalBytes, node5), -1, '2 workers (3 + 2 images) == one process, bit for bit');
+    assert.equal(snap5.split.length, 2);
+    assert.equal(snap5.split[0] + snap5.split[1], 5);
+    t.diagnostic(`batch 5 split by measured worker speeds: ${snap5.split.join(' + ')}`);
+    assert.equal(firstDiff(snap5.finalBytes, node5), -1, `2 workers (${snap5.split.join(' + ')} images) == one process, bit for bit`);
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('the unconditional model: chosen from the list, no class controls, Fashion-MNIST-like images equal to Node', async (t) => {
+  const url = '../models/fmnist-uncond.i8.safetensors';
+  const { context, page, problems } = await openPage(browser);
+  try {
+    await gotoReady(page, server.url);
+    await page.selectOption('#model', url);
+    await page.waitForFunction((u) => window.__ddpmDemo.modelUrl === u && window.__ddpmDemo.state === 'ready', url);
+    const ui = await page.evaluate(() => ({ numClasses: window.__ddpmDemo.config.numClasses,
+      condHidden: [...document.querySelectorAll('.field.cond')].map((f) => f.hidden) }));
+    assert.equal(ui.numClasses, 0);
+    assert.ok(ui.condHidden.length > 0 && ui.condHidden.every(Boolean), 'class and guidance controls are hidden');
+    const run = { sampler: 'ddim', steps: 25, seed: 31, batch: 4 };
+    await setControls(page, { ...run, workers: 1 });
+    const { Engine } = await import(pathToFileURL(path.join(ROOT, 'web', 'ddpm.js')).href);
+    const engine = await Engine.load();
+    const model = await engine.loadModel(path.join(ROOT, 'models', 'fmnist-uncond.i8.safetensors'));
+    const [snap, nodeBytes] = await Promise.all([generate(page), model.sample(run).then((r) => r.bytes())]);
+    model.dispose();
+    engine.dispose();
+    assert.equal(snap.state, 'done', JSON.stringify(snap.error));
+    assert.deepEqual(snap.run.classLabel, undefined);
+    assert.equal(firstDiff(snap.finalBytes, nodeBytes), -1, 'browser bytes == Node bytes');
+    await screenshot(page, 'unconditional.png');
+    // The same not-noise thresholds as the Generate test (measured on Fashion-MNIST and on noise; see there).
+    const S = 28, stats = [];
+    for (let k = 0; k < run.batch; k++) stats.push(imageStats(snap.finalBytes.slice(k * S * S, (k + 1) * S * S), S));
+    t.diagnostic(`image stats: ${stats.map((s) => `mean ${s.mean.toFixed(2)} sd ${s.sd.toFixed(2)} dark ${s.dark.toFixed(2)} corr ${s.corr.toFixed(2)}`).join('; ')}`);
+    const avg = (k) => stats.reduce((a, s) => a + s[k], 0) / stats.length;
+    for (const s of stats) {
+      assert.ok(s.sd > 0.05, `not blank (sd ${s.sd})`);
+      assert.ok(s.corr > 0.3, `smooth, not noise (neighbour correlation ${s.corr})`);
+    }
+    assert.ok(avg('corr') > 0.5 && avg('sd') > 0.15 && avg('dark') > 0.3 && avg('mean') < 0.6,
+      `Fashion-MNIST-like batch (corr ${avg('corr')}, sd ${avg('sd')}, dark ${avg('dark')}, mean ${avg('mean')})`);
     assert.deepEqual(problems, []);
   } finally {
     await context.close();
@@ -498,14 +541,14 @@ test('on a plain static host (no isolation headers) the page samples, lists the 
 
 test('the model list keeps the shipped files the server has; with none, the page says so', async () => {
   const MISSING = (r) => r.fulfill({ status: 404, contentType: 'text/plain', body: 'not found\n' });
-  // The float16 file is gone: only the int8 one is offered.
+  // The float16 files are gone: only the int8 ones are offered.
   {
     const { context, page } = await openPage(browser);
     try {
-      await context.route('**/models/fmnist-cond.f16.safetensors', MISSING);
+      await context.route('**/models/*.f16.safetensors', MISSING);
       await gotoReady(page, server.url);
       const models = await page.evaluate(() => [...document.querySelectorAll('#model option')].map((o) => o.value));
-      assert.deepEqual(models, ['../models/fmnist-cond.i8.safetensors']);
+      assert.deepEqual(models, ['../models/fmnist-cond.i8.safetensors', '../models/fmnist-uncond.i8.safetensors']);
     } finally {
       await context.close();
     }
@@ -517,7 +560,8 @@ test('the model list keeps the shipped files the server has; with none, the page
       await context.route('**/models/fmnist-cond.i8.safetensors', MISSING);
       await gotoReady(page, server.url);
       const got = await page.evaluate(() => ({ url: window.__ddpmDemo.modelUrl, models: window.__ddpmDemo.models }));
-      assert.deepEqual(got, { url: '../models/fmnist-cond.f16.safetensors', models: ['../models/fmnist-cond.f16.safetensors'] });
+      assert.deepEqual(got, { url: '../models/fmnist-uncond.i8.safetensors', models: ['../models/fmnist-uncond.i8.safetensors',
+        '../models/fmnist-cond.f16.safetensors', '../models/fmnist-uncond.f16.safetensors'] });
     } finally {
       await context.close();
     }

@@ -170,5 +170,6 @@ int main(void) {
     check_model("tiny-cond");
     check_model("tiny-uncond");
     check_shipped("fmnist-cond", "models/fmnist-cond.i8.safetensors");
+    check_shipped("fmnist-uncond", "models/fmnist-uncond.i8.safetensors");
     return tu_finish("test_unet_golden");
 }

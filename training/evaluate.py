@@ -5,7 +5,9 @@
 
 FD(a, b) = |mu_a - mu_b|^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)) over the classifier's 128-d penultimate features.
 FD is biased upwards for small N, so the floor FD(N train images, test set) is computed with the same N as the
-samples: the ratio FD / floor compares like with like.
+samples: the ratio FD / floor compares like with like. The floor is the mean over --floor-reps disjoint sets of N
+train images (fd_floor_sd: their spread), and fd_boot_sd is the bootstrap standard deviation of the samples' FD
+(--boot resamples of the N samples), so a difference between two models can be read against the noise of N.
 """
 
 import argparse
@@ -47,6 +49,8 @@ def main():
     p.add_argument("--classifier", default=classifier.DEFAULT_PATH)
     p.add_argument("--data-dir", default=data.DEFAULT_DIR)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--floor-reps", type=int, default=10, help="disjoint train sets averaged for the floor")
+    p.add_argument("--boot", type=int, default=50, help="bootstrap resamples for fd_boot_sd (0 = none)")
     a = p.parse_args()
     clf = classifier.load(a.classifier)
     xte, yte = data.load("test", a.data_dir)
@@ -60,6 +64,9 @@ def main():
         n = len(xs)
         fs, ls = classifier.features_and_logits(clf, np.clip(xs, -1, 1))
         out.update(n=n, fd=frechet(fs, fte), pixel_mean=float(xs.mean()), pixel_std=float(xs.std()))
+        if a.boot:
+            rng = np.random.default_rng(a.seed + 1)
+            out["fd_boot_sd"] = float(np.std([frechet(fs[rng.integers(0, n, n)], fte) for _ in range(a.boot)]))
         if a.labels:
             want = np.arange(n) % 10 if a.labels == "all10" else np.full(n, int(a.labels))
             pred = ls.argmax(1)
@@ -69,10 +76,14 @@ def main():
         xtr, _ = data.load("train", a.data_dir)
         rng = np.random.default_rng(a.seed)
         m = n or 10000
-        idx = rng.choice(len(xtr), size=m, replace=False)
-        ftr, _ = classifier.features_and_logits(clf, data.to_model_range(xtr[idx]))
+        reps = max(1, min(a.floor_reps, len(xtr) // m))
+        perm = rng.permutation(len(xtr))[:reps * m]
+        ftr, _ = classifier.features_and_logits(clf, data.to_model_range(xtr[perm]))
+        floors = [frechet(ftr[r * m:(r + 1) * m], fte) for r in range(reps)]
         out["floor_n"] = m
-        out["fd_floor"] = frechet(ftr, fte)
+        out["fd_floor"] = float(np.mean(floors))
+        out["fd_floor_sd"] = float(np.std(floors))
+        out["floor_reps"] = reps
         if n:
             out["fd_over_floor"] = out["fd"] / out["fd_floor"]
     print(json.dumps(out, indent=1))

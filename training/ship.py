@@ -99,11 +99,21 @@ def main():
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--cli", default=os.path.join(ROOT, "build", "ddpm"))
+    p.add_argument("--compare-steps", type=int, default=0,
+                   help="run the I8-vs-F32 FD comparison at this many steps (both files) instead of --eval-steps")
+    p.add_argument("--samples-from", default="", help="a previous ship.py temp folder: reuse its sample files "
+                   "(same --eval-n/--eval-steps/--seed/--guidance as the shipped file's ddpm.eval_protocol) instead of "
+                   "sampling again, e.g. to re-evaluate after a change to evaluate.py")
     p.add_argument("--skip-f32-samples", action="store_true", help="skip the F32 sampling run (halves the time)")
     p.add_argument("--command", default="", help="the training command, for the model card")
+    p.add_argument("--notes", default="", help="a Markdown file appended to the model card (limits, history)")
     a = p.parse_args()
     torch.set_num_threads(1)
 
+    old_meta = {}
+    if a.samples_from:  # the shipped file's protocol and timings, read before it is overwritten below
+        import st
+        _, old_meta = st.load(os.path.join(ROOT, "models", f"{a.name}.i8.safetensors"))
     ck = torch.load(a.ckpt, map_location="cpu")
     cfg = UNetConfig(**ck["config"])
     sd = ck["ema"]
@@ -126,25 +136,53 @@ def main():
 
     sampling = dict(sampler="ddpm (ancestral, fixed_small, x0 clipped)", steps=a.eval_steps, n=a.eval_n, seed=a.seed,
                     guidance=a.guidance)
-    runs = [("i8", i8_path)] + ([] if a.skip_f32_samples else [("f32", f32_path)])
-    for tag, path in runs:
+    # (tag, file, steps, key suffix): the shipped I8 file at --eval-steps; the I8-vs-F32 FD comparison at
+    # --compare-steps when that is given (both files at the same, cheaper step count), else at --eval-steps
+    runs = [("i8", i8_path, a.eval_steps, "")]
+    if not a.skip_f32_samples:
+        if a.compare_steps and a.compare_steps != a.eval_steps:
+            sfx = f"_{a.compare_steps}steps"
+            runs += [("i8", i8_path, a.compare_steps, sfx), ("f32", f32_path, a.compare_steps, sfx)]
+            sampling["compare_steps"] = a.compare_steps
+        else:
+            runs += [("f32", f32_path, a.eval_steps, "")]
+    old_metrics = {}
+    if a.samples_from:
+        old_proto = json.loads(old_meta.get("ddpm.eval_protocol", "{}"))
+        mism = {k: (old_proto.get(k), v) for k, v in sampling.items() if k != "compare_steps" and old_proto.get(k) != v}
+        if mism:
+            sys.exit(f"ship.py: --samples-from: the shipped samples were made with another protocol: {mism}")
+        old_metrics = json.loads(old_meta.get("ddpm.metrics", "{}"))
+
+    def samples(key, raw, path, steps, cls, guidance):
+        if a.samples_from:
+            src = os.path.join(a.samples_from, os.path.basename(raw))
+            if not os.path.exists(src) or os.path.getsize(src) != a.eval_n * 28 * 28 * 4:
+                sys.exit(f"ship.py: --samples-from: {src} is missing or not {a.eval_n} images")
+            x = np.fromfile(src, dtype="<f4").reshape(a.eval_n, 1, 28, 28)
+            x.tofile(raw)
+            return x, old_metrics.get(key, {}).get("seconds", 0)
+        return cli_sample(a.cli, path, raw, a.eval_n, steps, a.seed, cls, guidance, a.jobs)
+
+    for tag, path, steps, sfx in runs:
+        main_run = tag == "i8" and not sfx
         if cfg.num_classes:
-            x, sec = cli_sample(a.cli, path, os.path.join(tmp, f"cond_{tag}.f32"), a.eval_n, a.eval_steps, a.seed,
-                                "all", a.guidance, a.jobs)
-            ev = evaluate(os.path.join(tmp, f"cond_{tag}.f32"), labels="all10", floor=(tag == "i8"))
-            metrics[f"{tag}_guided"] = dict(ev, seconds=round(sec))
-            print(tag, "guided", json.dumps(metrics[f"{tag}_guided"]), flush=True)
-            if tag == "i8":
+            raw = os.path.join(tmp, f"cond_{tag}{sfx}.f32")
+            x, sec = samples(f"{tag}_guided{sfx}", raw, path, steps, "all", a.guidance)
+            ev = evaluate(raw, labels="all10", floor=main_run)
+            metrics[f"{tag}_guided{sfx}"] = dict(ev, seconds=round(sec))
+            print(tag, steps, "steps, guided", json.dumps(metrics[f"{tag}_guided{sfx}"]), flush=True)
+            if main_run:
                 # one row per class: image k was asked for class k % 10
                 per_class = min(10, len(x) // 10)
                 idx = [c + 10 * j for c in range(10) for j in range(per_class)]
                 png.write_grid(os.path.join(models, f"{a.name}.png"), x[idx], cols=per_class)
-        x, sec = cli_sample(a.cli, path, os.path.join(tmp, f"uncond_{tag}.f32"), a.eval_n, a.eval_steps, a.seed,
-                            None, 1.0, a.jobs)
-        ev = evaluate(os.path.join(tmp, f"uncond_{tag}.f32"), floor=(tag == "i8"))
-        metrics[f"{tag}_uncond"] = dict(ev, seconds=round(sec))
-        print(tag, "uncond", json.dumps(metrics[f"{tag}_uncond"]), flush=True)
-        if tag == "i8" and not cfg.num_classes:
+        raw = os.path.join(tmp, f"uncond_{tag}{sfx}.f32")
+        x, sec = samples(f"{tag}_uncond{sfx}", raw, path, steps, None, 1.0)
+        ev = evaluate(raw, floor=main_run and not cfg.num_classes)
+        metrics[f"{tag}_uncond{sfx}"] = dict(ev, seconds=round(sec))
+        print(tag, steps, "steps, uncond", json.dumps(metrics[f"{tag}_uncond{sfx}"]), flush=True)
+        if main_run and not cfg.num_classes:
             png.write_grid(os.path.join(models, f"{a.name}.png"), x[:100], cols=10)
 
     meta = dict(base_meta)
@@ -190,24 +228,39 @@ def write_card(a, cfg, ck, metrics, sampling):
               f"Samples: {sampling['n']} images from the native CLI, {sampling['sampler']}, {sampling['steps']} steps, "
               f"seed {sampling['seed']}. FD is the Fréchet distance between the evaluation classifier's 128-d features "
               "(`models/eval/fmnist-classifier.safetensors`, training/classifier.py) of the samples and of the 10k test "
-              "images; the floor is FD(N train images, test) with the same N.", "",
+              "images; the floor is FD(N train images, test) with the same N, averaged over disjoint train sets (± their "
+              "standard deviation); ± after an FD is its bootstrap standard deviation over the N samples.", "",
               "| setting | FD | floor (same N) | FD / floor | mean class accuracy | pixel mean / std |",
               "|---|---|---|---|---|---|"]
-    floor = None
-    for key, label in (("i8_guided", f"I8, guidance {a.guidance}"), ("f32_guided", f"F32, guidance {a.guidance}"),
-                       ("i8_uncond", "I8, unconditional"), ("f32_uncond", "F32, unconditional")):
-        m = metrics.get(key)
-        if not m:
-            continue
-        floor = m.get("fd_floor", floor)
-        lines.append(f"| {label} | {fmt(m['fd'])} | {fmt(floor)} | {fmt(m['fd'] / floor if floor else None, 2)} | "
+    floor, floor_sd = None, None
+    for m in metrics.values():
+        if isinstance(m, dict) and m.get("fd_floor") is not None:
+            floor, floor_sd = m["fd_floor"], m.get("fd_floor_sd")
+    cmp = sampling.get("compare_steps")
+    rows = []
+    for sfx, st in (("", sampling["steps"]),) + (((f"_{cmp}steps", cmp),) if cmp else ()):
+        for key, label in (("i8_guided", f"I8, guidance {a.guidance}"), ("f32_guided", f"F32, guidance {a.guidance}"),
+                           ("i8_uncond", "I8, unconditional" if not cfg.num_classes else "I8, null class"),
+                           ("f32_uncond", "F32, unconditional" if not cfg.num_classes else "F32, null class")):
+            if key + sfx in metrics:
+                rows.append((f"{label}, {st} steps", metrics[key + sfx]))
+    for label, m in rows:
+        fd = fmt(m["fd"]) + (f" ± {m['fd_boot_sd']:.3f}" if m.get("fd_boot_sd") is not None else "")
+        fl = fmt(floor) + (f" ± {floor_sd:.3f}" if floor_sd is not None else "")
+        lines.append(f"| {label} | {fd} | {fl} | {fmt(m['fd'] / floor if floor else None, 2)} | "
                      f"{fmt(m.get('mean_class_accuracy'))} | {m['pixel_mean']:.3f} / {m['pixel_std']:.3f} |")
+    if cmp:
+        lines += ["", f"The {cmp}-step rows compare the I8 and F32 files on the same seeds at a lower cost; the "
+                  f"{sampling['steps']}-step rows are the shipped I8 file at the evaluation protocol."]
     if "i8_guided" in metrics:
         per = metrics["i8_guided"]["class_accuracy"]
         lines += ["", "Per-class accuracy of guided I8 samples: " +
                   ", ".join(f"{data.CLASSES[int(k)]} {v:.2f}" for k, v in per.items())]
     lines += ["", f"I8 vs F32: eps-prediction relative L2 error {metrics['i8_vs_f32_eps_rel_l2']:.4f} on 100 random "
               f"(x_t, t) test inputs.", ""]
+    if a.notes:
+        with open(a.notes) as f:
+            lines += [f.read().rstrip("\n"), ""]
     with open(os.path.join(ROOT, "models", f"{a.name}.md"), "w") as f:
         f.write("\n".join(lines))
     print(f"wrote models/{a.name}.md")

@@ -51,7 +51,8 @@ def parse_args(argv=None):
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--init-from", default="", help="start a new run from exported weights (an F32/F16 .safetensors, "
                    "e.g. models/NAME.f16.safetensors): model and EMA start from them, the step count from its "
-                   "ddpm.train_steps; the optimizer starts fresh with a new warm-up. Ignored when a checkpoint exists")
+                   "ddpm.train_steps; the optimizer starts fresh with a new warm-up; a conditional file can start an "
+                   "unconditional run (its null class becomes the model). Ignored when a checkpoint exists")
     p.add_argument("--max-minutes", type=float, default=0, help="stop (after a checkpoint) after this long; 0 = no limit")
     return p.parse_args(argv)
 
@@ -140,6 +141,13 @@ def main(argv=None):
         if any(v.dtype == np.int8 for v in tensors.values()):
             sys.exit(f"train.py: {a.init_from} holds int8 weights; start from the F16 or F32 export")
         sd = {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in tensors.items()}
+        folded = ""
+        if cfg.num_classes == 0 and "class_embed.weight" in sd:
+            # A conditional model's null class as the start of an unconditional one: its embedding row
+            # (the last) is a constant added to the time embedding, so it folds exactly into fc2's bias.
+            null = sd.pop("class_embed.weight")[-1]
+            sd["time_embed.fc2.bias"] = sd["time_embed.fc2.bias"] + null
+            folded = " (conditional model: null-class embedding folded into time_embed.fc2.bias)"
         try:
             model.load_state_dict(sd)
         except RuntimeError as e:
@@ -148,7 +156,7 @@ def main(argv=None):
         step = int(meta.get("ddpm.train_steps", "0"))
         images_seen = int(meta.get("ddpm.train_images", str(step * a.batch)))
         train_seconds = float(meta.get("ddpm.train_hours", "0")) * 3600
-        say(f"new run from {a.init_from} (EMA weights of step {step}); fresh optimizer, warm-up from here")
+        say(f"new run from {a.init_from}{folded} (EMA weights of step {step}); fresh optimizer, warm-up from here")
     else:
         n = sum(p.numel() for p in model.parameters())
         say(f"new run: {n/1e6:.3f} M params, {flops(cfg)/1e9:.3f} GFLOP/image, config {json.dumps(cfg.to_dict())}")

@@ -34,6 +34,8 @@ for (const name of ['tiny-cond', 'tiny-uncond'])
   for (const dt of ['f32', 'f16', 'i8'])
     cases.push({ label: `${name}.${dt}`, model: path(`tests/data/${name}.${dt}.safetensors`), golden: path(`tests/data/${name}.golden.safetensors`), key: `out.${dt}` });
 cases.push({ label: 'shipped fmnist-cond.i8', model: SHIPPED, golden: SHIPPED_GOLDEN, key: 'out.i8', shipped: true });
+cases.push({ label: 'shipped fmnist-uncond.i8', model: path('models/fmnist-uncond.i8.safetensors'),
+  golden: path('tests/data/fmnist-uncond.golden.safetensors'), key: 'out.i8', shipped: true });
 
 for (const c of cases) {
   const skip = c.shipped ? (skipShipped || (existsSync(c.golden) ? false : `no golden file ${c.golden}`)) : false;

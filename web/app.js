@@ -16,7 +16,9 @@ import { WorkerPool } from './pool.js';
  * ------------------------------------------------------------------------------------------------------------- */
 const MODELS = [
   { url: '../models/fmnist-cond.i8.safetensors', name: 'Fashion-MNIST, class-conditional (int8)' },
+  { url: '../models/fmnist-uncond.i8.safetensors', name: 'Fashion-MNIST, unconditional (int8)' },
   { url: '../models/fmnist-cond.f16.safetensors', name: 'Fashion-MNIST, class-conditional (float16)' },
+  { url: '../models/fmnist-uncond.f16.safetensors', name: 'Fashion-MNIST, unconditional (float16)' },
 ];
 const FMNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat',
   'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
@@ -60,6 +62,7 @@ const demo = {
   distinctFrames: 0,
   stepsPerSec: null,
   runMs: null,
+  split: null,            // images per worker in the last run (web/pool.js splitBatch)
   stopClickedAtStep: null,
   stopLatencyMs: null,
   lastWorkerStep: null,   // the last step a worker finished (>= the step shown)
@@ -594,6 +597,7 @@ async function generate() {
       updateStats(f.step, f.numSteps, f.t);
     });
     demo.runMs = res.ms;
+    demo.split = res.split;
     demo.lastWorkerStep = res.lastStep;
     if (res.stopped) {
       demo.stopLatencyMs = stopClickTime ? performance.now() - stopClickTime : null;
@@ -610,7 +614,7 @@ async function generate() {
     el.stEta.textContent = 'done';
     setState('done');
     status(`Done: ${demo.numSteps} steps in ${secs.toFixed(1)} s` +
-      (demo.workers > 1 ? ` on ${demo.workers} workers.` : '.'));
+      (res.split.length > 1 ? ` on ${res.split.length} workers (${res.split.join(' + ')} images).` : '.'));
   } catch (e) {
     setState('ready');
     showError('Sampling failed.', `${e.message}${e.code ? ` (${e.code})` : ''}`);

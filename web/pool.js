@@ -9,22 +9,35 @@
  *   const pool = new WorkerPool(new URL('./worker.js', import.meta.url), 2);
  *   const info = await pool.load(wasmModule, modelBytes);        // {config, samplers, version}
  *   const res = await pool.run({seed: 1, batch: 16, ...}, (frame) => draw(frame.x));
- *   // res: {bytes: Uint8Array [B, C, S, S], stopped, lastStep, ms}
+ *   // res: {bytes: Uint8Array [B, C, S, S], stopped, lastStep, ms, split: images per worker}
  */
 
 /**
- * Splits `batch` images over at most `workers` parts, as even as possible, earlier parts taking the remainder.
+ * Splits `batch` images over at most `workers` contiguous parts. Without `weights` the parts are as even as possible,
+ * earlier parts taking the remainder. With `weights` (one positive speed per worker, e.g. images x steps per ms
+ * measured on the previous run) every part gets one image and the rest is shared in proportion to the weights,
+ * largest remainders first (ties to the earlier part), so a slower core (an efficiency core, a busy vCPU) gets
+ * fewer images and the parts finish together. Any split gives the same images: noise depends on firstImage alone.
+ * @param {number} batch  @param {number} workers  @param {number[]|null} [weights]
  * @returns {{start: number, count: number}[]} contiguous, in order, every count >= 1
  */
-export function splitBatch(batch, workers) {
+export function splitBatch(batch, workers, weights = null) {
   if (!Number.isInteger(batch) || batch < 1) throw new RangeError('batch must be an integer >= 1');
   if (!Number.isInteger(workers) || workers < 1) throw new RangeError('workers must be an integer >= 1');
   const w = Math.min(workers, batch);
-  const base = Math.floor(batch / w), extra = batch % w;
+  let ws = weights && weights.length >= w ? weights.slice(0, w) : null;
+  if (ws && !ws.every((v) => Number.isFinite(v) && v > 0)) ws = null;
+  if (!ws) ws = new Array(w).fill(1);
+  const total = ws.reduce((a, b) => a + b, 0);
+  const rest = batch - w;
+  const exact = ws.map((v) => (rest * v) / total);
+  const counts = exact.map((e) => 1 + Math.floor(e));
+  let left = batch - counts.reduce((a, b) => a + b, 0);
+  const order = exact.map((e, j) => [e - Math.floor(e), j]).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  for (let k = 0; left > 0; k++, left--) counts[order[k][1]]++;
   const parts = [];
   let start = 0;
-  for (let j = 0; j < w; j++) {
-    const count = base + (j < extra ? 1 : 0);
+  for (const count of counts) {
     parts.push({ start, count });
     start += count;
   }
@@ -60,7 +73,7 @@ export class WorkerPool {
 
   _spawn() {
     const w = new Worker(this.workerUrl, { type: 'module', name: `ddpm-${this.workers.length}` });
-    const slot = { worker: w, ready: null, handler: null };
+    const slot = { worker: w, ready: null, handler: null, rate: 0 }; // rate: images x steps per ms, last runs
     w.onmessage = (ev) => slot.handler && slot.handler(ev.data);
     w.onerror = (ev) => {
       ev.preventDefault();
@@ -105,6 +118,7 @@ export class WorkerPool {
     this.modelBytes = modelBytes;
     const p = (async () => {
       this.warm();
+      for (const s of this.workers) s.rate = 0; // another model: measure again
       const ready = await Promise.all(this.workers.map((s) => this._init(s)));
       this.info = ready[0];
       return this.info;
@@ -131,7 +145,7 @@ export class WorkerPool {
    * onFrame({step, numSteps, t, x, x0, imageElems, worker}) is called for every step message of every worker;
    * x and x0 are the whole batch as 8-bit pixels [B, C, S, S] (images a worker has not reached yet keep their
    * previous frame); step is the step every worker has reached (the slowest one).
-   * Resolves {bytes, stopped, lastStep, ms}; rejects with a PoolError.
+   * Resolves {bytes, stopped, lastStep, ms, split}; rejects with a PoolError.
    */
   async run(opts, onFrame = () => {}) {
     if (this.active) throw new PoolError('a run is already in progress', 'BUSY', 'run');
@@ -142,7 +156,9 @@ export class WorkerPool {
     const batch = opts.batch ?? 1;
     const imageElems = cfg.inChannels * cfg.imageSize * cfg.imageSize;
     const first = opts.firstImage ?? 0;
-    const parts = splitBatch(batch, this.workers.length);
+    // Parts in proportion to each worker's measured speed once every worker has one (see splitBatch).
+    const rates = this.workers.map((s) => s.rate);
+    const parts = splitBatch(batch, this.workers.length, rates.every((r) => r > 0) ? rates : null);
     const id = ++this.runId;
     const x = new Uint8Array(batch * imageElems);
     const x0 = new Uint8Array(batch * imageElems);
@@ -192,7 +208,14 @@ export class WorkerPool {
       });
       const stopped = results.some((m) => m.type === 'stopped');
       const lastStep = Math.max(...results.map((m) => m.lastStep || 0));
-      return { bytes: stopped ? null : bytes, stopped, lastStep, ms: performance.now() - t0 };
+      if (!stopped) {
+        results.forEach((m, j) => {
+          const r = (parts[j].count * (m.lastStep || 0)) / m.ms; // images x steps per ms on this worker
+          if (Number.isFinite(r) && r > 0) run.slots[j].rate = run.slots[j].rate ? 0.5 * (run.slots[j].rate + r) : r;
+        });
+      }
+      return { bytes: stopped ? null : bytes, stopped, lastStep, ms: performance.now() - t0,
+        split: parts.map((p) => p.count) };
     } finally {
       clearTimeout(run.watchdog);
       for (const slot of run.slots) if (slot.handler && slot.handler.run === id) slot.handler = null;
