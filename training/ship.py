@@ -8,7 +8,8 @@
    weights dequantized exactly as the C loader does; tests/test_unet_golden.c holds C and PyTorch to 1e-4 on that);
 3. samples with the native CLI (build/ddpm) from the I8 file and from the F32 file: DDPM ancestral, --eval-steps steps
    (1000 = the paper's setting), classes k % 10 with guidance --guidance, and unconditional (null class); split over
-   --jobs processes with --first-image, which gives the same images as one process;
+   --jobs processes with --first-image, which gives the same images as one process; with --sample-cache DIR the
+   images are made in chunks kept in DIR, so a long evaluation (10k x 1000 steps) resumes after a stop;
 4. training/evaluate.py: FD against the test set, the same-N train/test floor, per-class accuracy;
 5. writes the metrics into the shipped files' metadata, a sample grid PNG and models/NAME.md;
 6. rewrites tests/data/NAME.golden.safetensors (PyTorch outputs of the shipped I8 file) for the C and Node tests.
@@ -54,30 +55,67 @@ def eps_rel_l2(model_f32, model_i8, cfg, n=100, seed=0):
     return float((a - b).norm() / a.norm()), float((b - eps).pow(2).mean()), float((a - eps).pow(2).mean())
 
 
-def cli_sample(cli, model_path, out_raw, n, steps, seed, cls, guidance, jobs):
-    """Runs `ddpm sample` in `jobs` processes over disjoint image ranges; returns [n, 1, 28, 28] and seconds."""
+def _file_sha256(path):
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cli_sample(cli, model_path, out_raw, n, steps, seed, cls, guidance, jobs, cache="", chunk=50):
+    """Runs `ddpm sample` over disjoint image ranges, `jobs` processes at a time; returns [n, 1, 28, 28] and seconds.
+
+    Without `cache`, one range per job. With `cache` (a folder), the images are made in chunks of `chunk` that are
+    kept in cache/<sha256 of model file, steps, seed, class, guidance>/ (written atomically), and chunks already there
+    are reused: a long evaluation (10k images x 1000 steps) survives being stopped and resumes where it was. Image k
+    depends only on (seed, k), so the chunking does not change the images."""
     t0 = time.time()
-    per = (n + jobs - 1) // jobs
-    procs, parts = [], []
-    for j in range(jobs):
-        first, count = j * per, min(per, n - j * per)
-        if count <= 0:
-            break
-        part = f"{out_raw}.{j}"
-        cmd = [cli, "sample", model_path, "--seed", str(seed), "--batch", str(count), "--first-image", str(first),
-               "--steps", str(steps), "--raw", part, "--quiet"]
-        if cls is not None:
-            cmd += ["--class", str(cls)]
-            if guidance != 1:
-                cmd += ["--guidance", str(guidance)]
-        procs.append(subprocess.Popen(cmd))
-        parts.append(part)
-    for p in procs:
-        if p.wait() != 0:
-            sys.exit(f"ship.py: {' '.join(p.args)} failed")
-    x = np.concatenate([np.fromfile(p, dtype="<f4") for p in parts]).reshape(n, 1, 28, 28)
+    if cache:
+        key = f"{_file_sha256(model_path)[:16]}_s{steps}_seed{seed}_c{cls}_g{guidance:g}"
+        folder = os.path.join(cache, key)
+        os.makedirs(folder, exist_ok=True)
+        ranges = [(f, min(chunk, n - f), os.path.join(folder, f"{f:06d}_{min(chunk, n - f)}.f32"))
+                  for f in range(0, n, chunk)]
+    else:
+        per = (n + jobs - 1) // jobs
+        ranges = [(j * per, min(per, n - j * per), f"{out_raw}.{j}") for j in range(jobs) if n - j * per > 0]
+    todo = [r for r in ranges if not (cache and os.path.exists(r[2]) and os.path.getsize(r[2]) == r[1] * 28 * 28 * 4)]
+    if cache:
+        print(f"  {len(ranges) - len(todo)} of {len(ranges)} chunks of {chunk} already in {folder}", flush=True)
+    running = []
+    while todo or running:
+        while todo and len(running) < jobs:
+            first, count, part = todo.pop(0)
+            cmd = [cli, "sample", model_path, "--seed", str(seed), "--batch", str(count), "--first-image", str(first),
+                   "--steps", str(steps), "--raw", part + ".tmp", "--quiet"]
+            if cls is not None:
+                cmd += ["--class", str(cls)]
+                if guidance != 1:
+                    cmd += ["--guidance", str(guidance)]
+            running.append((subprocess.Popen(cmd), part, time.time()))
+        done = [r for r in running if r[0].poll() is not None]
+        if not done:
+            time.sleep(0.2)
+            continue
+        for proc, part, started in done:
+            running.remove((proc, part, started))
+            if proc.returncode != 0:
+                for pr, _, _ in running:
+                    pr.kill()
+                sys.exit(f"ship.py: {' '.join(proc.args)} failed")
+            if cache:  # the chunk's own sampling time, so that reused chunks still count in "seconds"
+                with open(part + ".sec", "w") as f:
+                    f.write(f"{time.time() - started:.1f}\n")
+            os.replace(part + ".tmp", part)
+    x = np.concatenate([np.fromfile(r[2], dtype="<f4") for r in ranges]).reshape(n, 1, 28, 28)
     x.tofile(out_raw)
-    return x, time.time() - t0
+    if not cache:
+        return x, time.time() - t0
+    # chunks ran `jobs` at a time: their summed time / jobs is the wall time of one uninterrupted run
+    secs = [float(open(r[2] + ".sec").read()) if os.path.exists(r[2] + ".sec") else 0.0 for r in ranges]
+    return x, sum(secs) / jobs
 
 
 def evaluate(raw, labels=None, floor=False):
@@ -104,6 +142,8 @@ def main():
     p.add_argument("--samples-from", default="", help="a previous ship.py temp folder: reuse its sample files "
                    "(same --eval-n/--eval-steps/--seed/--guidance as the shipped file's ddpm.eval_protocol) instead of "
                    "sampling again, e.g. to re-evaluate after a change to evaluate.py")
+    p.add_argument("--sample-cache", default="", help="a folder that keeps sampled chunks (keyed by the model file's "
+                   "hash and the protocol), so that a long evaluation resumes after a stop (e.g. runs/samples)")
     p.add_argument("--skip-f32-samples", action="store_true", help="skip the F32 sampling run (halves the time)")
     p.add_argument("--command", default="", help="the training command, for the model card")
     p.add_argument("--notes", default="", help="a Markdown file appended to the model card (limits, history)")
@@ -162,7 +202,7 @@ def main():
             x = np.fromfile(src, dtype="<f4").reshape(a.eval_n, 1, 28, 28)
             x.tofile(raw)
             return x, old_metrics.get(key, {}).get("seconds", 0)
-        return cli_sample(a.cli, path, raw, a.eval_n, steps, a.seed, cls, guidance, a.jobs)
+        return cli_sample(a.cli, path, raw, a.eval_n, steps, a.seed, cls, guidance, a.jobs, a.sample_cache)
 
     for tag, path, steps, sfx in runs:
         main_run = tag == "i8" and not sfx
@@ -222,7 +262,10 @@ def write_card(a, cfg, ck, metrics, sampling):
               f"- command: `{a.command or 'training/train.py ' + ' '.join(f'--{k.replace(chr(95), chr(45))} {v}' for k, v in ck['args'].items() if k in ('num_classes', 'steps', 'batch', 'lr', 'ema'))}`",
               f"- {ck['step']} steps of batch {ck['args']['batch']} ({ck['images_seen']} images), "
               f"{ck['train_seconds']/3600:.1f} h on a 2-core CPU (PyTorch {torch.__version__}), Adam lr "
-              f"{ck['args']['lr']} with {ck['args']['warmup']} warm-up steps, grad clip 1.0, EMA "
+              f"{ck['args']['lr']} with {ck['args']['warmup']} warm-up steps"
+              + (f", then from step {ck['args']['lr_decay_from']} a cosine decay to {ck['args']['lr_final']} at step "
+                 f"{ck['args']['steps']}" if ck['args'].get('lr_decay_from', -1) >= 0 else "")
+              + ", grad clip 1.0, EMA "
               f"{ck['args']['ema']}, label dropout {ck['args']['label_dropout']}", "",
               "## Measured quality", "",
               f"Samples: {sampling['n']} images from the native CLI, {sampling['sampler']}, {sampling['steps']} steps, "

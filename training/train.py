@@ -41,6 +41,10 @@ def parse_args(argv=None):
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--warmup", type=int, default=1000, help="linear LR warm-up steps")
+    p.add_argument("--lr-decay-from", type=int, default=-1,
+                   help="from this step on, the LR follows a cosine from --lr down to --lr-final at --steps "
+                        "(an annealing phase at the end of a run); -1 = constant LR")
+    p.add_argument("--lr-final", type=float, default=2e-6)
     p.add_argument("--ema", type=float, default=0.9995)
     p.add_argument("--label-dropout", type=float, default=0.1, help="classifier-free guidance: P(label -> null)")
     p.add_argument("--seed", type=int, default=0)
@@ -55,6 +59,16 @@ def parse_args(argv=None):
                    "unconditional run (its null class becomes the model). Ignored when a checkpoint exists")
     p.add_argument("--max-minutes", type=float, default=0, help="stop (after a checkpoint) after this long; 0 = no limit")
     return p.parse_args(argv)
+
+
+def lr_at(a, step, warm_from):
+    """Linear warm-up over a.warmup steps from warm_from, then constant a.lr, or, from a.lr_decay_from on,
+    a cosine from a.lr to a.lr_final that reaches a.lr_final at a.steps."""
+    lr = a.lr * min(1.0, (step - warm_from + 1) / max(1, a.warmup))
+    if 0 <= a.lr_decay_from <= step:
+        frac = min(1.0, (step - a.lr_decay_from) / max(1, a.steps - a.lr_decay_from))
+        lr = a.lr_final + (lr - a.lr_final) * 0.5 * (1.0 + math.cos(math.pi * frac))
+    return lr
 
 
 def atomic_save(obj, path):
@@ -193,7 +207,7 @@ def main(argv=None):
         loss = F.mse_loss(model(xt, t, y), eps)
 
         for group in opt.param_groups:
-            group["lr"] = a.lr * min(1.0, (step - warm_from + 1) / max(1, a.warmup))
+            group["lr"] = lr_at(a, step, warm_from)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -212,7 +226,7 @@ def main(argv=None):
         if step % 50 == 0 or step == a.steps:
             ips = window_n / max(1e-9, time.time() - window_t)
             eta = (a.steps - step) * a.batch / max(ips, 1e-9)
-            say(f"step {step}/{a.steps} loss {loss_avg:.4f} {ips:.1f} img/s eta {eta/3600:.2f} h")
+            say(f"step {step}/{a.steps} loss {loss_avg:.4f} lr {opt.param_groups[0]['lr']:.2e} {ips:.1f} img/s eta {eta/3600:.2f} h")
             window_t, window_n = time.time(), 0
         done = step == a.steps
         out_of_time = a.max_minutes and (time.time() - t_start) > 60 * a.max_minutes
