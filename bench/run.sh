@@ -18,7 +18,7 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build build
 M=bench/out/model.i8.safetensors
 echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); node $(node --version); $(emcc --version | head -1)"
 
-echo "== native (SSE2, 1 thread) vs PyTorch CPU, median of 3 runs of build/bench_forward"
+echo "== native (1 thread; $(./build/ddpm --version)) vs PyTorch CPU, median of 3 runs of build/bench_forward"
 for i in 1 2 3; do ./build/bench_forward $M 1 8; done > bench/out/native.txt
 NB1=$(grep 'batch  1' bench/out/native.txt | awk '{print $7}' | sort -n | sed -n 2p)
 NB8=$(grep 'batch  8' bench/out/native.txt | awk '{print $7}' | sort -n | sed -n 2p)

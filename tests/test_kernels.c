@@ -1,11 +1,13 @@
 /*
  * Every SIMD kernel against its scalar twin on random (non-zero) inputs, over sizes that exercise the vector tails.
- * conv2d and gemm keep the same summation order as the scalar loops, so they must agree to 1e-6 relative (in
- * practice bit for bit, which is reported); reductions (GroupNorm, softmax, linear) to 2e-6 relative. The
+ * im2col conv2d keeps the scalar loops' summation order and must agree to 1e-6 relative (in practice bit for bit,
+ * which is reported); gemm must agree bit for bit; reductions (GroupNorm, softmax, linear) to 2e-6 relative. The
  * deterministic exponentials are checked against libm, and the SIMD exp against the scalar one bit for bit. The
  * Winograd kernel, plain and with GroupNorm + SiLU fused into its input (desc.pre_*), is held bitwise to its scalar
- * twin, to the unfused path, and across batch sizes.
+ * twin, to the unfused path, and across batch sizes. On x86 the GEMM-based kernels run once per wide-GEMM level the
+ * CPU has (4-lane only, AVX2, AVX-512F; wide.h): every level must give the same bits.
  */
+#include "nn/wide.h"
 #include "nn/kernels.h"
 #include "testutil.h"
 
@@ -107,8 +109,9 @@ static void test_gemm(int M, int N, int K, int bias) {
     ddpm_kernels_scalar.gemm(M, N, K, A, K, B, N, c1, N, bias ? bs : NULL);
     ddpm_kernels_simd.gemm(M, N, K, A, K, B, N, c2, N, bias ? bs : NULL);
     double r = rel_diff(c2, c1, (size_t)M * N);
-    CHECK(r <= 1e-6, "gemm %dx%dx%d bias=%d: rel %.2g%s", M, N, K, bias, r,
-          memcmp(c1, c2, 4 * (size_t)M * N) == 0 ? " (bitwise equal)" : "");
+    /* one accumulator per element, k ascending, in both: the same bits at every vector width */
+    CHECK(memcmp(c1, c2, 4 * (size_t)M * N) == 0, "gemm %dx%dx%d bias=%d: bitwise equal to scalar (rel %.2g)", M, N, K,
+          bias, r);
     free(A), free(B), free(bs), free(c1), free(c2);
 }
 
@@ -289,6 +292,33 @@ static void test_exp_twin(void) {
     CHECK(memcmp(y1, y2, sizeof y1) == 0, "silu (exp) SIMD bitwise equal to scalar at rounding ties and clamp edges");
 }
 
+/* wide.h's affine + SiLU against the scalar SiLU of (x * scale + shift), bitwise, at the current wide level; the same
+ * ties and clamp edges as test_exp_twin, and lengths with vector tails. */
+static void test_wide_silu(void) {
+    enum { N = 4096 + 13 };
+    static float x[N], v[N], y1[N], y2[N];
+    for (int i = 0; i < N; i++) {
+        const float k = (float)(i % 256) - 128.0f + 0.5f;
+        x[i] = (i & 1) ? k * 0.693147180559945f + (float)(i / 256) * 1e-7f : -90.0f + 180.0f * (float)i / N;
+    }
+    const float scale = 1.25f, shift = -0.375f;
+    for (int i = 0; i < N; i++) v[i] = x[i] * scale + shift;
+    ddpm_kernels_scalar.silu(v, y1, N);
+    const int lens[] = {N, 1, 7, 15, 16, 17, 784};
+    int ok = 1, ran = 1;
+    for (size_t j = 0; j < sizeof lens / sizeof lens[0]; j++) {
+        memset(y2, 0, sizeof y2);
+        ran &= ddpm_wide_affine_silu(x, y2, lens[j], scale, shift, 1);
+        ok &= memcmp(y1, y2, 4 * (size_t)lens[j]) == 0 && (lens[j] == N || y2[lens[j]] == 0.0f);
+        ran &= ddpm_wide_affine_silu(x, y2, lens[j], scale, shift, 0);
+        ok &= memcmp(v, y2, 4 * (size_t)lens[j]) == 0;
+    }
+    if (ddpm_wide_level() == DDPM_WIDE_NONE)
+        CHECK(!ddpm_wide_affine_silu(x, y2, N, scale, shift, 1), "wide affine+silu: declines at level 0");
+    else
+        CHECK(ran && ok, "wide affine+silu (level %d): bitwise equal to scalar, tails untouched", ddpm_wide_level());
+}
+
 static void test_im2col_upsample(void) {
     /* upsample: every output pixel equals its source; transpose round trip */
     float x[2 * 3 * 5], y[2 * 6 * 10], t[30], tt[30];
@@ -305,19 +335,36 @@ static void test_im2col_upsample(void) {
 
 int main(void) {
     printf("vector backend: %s\n", ddpm_simd_backend());
-    const int convs[][6] = {{1, 16, 3, 1, 12, 12}, {16, 32, 3, 1, 7, 7},  {32, 32, 3, 2, 14, 14}, {5, 7, 3, 2, 9, 11},
-                            {24, 8, 1, 1, 6, 6},   {3, 13, 3, 1, 5, 13}, {64, 64, 3, 1, 28, 28}};
-    for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++)
-        test_conv(convs[i][0], convs[i][1], convs[i][2], convs[i][3], convs[i][4], convs[i][5], (int)(i % 2 == 0));
-    test_conv(8, 8, 3, 1, 4, 4, 0);
-    {
-        const int wg[][5] = {{1, 32, 28, 28, 1}, {32, 32, 28, 28, 0}, {64, 64, 7, 7, 1}, {5, 13, 9, 11, 1},
-                             {3, 8, 4, 4, 0},    {96, 64, 14, 14, 1}, {7, 1, 6, 5, 1}};
-        for (size_t i = 0; i < sizeof wg / sizeof wg[0]; i++) test_winograd(wg[i][0], wg[i][1], wg[i][2], wg[i][3], wg[i][4]);
+    const int hw_level = ddpm_wide_hw_level();
+    for (int level = 0; level <= hw_level; level++) {
+        printf("wide GEMM level %d of %d\n", ddpm_wide_cap(level), hw_level);
+        const int convs[][6] = {{1, 16, 3, 1, 12, 12}, {16, 32, 3, 1, 7, 7}, {32, 32, 3, 2, 14, 14},
+                                {5, 7, 3, 2, 9, 11},   {24, 8, 1, 1, 6, 6},  {3, 13, 3, 1, 5, 13},
+                                {64, 64, 3, 1, 28, 28}};
+        for (size_t i = 0; i < sizeof convs / sizeof convs[0]; i++)
+            test_conv(convs[i][0], convs[i][1], convs[i][2], convs[i][3], convs[i][4], convs[i][5], (int)(i % 2 == 0));
+        test_conv(8, 8, 3, 1, 4, 4, 0);
+        {
+            const int wg[][5] = {{1, 32, 28, 28, 1}, {32, 32, 28, 28, 0}, {64, 64, 7, 7, 1}, {5, 13, 9, 11, 1},
+                                 {3, 8, 4, 4, 0},    {96, 64, 14, 14, 1}, {7, 1, 6, 5, 1}};
+            for (size_t i = 0; i < sizeof wg / sizeof wg[0]; i++)
+                test_winograd(wg[i][0], wg[i][1], wg[i][2], wg[i][3], wg[i][4]);
+        }
+        const int gemms[][3] = {{4, 8, 3}, {5, 9, 7}, {13, 49, 32}, {64, 784, 288}, {1, 3, 1}, {7, 5, 64}};
+        for (size_t i = 0; i < sizeof gemms / sizeof gemms[0]; i++)
+            test_gemm(gemms[i][0], gemms[i][1], gemms[i][2], (int)(i % 2));
+        test_fused_norm_conv(32, 32, 28, 28, 8, 1);
+        test_fused_norm_conv(96, 64, 14, 14, 8, 1);
+        test_fused_norm_conv(64, 64, 7, 7, 8, 0);
+        test_fused_norm_conv(6, 8, 5, 9, 3, 1);
+        test_fused_norm_conv(8, 8, 33, 40, 4, 1); /* a plane larger than the wide path's buffer */
+        test_wide_silu();
     }
-    const int gemms[][3] = {{4, 8, 3}, {5, 9, 7}, {13, 49, 32}, {64, 784, 288}, {1, 3, 1}, {7, 5, 64}};
-    for (size_t i = 0; i < sizeof gemms / sizeof gemms[0]; i++)
-        test_gemm(gemms[i][0], gemms[i][1], gemms[i][2], (int)(i % 2));
+    ddpm_wide_cap(-1);
+    {   /* wider shapes for the wide blocks' edges: rows 8/6/1 blocks, column blocks of 48/32/16/8 and tails */
+        const int wide[][3] = {{8, 48, 5}, {17, 120, 33}, {9, 40, 1}, {6, 24, 64}, {3, 57, 9}, {25, 8, 16}};
+        for (size_t i = 0; i < sizeof wide / sizeof wide[0]; i++) test_gemm(wide[i][0], wide[i][1], wide[i][2], 1);
+    }
     test_group_norm(32, 784, 8, 1);
     test_group_norm(64, 49, 8, 0);
     test_group_norm(6, 5, 3, 1);
@@ -330,10 +377,6 @@ int main(void) {
     test_linear(2, 7, 5);
     test_exp();
     test_exp_twin();
-    test_fused_norm_conv(32, 32, 28, 28, 8, 1);
-    test_fused_norm_conv(96, 64, 14, 14, 8, 1);
-    test_fused_norm_conv(64, 64, 7, 7, 8, 0);
-    test_fused_norm_conv(6, 8, 5, 9, 3, 1);
     test_im2col_upsample();
     return tu_finish("test_kernels");
 }

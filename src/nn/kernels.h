@@ -3,7 +3,8 @@
  *   ddpm_kernels_scalar — plain loops, the reference for every op (direct convolution, sequential sums);
  *   ddpm_kernels_simd   — the same ops through the 4-lane vector layer (simd.h): Winograd F(4x4, 3x3) for 3x3
  *                         stride-1 convolutions whose weights were pre-transformed (desc.wino), im2col + a
- *                         register-blocked GEMM for the other convolutions.
+ *                         register-blocked GEMM for the other convolutions. Native x86 builds run the GEMMs and
+ *                         the fused input transform on AVX2 / AVX-512F when the CPU has them (wide.h), bit-identical.
  * tests/test_kernels.c holds every SIMD kernel to its scalar twin on random inputs; tests/test_winograd.c holds the
  * SIMD Winograd convolution to its scalar twin (ddpm_wino_conv_scalar, bit for bit) and both to the direct one.
  *

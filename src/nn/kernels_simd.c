@@ -5,6 +5,7 @@
  * agree with their scalar twins bit for bit. Reductions (GroupNorm statistics, softmax sums, linear dot products) use four
  * partial sums and differ from the scalar twins by rounding only.
  */
+#include "nn/wide.h"
 #include "nn/kernels.h"
 #include "nn/simd.h"
 #include "nn/simd_math.h"
@@ -14,6 +15,9 @@
 /* ---- GEMM: C[M, N] = bias + A B, 4 x 8 register blocks ---- */
 static void gemm_simd(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc,
                       const float *bias) {
+    /* native x86: the leading columns through 8/16-lane vectors, bit-identical (wide.h) */
+    const int wide = ddpm_wide_gemm(M, N, K, A, lda, B, ldb, C, ldc, bias);
+    B += wide, C += wide, N -= wide;
     int m = 0;
     for (; m + 4 <= M; m += 4) {
         const float *a0 = A + (size_t)m * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
@@ -251,4 +255,10 @@ const ddpm_kernel_table ddpm_kernels_simd = {
     group_norm_coeffs_simd, 1,
 };
 
-const char *ddpm_simd_backend(void) { return DDPM_SIMD_NAME; }
+const char *ddpm_simd_backend(void) {
+    switch (ddpm_wide_level()) {
+    case DDPM_WIDE_AVX512: return DDPM_SIMD_NAME " (GEMM: avx512f)";
+    case DDPM_WIDE_AVX2: return DDPM_SIMD_NAME " (GEMM: avx2)";
+    default: return DDPM_SIMD_NAME;
+    }
+}

@@ -7,7 +7,8 @@
  *
  * All three are 4 lanes wide on purpose: a kernel written with these macros performs the same IEEE operations in
  * the same order on every backend, so the native x86 build and the wasm build give bit-identical results (the build
- * disables FP contraction; no backend here fuses multiply-add).
+ * disables FP contraction; no backend here fuses multiply-add). Natively on x86, wide.h runs the GEMMs and the
+ * fused GroupNorm-affine + SiLU with 8 or 16 lanes; those loops apply the same per-element operations, so the bits hold.
  */
 #ifndef DDPM_SIMD_H
 #define DDPM_SIMD_H

@@ -7,9 +7,11 @@
  *      4 tiles x 8 couts per register block) fill M: [36][tiles][coutp] (the 36 planes of V and M are
  *      DDPM_WINO_PLANE_PAD floats further apart than their size), and the output transform (four couts per
  *      vector) adds the biases and writes the pixels inside the image, transposed back to [cout, h, w].
- * With desc.pre_* (GroupNorm + SiLU fused in, see kernels.h) step 1 also applies silu(x * scale + shift) per channel.
+ * With desc.pre_* (GroupNorm + SiLU fused in, see kernels.h) step 1 also applies silu(x * scale + shift) per channel
+ * (natively on x86, whole channel planes through wider vectors first, wide.h).
  * The scalar twin is ddpm_wino_conv_scalar (winograd.c).
  */
+#include "nn/wide.h"
 #include "nn/kernels.h"
 #include "nn/simd.h"
 #include "nn/simd_math.h"
@@ -24,6 +26,8 @@
 #define STAGE
 #endif
 
+#define WIDE_PLANE 1024 /* largest channel plane (h * w) pack_input transforms through wide.h */
+
 #define VADD(a, b) vf4_add(a, b)
 #define VSUB(a, b) vf4_sub(a, b)
 #define VMUL(a, b) vf4_mul(a, b)
@@ -35,6 +39,7 @@ STAGE static void pack_input(const ddpm_conv_desc *d, const ddpm_wino_geom *g, c
     const int h = d->h, w = d->w, hp = g->hp, wp = g->wp;
     const size_t hw = (size_t)h * w, row = (size_t)wp * 4;
     const vf4 zero = vf4_splat(0.0f);
+    float planebuf[4][WIDE_PLANE];
     for (int grp = 0; grp < g->cin4 / 4; grp++) {
         const float *xc[4];
         float sc[4] = {0.0f, 0.0f, 0.0f, 0.0f}, sh[4] = {0.0f, 0.0f, 0.0f, 0.0f};
@@ -43,6 +48,21 @@ STAGE static void pack_input(const ddpm_conv_desc *d, const ddpm_wino_geom *g, c
             if (pre_scale && xc[l]) sc[l] = pre_scale[4 * grp + l], sh[l] = pre_shift[4 * grp + l];
         }
         const vf4 sc4 = vf4_load(sc), sh4 = vf4_load(sh);
+        const float *src[4] = {xc[0], xc[1], xc[2], xc[3]};
+        int pre = pre_scale != NULL;
+        if (pre && hw <= WIDE_PLANE) {
+            /* native x86: the affine + SiLU of whole channel planes through wider vectors, same bits (wide.h) */
+            int done = 1;
+            for (int l = 0; l < 4 && done; l++)
+                if (xc[l]) {
+                    done = ddpm_wide_affine_silu(xc[l], planebuf[l], (int)hw, sc[l], sh[l], d->pre_silu);
+                    src[l] = planebuf[l];
+                }
+            if (done)
+                pre = 0;
+            else
+                for (int l = 0; l < 4; l++) src[l] = xc[l];
+        }
         float *pg = P + (size_t)grp * hp * row;
         memset(pg, 0, sizeof(float) * row);
         memset(pg + (size_t)(h + 1) * row, 0, sizeof(float) * row * (hp - h - 1));
@@ -54,9 +74,9 @@ STAGE static void pack_input(const ddpm_conv_desc *d, const ddpm_wino_geom *g, c
             int xx = 0;
             for (; xx + 4 <= w; xx += 4) {
                 vf4 r[4];
-                for (int l = 0; l < 4; l++) r[l] = xc[l] ? vf4_load(xc[l] + off + xx) : zero;
+                for (int l = 0; l < 4; l++) r[l] = src[l] ? vf4_load(src[l] + off + xx) : zero;
                 vf4_transpose4(&r[0], &r[1], &r[2], &r[3]);
-                if (pre_scale) {
+                if (pre) {
                     for (int j = 0; j < 4; j++) {
                         r[j] = vf4_add(vf4_mul(r[j], sc4), sh4);
                         if (d->pre_silu) r[j] = vf4_silu(r[j]);
@@ -67,9 +87,9 @@ STAGE static void pack_input(const ddpm_conv_desc *d, const ddpm_wino_geom *g, c
             }
             for (; xx < w; xx++) {
                 float v[4];
-                for (int l = 0; l < 4; l++) v[l] = xc[l] ? xc[l][off + xx] : 0.0f;
+                for (int l = 0; l < 4; l++) v[l] = src[l] ? src[l][off + xx] : 0.0f;
                 vf4 q = vf4_load(v);
-                if (pre_scale) {
+                if (pre) {
                     q = vf4_add(vf4_mul(q, sc4), sh4);
                     if (d->pre_silu) q = vf4_silu(q);
                 }
@@ -102,6 +122,7 @@ STAGE static void input_tile(const float *P, const ddpm_wino_geom *g, int ty, in
 
 /* C[rows, N] = A[rows, K] B[K, N] for rows a multiple of 4 and N a multiple of 8; k ascending from 0 per element. */
 STAGE static void wino_gemm(int rows, int K, int N, const float *A, int lda, const float *B, float *C) {
+    if (ddpm_wide_gemm(rows, N, K, A, lda, B, N, C, N, NULL) == N) return; /* native x86, same bits (wide.h) */
     for (int t = 0; t < rows; t += 4) {
         const float *a0 = A + (size_t)t * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
         float *c = C + (size_t)t * N;
