@@ -6,6 +6,8 @@
  * for k = 0, 1, ..., K - 1, one multiply and one add per term.
  */
 #include "nn/wide.h"
+#include "nn/kernels.h"
+#include "nn/winograd.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(__wasm__)
 
@@ -147,6 +149,51 @@ static void gemm_avx512(int M, int N8, int K, const float *A, int lda, const flo
 DDPM_WIDE_SILU(silu_avx2, "avx2", __m256, __m256i, 8, _mm256, _mm256_castps_si256, _mm256_castsi256_ps)
 DDPM_WIDE_SILU(silu_avx512, "avx512f", __m512, __m512i, 16, _mm512, _mm512_castps_si512, _mm512_castsi512_ps)
 
+/* ---- Winograd output transform, couts in the lanes, as winograd_simd.c's output_tile does with 4 ---- */
+
+#define DDPM_WIDE_WINO_OUT(NAME, TGT, VT, W, P, MASKLOAD)                                                             \
+    __attribute__((target(TGT))) static void NAME(const float *m, size_t ms, int c0, int c1, int cout,                \
+                                                  const float *bias, const float *bias2, float *o, int ldo) {          \
+        const VT c2 = P##_set1_ps(2.0f), c4 = P##_set1_ps(4.0f), c8 = P##_set1_ps(8.0f);                             \
+        for (int co = c0; co + W <= c1; co += W) {                                                                     \
+            VT t[4][6], r4[4][4];                                                                                      \
+            for (int j = 0; j < 6; j++) {                                                                              \
+                VT col[6], r[4];                                                                                       \
+                for (int i = 0; i < 6; i++) col[i] = P##_loadu_ps(m + (size_t)(i * 6 + j) * ms + co);                 \
+                DDPM_WINO_AT(VT, P##_add_ps, P##_sub_ps, P##_mul_ps, c2, c4, c8, col, r);                              \
+                for (int i = 0; i < 4; i++) t[i][j] = r[i];                                                            \
+            }                                                                                                          \
+            for (int i = 0; i < 4; i++) DDPM_WINO_AT(VT, P##_add_ps, P##_sub_ps, P##_mul_ps, c2, c4, c8, t[i], r4[i]); \
+            const int nc = cout - co < W ? (cout - co > 0 ? cout - co : 0) : W;                                        \
+            if (bias) {                                                                                                \
+                const VT b = MASKLOAD(bias + co, nc);                                                                  \
+                for (int i = 0; i < 4; i++)                                                                            \
+                    for (int j = 0; j < 4; j++) r4[i][j] = P##_add_ps(r4[i][j], b);                                    \
+            }                                                                                                          \
+            if (bias2) {                                                                                               \
+                const VT b = MASKLOAD(bias2 + co, nc);                                                                 \
+                for (int i = 0; i < 4; i++)                                                                            \
+                    for (int j = 0; j < 4; j++) r4[i][j] = P##_add_ps(r4[i][j], b);                                    \
+            }                                                                                                          \
+            for (int i = 0; i < 4; i++)                                                                                \
+                for (int j = 0; j < 4; j++) P##_storeu_ps(o + (size_t)(i * 4 + j) * ldo + co, r4[i][j]);               \
+        }                                                                                                              \
+    }
+
+/* the first n (0..W) floats of p, zeros in the other lanes, reading nothing past p + n */
+__attribute__((target("avx512f"))) static inline __m512 load_n16(const float *p, int n) {
+    return _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1u), p);
+}
+__attribute__((target("avx2"))) static inline __m256 load_n8(const float *p, int n) {
+    if (n >= 8) return _mm256_loadu_ps(p);
+    float t[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+    for (int i = 0; i < n; i++) t[i] = p[i];
+    return _mm256_loadu_ps(t);
+}
+
+DDPM_WIDE_WINO_OUT(wino_out_avx512, "avx512f", __m512, 16, _mm512, load_n16)
+DDPM_WIDE_WINO_OUT(wino_out_avx2, "avx2", __m256, 8, _mm256, load_n8)
+
 static atomic_int wide_cap = -1;
 
 int ddpm_wide_hw_level(void) {
@@ -186,6 +233,21 @@ int ddpm_wide_affine_silu(const float *x, float *y, int n, float scale, float sh
     }
 }
 
+int ddpm_wide_wino_output(const float *m, size_t ms, int coutp, int cout, const float *bias, const float *bias2,
+                          float *o) {
+    if (coutp % 8 != 0) return 0;
+    switch (ddpm_wide_level()) {
+    case DDPM_WIDE_AVX512: {
+        const int c16 = coutp / 16 * 16;
+        wino_out_avx512(m, ms, 0, c16, cout, bias, bias2, o, coutp);
+        wino_out_avx2(m, ms, c16, coutp, cout, bias, bias2, o, coutp);
+        return 1;
+    }
+    case DDPM_WIDE_AVX2: wino_out_avx2(m, ms, 0, coutp, cout, bias, bias2, o, coutp); return 1;
+    default: return 0;
+    }
+}
+
 #else /* not native x86: no wide kernels */
 
 int ddpm_wide_hw_level(void) { return DDPM_WIDE_NONE; }
@@ -201,6 +263,11 @@ int ddpm_wide_gemm(int M, int N, int K, const float *A, int lda, const float *B,
 }
 int ddpm_wide_affine_silu(const float *x, float *y, int n, float scale, float shift, int silu) {
     (void)x, (void)y, (void)n, (void)scale, (void)shift, (void)silu;
+    return 0;
+}
+int ddpm_wide_wino_output(const float *m, size_t ms, int coutp, int cout, const float *bias, const float *bias2,
+                          float *o) {
+    (void)m, (void)ms, (void)coutp, (void)cout, (void)bias, (void)bias2, (void)o;
     return 0;
 }
 

@@ -1,6 +1,6 @@
 /*
- * Wider vectors for native x86 builds: the GEMM of kernels_simd.c and winograd_simd.c, and the GroupNorm-affine +
- * SiLU input transform of the Winograd kernel, through 8-lane (AVX2) or 16-lane (AVX-512F) vectors chosen at run
+ * Wider vectors for native x86 builds: the GEMM of kernels_simd.c and winograd_simd.c, and the Winograd kernel's
+ * GroupNorm-affine + SiLU input transform and output transform, through 8-lane (AVX2) or 16-lane (AVX-512F) vectors chosen at run
  * time from the CPU. Both do exactly what the 4-lane code does to each element, so results keep their bits.
  *
  * Both 4-lane GEMMs keep one accumulator per output element, start it at the bias (or 0), and add the products
@@ -15,6 +15,8 @@
  */
 #ifndef DDPM_WIDE_H
 #define DDPM_WIDE_H
+
+#include <stddef.h>
 
 /* Levels: 0 none (4-lane kernels only), 1 AVX2 (8 lanes), 2 AVX-512F (16 lanes). */
 #define DDPM_WIDE_NONE 0
@@ -42,5 +44,14 @@ int ddpm_wide_gemm(int M, int N, int K, const float *A, int lda, const float *B,
  * of vf4_silu lane by lane. Returns 1 when done, 0 (nothing written) at level 0. x and y must not overlap.
  */
 int ddpm_wide_affine_silu(const float *x, float *y, int n, float scale, float shift, int silu);
+
+/*
+ * One tile of winograd_simd.c's output transform with the couts in the lanes: o[p * coutp + co], p = 4 i + j the
+ * tile's output pixel, = ((A^T M A)[i][j] + bias[co]) + bias2[co] (each term only when its pointer is set), M read
+ * as m[xi * ms + co] (xi = 0..35, co < coutp, coutp a multiple of 8). bias and bias2 are read for co < cout only; the
+ * lanes co >= cout hold whatever the padding columns give. Returns 1 when done, 0 at level 0 or when coutp % 8 != 0.
+ */
+int ddpm_wide_wino_output(const float *m, size_t ms, int coutp, int cout, const float *bias, const float *bias2,
+                          float *o);
 
 #endif

@@ -27,6 +27,7 @@
 #endif
 
 #define WIDE_PLANE 1024 /* largest channel plane (h * w) pack_input transforms through wide.h */
+#define WIDE_COUT 256   /* most couts output_tile transforms through wide.h */
 
 #define VADD(a, b) vf4_add(a, b)
 #define VSUB(a, b) vf4_sub(a, b)
@@ -165,29 +166,39 @@ static vf4 load_part(const float *p, int k) {
 }
 
 /* One tile's outputs from its M rows (m[xi * ms + co]): y = (A^T M A + bias) + bias2, the pixels inside the image. */
-STAGE static void output_tile(const ddpm_conv_desc *d, const float *m, size_t ms, int img, int ty, int tx, float *y) {
+STAGE static void output_tile(const ddpm_conv_desc *d, const float *m, size_t ms, int coutp, int img, int ty, int tx,
+                               float *y) {
     const vf4 c2 = vf4_splat(2.0f), c4 = vf4_splat(4.0f), c8 = vf4_splat(8.0f);
     const int cout = d->cout, h = d->ho, w = d->wo, ox = 4 * tx;
     const int nx = w - ox < 4 ? w - ox : 4;
+    /* native x86: the transform and biases for all couts through wider vectors, same bits (wide.h) */
+    float ow[16 * WIDE_COUT];
+    const int wide = coutp <= WIDE_COUT && ddpm_wide_wino_output(m, ms, coutp, cout, d->bias,
+                                                                 d->bias2 ? d->bias2 + (size_t)img * cout : NULL, ow);
     for (int co = 0; co < cout; co += 4) {
         const int nc = cout - co < 4 ? cout - co : 4;
         vf4 t[4][6], o[4][4];
-        for (int j = 0; j < 6; j++) {
-            vf4 col[6], r[4];
-            for (int i = 0; i < 6; i++) col[i] = vf4_load(m + (size_t)(i * 6 + j) * ms + co);
-            DDPM_WINO_AT(vf4, VADD, VSUB, VMUL, c2, c4, c8, col, r);
-            for (int i = 0; i < 4; i++) t[i][j] = r[i];
-        }
-        for (int i = 0; i < 4; i++) DDPM_WINO_AT(vf4, VADD, VSUB, VMUL, c2, c4, c8, t[i], o[i]);
-        if (d->bias) {
-            const vf4 b = load_part(d->bias + co, nc);
+        if (wide) {
             for (int i = 0; i < 4; i++)
-                for (int j = 0; j < 4; j++) o[i][j] = vf4_add(o[i][j], b);
-        }
-        if (d->bias2) {
-            const vf4 b = load_part(d->bias2 + (size_t)img * cout + co, nc);
-            for (int i = 0; i < 4; i++)
-                for (int j = 0; j < 4; j++) o[i][j] = vf4_add(o[i][j], b);
+                for (int j = 0; j < 4; j++) o[i][j] = vf4_load(ow + (size_t)(i * 4 + j) * coutp + co);
+        } else {
+            for (int j = 0; j < 6; j++) {
+                vf4 col[6], r[4];
+                for (int i = 0; i < 6; i++) col[i] = vf4_load(m + (size_t)(i * 6 + j) * ms + co);
+                DDPM_WINO_AT(vf4, VADD, VSUB, VMUL, c2, c4, c8, col, r);
+                for (int i = 0; i < 4; i++) t[i][j] = r[i];
+            }
+            for (int i = 0; i < 4; i++) DDPM_WINO_AT(vf4, VADD, VSUB, VMUL, c2, c4, c8, t[i], o[i]);
+            if (d->bias) {
+                const vf4 b = load_part(d->bias + co, nc);
+                for (int i = 0; i < 4; i++)
+                    for (int j = 0; j < 4; j++) o[i][j] = vf4_add(o[i][j], b);
+            }
+            if (d->bias2) {
+                const vf4 b = load_part(d->bias2 + (size_t)img * cout + co, nc);
+                for (int i = 0; i < 4; i++)
+                    for (int j = 0; j < 4; j++) o[i][j] = vf4_add(o[i][j], b);
+            }
         }
         float *yc = y + ((size_t)img * cout + co) * h * w;
         for (int i = 0; i < 4 && 4 * ty + i < h; i++) {
@@ -233,7 +244,7 @@ void ddpm_wino_conv_simd(const ddpm_conv_desc *d, int n, const float *x, float *
             wino_gemm(tcp, d->cin, g.coutp, V + xi * vs, g.cin4, d->wino + (size_t)xi * d->cin * g.coutp, M + xi * ms);
         for (int t = 0; t < tc; t++) {
             const int img = (t0 + t) / g.tiles, r = (t0 + t) % g.tiles;
-            output_tile(d, M + (size_t)t * g.coutp, ms, img, r / g.tiles_x, r % g.tiles_x, y);
+            output_tile(d, M + (size_t)t * g.coutp, ms, g.coutp, img, r / g.tiles_x, r % g.tiles_x, y);
         }
     }
 }
