@@ -194,6 +194,33 @@ __attribute__((target("avx2"))) static inline __m256 load_n8(const float *p, int
 DDPM_WIDE_WINO_OUT(wino_out_avx512, "avx512f", __m512, 16, _mm512, load_n16)
 DDPM_WIDE_WINO_OUT(wino_out_avx2, "avx2", __m256, 8, _mm256, load_n8)
 
+/* ---- Winograd input transform, L channels in the lanes, as winograd_simd.c's input_tile does with 4 ---- */
+
+#define DDPM_WIDE_WINO_IN(NAME, TGT, VT, W, P)                                                                        \
+    __attribute__((target(TGT))) static void NAME(const float *Pin, int cin, int hp, int wp, int ty, int tx, float *v, \
+                                                  size_t vs) {                                                         \
+        const VT c2 = P##_set1_ps(2.0f), c4 = P##_set1_ps(4.0f), c5 = P##_set1_ps(5.0f);                             \
+        const size_t row = (size_t)wp * W, plane = (size_t)hp * row;                                                   \
+        for (int grp = 0; grp < cin / W; grp++) {                                                                      \
+            const float *p = Pin + grp * plane + (size_t)(4 * ty) * row + (size_t)(4 * tx) * W;                        \
+            VT t[6][6];                                                                                                \
+            for (int j = 0; j < 6; j++) {                                                                              \
+                VT col[6], o[6];                                                                                       \
+                for (int i = 0; i < 6; i++) col[i] = P##_loadu_ps(p + i * row + W * j);                                \
+                DDPM_WINO_BT(VT, P##_add_ps, P##_sub_ps, P##_mul_ps, c2, c4, c5, col, o);                              \
+                for (int i = 0; i < 6; i++) t[i][j] = o[i];                                                            \
+            }                                                                                                          \
+            for (int i = 0; i < 6; i++) {                                                                              \
+                VT o[6];                                                                                               \
+                DDPM_WINO_BT(VT, P##_add_ps, P##_sub_ps, P##_mul_ps, c2, c4, c5, t[i], o);                             \
+                for (int j = 0; j < 6; j++) P##_storeu_ps(v + (size_t)(i * 6 + j) * vs + W * grp, o[j]);              \
+            }                                                                                                          \
+        }                                                                                                              \
+    }
+
+DDPM_WIDE_WINO_IN(wino_in_avx512, "avx512f", __m512, 16, _mm512)
+DDPM_WIDE_WINO_IN(wino_in_avx2, "avx2", __m256, 8, _mm256)
+
 static atomic_int wide_cap = -1;
 
 int ddpm_wide_hw_level(void) {
@@ -248,6 +275,21 @@ int ddpm_wide_wino_output(const float *m, size_t ms, int coutp, int cout, const 
     }
 }
 
+int ddpm_wide_wino_lanes(void) {
+    switch (ddpm_wide_level()) {
+    case DDPM_WIDE_AVX512: return 16;
+    case DDPM_WIDE_AVX2: return 8;
+    default: return 0;
+    }
+}
+
+void ddpm_wide_wino_input(int lanes, const float *P, int cin, int hp, int wp, int ty, int tx, float *v, size_t vs) {
+    if (lanes == 16)
+        wino_in_avx512(P, cin, hp, wp, ty, tx, v, vs);
+    else if (lanes == 8)
+        wino_in_avx2(P, cin, hp, wp, ty, tx, v, vs);
+}
+
 #else /* not native x86: no wide kernels */
 
 int ddpm_wide_hw_level(void) { return DDPM_WIDE_NONE; }
@@ -269,6 +311,10 @@ int ddpm_wide_wino_output(const float *m, size_t ms, int coutp, int cout, const 
                           float *o) {
     (void)m, (void)ms, (void)coutp, (void)cout, (void)bias, (void)bias2, (void)o;
     return 0;
+}
+int ddpm_wide_wino_lanes(void) { return 0; }
+void ddpm_wide_wino_input(int lanes, const float *P, int cin, int hp, int wp, int ty, int tx, float *v, size_t vs) {
+    (void)lanes, (void)P, (void)cin, (void)hp, (void)wp, (void)ty, (void)tx, (void)v, (void)vs;
 }
 
 #endif

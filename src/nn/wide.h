@@ -1,6 +1,6 @@
 /*
  * Wider vectors for native x86 builds: the GEMM of kernels_simd.c and winograd_simd.c, and the Winograd kernel's
- * GroupNorm-affine + SiLU input transform and output transform, through 8-lane (AVX2) or 16-lane (AVX-512F) vectors chosen at run
+ * GroupNorm-affine + SiLU, input transform and output transform, through 8-lane (AVX2) or 16-lane (AVX-512F) vectors chosen at run
  * time from the CPU. Both do exactly what the 4-lane code does to each element, so results keep their bits.
  *
  * Both 4-lane GEMMs keep one accumulator per output element, start it at the bias (or 0), and add the products
@@ -51,6 +51,15 @@ int ddpm_wide_affine_silu(const float *x, float *y, int n, float scale, float sh
  * as m[xi * ms + co] (xi = 0..35, co < coutp, coutp a multiple of 8). bias and bias2 are read for co < cout only; the
  * lanes co >= cout hold whatever the padding columns give. Returns 1 when done, 0 at level 0 or when coutp % 8 != 0.
  */
+/* Channel lanes of the wide Winograd input transform: 16 (AVX-512F), 8 (AVX2) or 0 (none). */
+int ddpm_wide_wino_lanes(void);
+/*
+ * One tile of winograd_simd.c's input transform with `lanes` (ddpm_wide_wino_lanes(), not 0) channels in the vector:
+ * P: [cin / lanes][hp][wp][lanes] (cin a multiple of lanes), the zero-padded input with `lanes` channels interleaved;
+ * v[xi * vs + c] = (B^T d B)[xi] of channel c for the 6x6 patch at (4 ty, 4 tx), c < cin.
+ */
+void ddpm_wide_wino_input(int lanes, const float *P, int cin, int hp, int wp, int ty, int tx, float *v, size_t vs);
+
 int ddpm_wide_wino_output(const float *m, size_t ms, int coutp, int cout, const float *bias, const float *bias2,
                           float *o);
 

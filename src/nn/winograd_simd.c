@@ -33,12 +33,14 @@
 #define VSUB(a, b) vf4_sub(a, b)
 #define VMUL(a, b) vf4_mul(a, b)
 
-/* P for one image: [cin4 / 4][hp][wp][4], P[g][1 + y][1 + x][l] = x[4 g + l][y][x], zero elsewhere. With pre (d->pre_*
- * of this image, see kernels.h), the pixels inside the image become silu?(x * scale + shift), four channels a vector. */
-STAGE static void pack_input(const ddpm_conv_desc *d, const ddpm_wino_geom *g, const float *x, const float *pre_scale,
-                             const float *pre_shift, float *P) {
-    const int h = d->h, w = d->w, hp = g->hp, wp = g->wp;
-    const size_t hw = (size_t)h * w, row = (size_t)wp * 4;
+/* P for one image: [cin4 / L][hp][wp][L], P[g][1 + y][1 + x][l] = x[L g + l][y][x], zero elsewhere; L = 4, or natively
+ * the wide input transform's 8 or 16 when they divide cin4 (same floats, only the interleave differs). With pre
+ * (d->pre_* of this image, see kernels.h), the pixels inside the image become silu?(x * scale + shift), four channels
+ * a vector. */
+STAGE static void pack_input(const ddpm_conv_desc *d, const ddpm_wino_geom *g, int L, const float *x,
+                             const float *pre_scale, const float *pre_shift, float *P) {
+    const int h = d->h, w = d->w, hp = g->hp, wp = g->wp, q4 = L / 4;
+    const size_t hw = (size_t)h * w, row = (size_t)wp * L;
     const vf4 zero = vf4_splat(0.0f);
     float planebuf[4][WIDE_PLANE];
     for (int grp = 0; grp < g->cin4 / 4; grp++) {
@@ -64,13 +66,15 @@ STAGE static void pack_input(const ddpm_conv_desc *d, const ddpm_wino_geom *g, c
             else
                 for (int l = 0; l < 4; l++) src[l] = xc[l];
         }
-        float *pg = P + (size_t)grp * hp * row;
-        memset(pg, 0, sizeof(float) * row);
-        memset(pg + (size_t)(h + 1) * row, 0, sizeof(float) * row * (hp - h - 1));
+        float *plane = P + (size_t)(grp / q4) * hp * row, *pg = plane + 4 * (grp % q4);
+        if (grp % q4 == 0) {
+            memset(plane, 0, sizeof(float) * row);
+            memset(plane + (size_t)(h + 1) * row, 0, sizeof(float) * row * (hp - h - 1));
+        }
         for (int yy = 0; yy < h; yy++) {
             float *pr = pg + (size_t)(yy + 1) * row;
             vf4_store(pr, zero);
-            for (int xx = w + 1; xx < wp; xx++) vf4_store(pr + 4 * xx, zero);
+            for (int xx = w + 1; xx < wp; xx++) vf4_store(pr + (size_t)L * xx, zero);
             const size_t off = (size_t)yy * w;
             int xx = 0;
             for (; xx + 4 <= w; xx += 4) {
@@ -83,8 +87,8 @@ STAGE static void pack_input(const ddpm_conv_desc *d, const ddpm_wino_geom *g, c
                         if (d->pre_silu) r[j] = vf4_silu(r[j]);
                     }
                 }
-                float *q = pr + 4 * (xx + 1);
-                for (int j = 0; j < 4; j++) vf4_store(q + 4 * j, r[j]);
+                float *q = pr + (size_t)L * (xx + 1);
+                for (int j = 0; j < 4; j++) vf4_store(q + (size_t)L * j, r[j]);
             }
             for (; xx < w; xx++) {
                 float v[4];
@@ -94,7 +98,7 @@ STAGE static void pack_input(const ddpm_conv_desc *d, const ddpm_wino_geom *g, c
                     q = vf4_add(vf4_mul(q, sc4), sh4);
                     if (d->pre_silu) q = vf4_silu(q);
                 }
-                vf4_store(pr + 4 * (xx + 1), q);
+                vf4_store(pr + (size_t)L * (xx + 1), q);
             }
         }
     }
@@ -220,12 +224,15 @@ STAGE static void output_tile(const ddpm_conv_desc *d, const float *m, size_t ms
 void ddpm_wino_conv_simd(const ddpm_conv_desc *d, int n, const float *x, float *y, float *scratch) {
     ddpm_wino_geom g;
     ddpm_wino_geometry(d, &g);
+    /* channels interleaved in P: 4, or natively 8 / 16 for the wide input transform (wide.h, same bits) */
+    int L = ddpm_wide_wino_lanes();
+    if (L == 0 || g.cin4 % L != 0) L = 4;
     const size_t psz = (size_t)g.cin4 * g.hp * g.wp, in_sz = (size_t)d->cin * d->h * d->w;
     float *P = scratch, *V = P + (size_t)n * psz, *M = V + 36 * ((size_t)DDPM_WINO_CHUNK * g.cin4 + DDPM_WINO_PLANE_PAD);
     for (int i = 0; i < n; i++) {
         const float *ps = d->pre_scale ? d->pre_scale + (size_t)i * d->cin : NULL;
         const float *pt = d->pre_scale ? d->pre_shift + (size_t)i * d->cin : NULL;
-        pack_input(d, &g, x + i * in_sz, ps, pt, P + i * psz);
+        pack_input(d, &g, L, x + i * in_sz, ps, pt, P + i * psz);
     }
     const int T = n * g.tiles;
     const int nch = (T + DDPM_WINO_CHUNK - 1) / DDPM_WINO_CHUNK;
@@ -236,7 +243,11 @@ void ddpm_wino_conv_simd(const ddpm_conv_desc *d, int n, const float *x, float *
         const size_t vs = (size_t)tcp * g.cin4 + DDPM_WINO_PLANE_PAD, ms = (size_t)tcp * g.coutp + DDPM_WINO_PLANE_PAD;
         for (int t = 0; t < tc; t++) {
             const int img = (t0 + t) / g.tiles, r = (t0 + t) % g.tiles;
-            input_tile(P + img * psz, &g, r / g.tiles_x, r % g.tiles_x, V + (size_t)t * g.cin4, vs);
+            if (L == 4)
+                input_tile(P + img * psz, &g, r / g.tiles_x, r % g.tiles_x, V + (size_t)t * g.cin4, vs);
+            else
+                ddpm_wide_wino_input(L, P + img * psz, g.cin4, g.hp, g.wp, r / g.tiles_x, r % g.tiles_x,
+                                     V + (size_t)t * g.cin4, vs);
         }
         for (int xi = 0; xi < 36 && tc < tcp; xi++)
             memset(V + xi * vs + (size_t)tc * g.cin4, 0, sizeof(float) * (size_t)(tcp - tc) * g.cin4);
