@@ -344,7 +344,9 @@ void ddpm_model_set_trace(ddpm_model *m, ddpm_trace_fn fn, void *user_data);
 /* Which kernels the forward pass uses. DDPM_KERNELS_SCALAR is the plain reference for every op. */
 typedef enum ddpm_kernels { DDPM_KERNELS_SIMD = 0, DDPM_KERNELS_SCALAR = 1 } ddpm_kernels;
 void ddpm_model_set_kernels(ddpm_model *m, ddpm_kernels k);
-/* "wasm-simd128", "avx2", "sse2" or "scalar": the vector backend compiled into this build. */
+/* The vector backend: "wasm-simd128", "sse2" or "scalar" (the 4-lane layer compiled into this build), natively on x86
+ * followed by " + avx2" or " + avx512f" when the CPU lets the GEMMs and Winograd transforms run wider (same results
+ * bit for bit). */
 const char *ddpm_simd_backend(void);
 
 /* ================================================================================================================

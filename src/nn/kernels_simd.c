@@ -257,8 +257,8 @@ const ddpm_kernel_table ddpm_kernels_simd = {
 
 const char *ddpm_simd_backend(void) {
     switch (ddpm_wide_level()) {
-    case DDPM_WIDE_AVX512: return DDPM_SIMD_NAME " (GEMM: avx512f)";
-    case DDPM_WIDE_AVX2: return DDPM_SIMD_NAME " (GEMM: avx2)";
+    case DDPM_WIDE_AVX512: return DDPM_SIMD_NAME " + avx512f";
+    case DDPM_WIDE_AVX2: return DDPM_SIMD_NAME " + avx2";
     default: return DDPM_SIMD_NAME;
     }
 }
