@@ -207,6 +207,8 @@ def main():
             return x, old_metrics.get(key, {}).get("seconds", 0)
         return cli_sample(a.cli, path, raw, a.eval_n, steps, a.seed, cls, guidance, a.jobs, a.sample_cache)
 
+    # the cheaper comparison runs first: with a resumable --sample-cache, a stopped evaluation has their numbers
+    runs = runs[1:] + runs[:1]
     for tag, path, steps, sfx in runs:
         main_run = tag == "i8" and not sfx
         if cfg.num_classes:
