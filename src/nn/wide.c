@@ -1,9 +1,12 @@
 /*
- * AVX2 / AVX-512F paths with the 4-lane kernels' per-element operations (see wide.h).
- *
- * GEMM blocks: each holds
- * R rows x V vectors of accumulators in registers: C[r, v] starts at bias[r] (or 0) and adds a[r, k] * b[k, v]
- * for k = 0, 1, ..., K - 1, one multiply and one add per term.
+ * AVX2 / AVX-512F paths with the 4-lane kernels' per-element operations (see wide.h), each written once as a macro
+ * over the vector type and instantiated for 8 and 16 lanes:
+ *   GEMM blocks        R rows x V vectors of accumulators in registers: C[r, v] starts at bias[r] (or 0) and adds
+ *                      a[r, k] * b[k, v] for k = 0, 1, ..., K - 1, one multiply and one add per term;
+ *   affine + SiLU      simd_math.h's exp and SiLU, lane by lane;
+ *   Winograd output    A^T M A and the biases with the couts in the lanes (winograd_simd.c's output_tile);
+ *   Winograd input     B^T d B with 8 / 16 channels interleaved in P (winograd_simd.c's input_tile).
+ * The CPU's level is probed once (__builtin_cpu_supports also checks that the OS saves the wide registers).
  */
 #include "nn/wide.h"
 #include "nn/kernels.h"
@@ -223,11 +226,18 @@ DDPM_WIDE_WINO_IN(wino_in_avx2, "avx2", __m256, 8, _mm256)
 
 static atomic_int wide_cap = -1;
 
+static atomic_int wide_hw = -1; /* the CPU's level, probed once */
+
 int ddpm_wide_hw_level(void) {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return DDPM_WIDE_AVX512;
-    if (__builtin_cpu_supports("avx2")) return DDPM_WIDE_AVX2;
-    return DDPM_WIDE_NONE;
+    int hw = atomic_load_explicit(&wide_hw, memory_order_relaxed);
+    if (hw < 0) {
+        __builtin_cpu_init();
+        hw = __builtin_cpu_supports("avx512f") ? DDPM_WIDE_AVX512
+             : __builtin_cpu_supports("avx2")  ? DDPM_WIDE_AVX2
+                                               : DDPM_WIDE_NONE;
+        atomic_store_explicit(&wide_hw, hw, memory_order_relaxed);
+    }
+    return hw;
 }
 
 int ddpm_wide_level(void) {
