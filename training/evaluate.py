@@ -8,6 +8,8 @@ FD is biased upwards for small N, so the floor FD(N train images, test set) is c
 samples: the ratio FD / floor compares like with like. The floor is the mean over --floor-reps disjoint sets of N
 train images (fd_floor_sd: their spread), and fd_boot_sd is the bootstrap standard deviation of the samples' FD
 (--boot resamples of the N samples), so a difference between two models can be read against the noise of N.
+--fd-curve K fits that bias: FD of the first N/K, 2N/K, ..., N samples, least squares FD(n) = fd_inf + b / n (the
+1/n bias of Chong & Forsyth 2020), and reports the fit's value at n = 10000 (the issue's protocol) and at infinity.
 """
 
 import argparse
@@ -40,6 +42,18 @@ def load_raw(path, size=28):
     return x.reshape(-1, 1, size, size)
 
 
+def fd_curve(fs, fte, k):
+    """FD of the first n samples for k sizes n up to len(fs) (multiples of 10, so classes k % 10 stay balanced) and
+    the least-squares line FD = fd_inf + b * (1/n)."""
+    sizes = sorted({max(10, (len(fs) * i // k) // 10 * 10) for i in range(1, k + 1)})
+    if len(sizes) < 2:
+        raise SystemExit("evaluate.py: --fd-curve needs at least 20 samples and K >= 2")
+    fds = [frechet(fs[:n], fte) for n in sizes]
+    b, fd_inf = np.polyfit(1.0 / np.array(sizes, dtype=np.float64), np.array(fds), 1)
+    return {"fd_curve": {str(n): v for n, v in zip(sizes, fds)}, "fd_inf": float(fd_inf), "fd_bias_b": float(b),
+            "fd_fit_at_10k": float(fd_inf + b / 10000)}
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--samples", nargs="*", default=[], help="raw float32 files of samples (concatenated)")
@@ -51,6 +65,8 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--floor-reps", type=int, default=10, help="disjoint train sets averaged for the floor")
     p.add_argument("--boot", type=int, default=50, help="bootstrap resamples for fd_boot_sd (0 = none)")
+    p.add_argument("--fd-curve", type=int, default=0, metavar="K",
+                   help="FD of K prefixes of the samples and the fit FD(n) = fd_inf + b/n (see above)")
     a = p.parse_args()
     clf = classifier.load(a.classifier)
     xte, yte = data.load("test", a.data_dir)
@@ -67,6 +83,8 @@ def main():
         if a.boot:
             rng = np.random.default_rng(a.seed + 1)
             out["fd_boot_sd"] = float(np.std([frechet(fs[rng.integers(0, n, n)], fte) for _ in range(a.boot)]))
+        if a.fd_curve:
+            out.update(fd_curve(fs, fte, a.fd_curve))
         if a.labels:
             want = np.arange(n) % 10 if a.labels == "all10" else np.full(n, int(a.labels))
             pred = ls.argmax(1)

@@ -5,6 +5,7 @@ Layout: u64 little-endian header length N | N bytes of JSON | data. The JSON map
 """
 
 import json
+import os
 import struct
 
 import numpy as np
@@ -29,6 +30,22 @@ def save(path, tensors, metadata=None):
     h += b" " * ((8 - len(h) % 8) % 8)  # pad so the data section starts 8-aligned
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def replace_metadata(path, updates):
+    """Sets the given __metadata__ keys of a safetensors file in place (atomically), keeping every tensor's bytes:
+    the data section is copied verbatim, only the JSON header (and its padding) changes."""
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    meta.update({str(k): str(v) for k, v in updates.items()})
+    h = json.dumps({"__metadata__": meta, **header}, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + raw[8 + n:])
+    os.replace(tmp, path)
 
 
 def load(path):
