@@ -432,7 +432,7 @@ test('two workers give the same pixels as one', async (t) => {
     await page.fill('#opt-ddim-eta', '1');
     const [snap5, node5] = await Promise.all([generate(page), nodeSample(odd)]);
     assert.equal(snap5.state, 'done', JSON.stringify(snap5.error));
-    assert.deepEqual(snap5.run.samplerOptions, { eta: 1, clip_x0: false });
+    assert.deepEqual(snap5.run.samplerOptions, { eta: 1, clip_x0: false, clip_eps: true, set_alpha_to_one: true, clip_range: 1 });
     assert.equal(snap5.split.length, 2);
     assert.equal(snap5.split[0] + snap5.split[1], 5);
     t.diagnostic(`batch 5 split by measured worker speeds: ${snap5.split.join(' + ')}`);

@@ -99,7 +99,8 @@ typedef enum ddpm_schedule_kind {
     DDPM_SCHEDULE_SCALED_LINEAR = 1, /* beta_t = linspace(sqrt(beta_start), sqrt(beta_end), T)^2                          */
     DDPM_SCHEDULE_COSINE = 2,        /* Nichol & Dhariwal: f(t) = cos^2(((t/T)+s)/(1+s) * pi/2), s = 0.008,
                                         beta_t = min(1 - f(t+1)/f(t), 0.999)                                               */
-    DDPM_SCHEDULE_SIGMOID = 3        /* beta_t = sigmoid(linspace(-6, 6, T)) * (beta_end - beta_start) + beta_start       */
+    DDPM_SCHEDULE_SIGMOID = 3,       /* beta_t = sigmoid(linspace(-6, 6, T)) * (beta_end - beta_start) + beta_start       */
+    DDPM_SCHEDULE_CUSTOM = 4         /* beta_t = betas[t], an explicit list (diffusers' trained_betas)                   */
 } ddpm_schedule_kind;
 
 typedef struct ddpm_schedule_params {
@@ -109,6 +110,12 @@ typedef struct ddpm_schedule_params {
     double beta_end;
     int rescale_zero_snr; /* Lin et al. 2023: shift/scale sqrt(alphas_cumprod) so alphas_cumprod[T-1] = 0 exactly;
                              needs T >= 2 */
+    const double *betas;  /* DDPM_SCHEDULE_CUSTOM: num_timesteps betas, each in (0, 1]; copied by
+                             ddpm_schedule_create (the schedule's own params then point at its copy) */
+    int float32;          /* 1: betas and alphas_cumprod are computed as diffusers computes them, in float32
+                             (torch.linspace in float32, the betas rounded to float32, a float32 cumprod), then
+                             widened to double; every derived array is computed from those in double. 0: all in
+                             double (this project's own models, training/schedule.py) */
 } ddpm_schedule_params;
 
 /* linear, T = 1000, 1e-4 .. 0.02, no rescale. */
@@ -272,6 +279,35 @@ float ddpm_det_expf(float x);
  * I8 weights are converted to float32 once, at load.
  * ============================================================================================================= */
 
+/*
+ * How the U-Net is wired beyond the fields of ddpm_model_config. A file in this project's own format gets the
+ * values in [brackets]; a diffusers UNet2DModel config.json sets them from the key named after the semicolon.
+ */
+typedef struct ddpm_unet_arch {
+    int level_channels[DDPM_MAX_LEVELS]; /* channels of level i [base_channels * channel_mult[i]]; block_out_channels */
+    uint32_t attn_down, attn_up;   /* bit i: the down / up blocks of level i have self-attention [from attn_resolutions];
+                                      AttnDownBlock2D in down_block_types[i], AttnUpBlock2D in up_block_types[L-1-i] */
+    int mid_attention;             /* the mid block's attention [1]; add_attention */
+    int head_dim;                  /* channels per attention head, 0 = one head over all channels [0];
+                                      attention_head_dim (null: 0) */
+    int attn_groups;               /* GroupNorm groups before attention [groups]; attn_norm_num_groups or
+                                      norm_num_groups */
+    float norm_eps;                /* eps of every GroupNorm [1e-5]; norm_eps */
+    int flip_sin_to_cos;           /* timestep sinusoid order: 0 = [sin | cos], 1 = [cos | sin] [0]; flip_sin_to_cos */
+    int freq_shift;                /* freq_k = exp(-ln(10^4) k / (C/2 - freq_shift)) [1]; freq_shift */
+    int downsample_one_sided;      /* 0: stride-2 3x3 conv with padding 1 [0]; 1: padding only at the bottom and
+                                      right (diffusers' downsample_padding 0: F.pad(x, (0, 1, 0, 1)), then no padding) */
+    float mid_scale;               /* the mid block's resnets and attention divide their output by this [1];
+                                      mid_block_scale_factor */
+    int center_input;              /* x -> 2x - 1 before conv_in [0]; center_input_sample */
+    int temb_dim;                  /* width of the time embedding [4 * base_channels]; time_embedding_dim or
+                                      4 * block_out_channels[0] */
+    int null_class;                /* 1: the class table has num_classes + 1 rows, the last the null class used for
+                                      unconditional and guided sampling [1]; 0: num_class_embeds rows, every
+                                      evaluation needs labels */
+    int diffusers_names;           /* tensor names: 0 = training/model.py's [0], 1 = diffusers' state-dict names */
+} ddpm_unet_arch;
+
 typedef struct ddpm_model_config {
     int in_channels;
     int out_channels;
@@ -287,9 +323,10 @@ typedef struct ddpm_model_config {
     ddpm_prediction prediction;
     ddpm_variance variance;
     ddpm_schedule_params schedule;
+    ddpm_unet_arch arch;
 } ddpm_model_config;
 
-typedef enum ddpm_dtype { DDPM_DTYPE_F32 = 0, DDPM_DTYPE_F16 = 1, DDPM_DTYPE_I8 = 2 } ddpm_dtype;
+typedef enum ddpm_dtype { DDPM_DTYPE_F32 = 0, DDPM_DTYPE_F16 = 1, DDPM_DTYPE_I8 = 2, DDPM_DTYPE_BF16 = 3 } ddpm_dtype;
 
 typedef struct ddpm_tensor_info {
     const char *name;   /* owned by the model */
@@ -305,6 +342,65 @@ ddpm_status ddpm_model_load_file(const char *path, ddpm_model **out, ddpm_error 
 /* The bytes are parsed and copied; the caller may free `data` as soon as this returns. */
 ddpm_status ddpm_model_load_buffer(const void *data, size_t size, ddpm_model **out, ddpm_error *err);
 void ddpm_model_free(ddpm_model *m);
+
+/*
+ * Hugging Face diffusers models
+ * -----------------------------
+ * A diffusers UNet2DModel is three files: config.json (the architecture), diffusion_pytorch_model.safetensors (the
+ * weights under diffusers' state-dict names, F32, F16 or BF16; the ".fp16" variant holds F16) and, beside them or in
+ * a pipeline's scheduler/ folder, scheduler_config.json (DDPMScheduler, DDIMScheduler or PNDMScheduler: the noise
+ * schedule, prediction type, variance, clipping and timestep spacing). The engine runs what diffusers' UNet2DModel
+ * computes for the configurations listed in src/io/diffusers_config.h; any other value is refused with
+ * DDPM_ERR_UNSUPPORTED naming the key. Attention tensors may use the names of diffusers >= 0.14 (to_q, to_k, to_v,
+ * to_out.0) or older ones (query, key, value, proj_attn). Every tensor's presence, dtype and shape is checked against
+ * the config; a tensor the config does not use is refused with its name. Pickle (.bin) checkpoints are never read:
+ * convert them with training/bin_to_safetensors.py.
+ *
+ * The scheduler config sets the model's schedule (computed in float32 as diffusers does: ddpm_schedule_params.float32)
+ * and its sampling defaults (ddpm_model_sample_defaults): "ddpm" for DDPMScheduler, "ddim" for DDIMScheduler, "plms"
+ * for PNDMScheduler, with clip_sample, timestep_spacing, steps_offset and set_alpha_to_one as the samplers' options.
+ */
+typedef struct ddpm_load_options {
+    const char *unet_config;      /* config.json text of a UNet2DModel (need not be NUL-terminated), or NULL: the
+                                     configuration comes from the weights file's own metadata (this project's format,
+                                     or a file written by `ddpm convert`, which carries both JSON texts) */
+    size_t unet_config_len;
+    const char *scheduler_config; /* scheduler_config.json text, or NULL: the file's metadata, else DDPMScheduler's
+                                     defaults (linear 1e-4 .. 0.02, T = 1000, fixed_small, clip_sample) */
+    size_t scheduler_config_len;
+    ddpm_dtype quantize;          /* F32 (default): weights as stored. F16: every weight rounded to binary16. I8:
+                                     every weight of rank >= 2 rounded to int8 with one scale per output channel,
+                                     scale = max|w[o]| / 127 (as training/export.py and `ddpm convert` store them).
+                                     The engine computes in float32 either way; the rounding makes a model behave as
+                                     its F16 / I8 file will */
+} ddpm_load_options;
+
+ddpm_load_options ddpm_load_default_options(void);
+/* ddpm_model_load_buffer with options (opt may be NULL: the defaults). */
+ddpm_status ddpm_model_load_buffer_ex(const void *data, size_t size, const ddpm_load_options *opt, ddpm_model **out,
+                                      ddpm_error *err);
+/*
+ * Loads a weights file or a diffusers folder: PATH/config.json + PATH/diffusion_pytorch_model[.VARIANT].safetensors
+ * (+ PATH/scheduler_config.json, or PATH/../scheduler/scheduler_config.json), or a pipeline folder whose
+ * model_index.json names a UNet2DModel in PATH/unet/ and a scheduler in PATH/scheduler/. variant: NULL, or e.g.
+ * "fp16" to prefer diffusion_pytorch_model.fp16.safetensors. A folder without safetensors weights but with a
+ * diffusion_pytorch_model.bin is refused (DDPM_ERR_UNSUPPORTED) with the command that converts it. The options'
+ * config texts must be NULL here (the folder's files are used); quantize applies.
+ */
+ddpm_status ddpm_model_load_path(const char *path, const char *variant, const ddpm_load_options *opt,
+                                 ddpm_model **out, ddpm_error *err);
+/*
+ * The model as one safetensors file in memory (*out: malloc'd, free() it): F32, F16 (every tensor) or I8 (every
+ * tensor of rank >= 2 with a "<name>_scale" F32 tensor of one scale per output channel; the rest F32), under the
+ * tensor names it was loaded with, with the file's metadata. A diffusers model's file also carries its JSON texts
+ * as "diffusers.unet_config" and "diffusers.scheduler_config", so that ddpm_model_load_buffer() of the result
+ * alone gives the same model (`ddpm convert`).
+ */
+ddpm_status ddpm_model_export(const ddpm_model *m, ddpm_dtype dtype, void **out, size_t *size, ddpm_error *err);
+/* The JSON texts a diffusers model was loaded with (NUL-terminated, owned by the model), or NULL for this project's
+ * own format or when there was none. */
+const char *ddpm_model_unet_config_json(const ddpm_model *m);
+const char *ddpm_model_scheduler_config_json(const ddpm_model *m);
 
 const ddpm_model_config *ddpm_model_get_config(const ddpm_model *m);
 const ddpm_schedule *ddpm_model_get_schedule(const ddpm_model *m);
@@ -335,8 +431,10 @@ size_t ddpm_model_workspace_bytes(const ddpm_model *m, int n);
 
 /*
  * Debugging and tests: when set, `fn` is called after every block of the forward pass with the block's name (the
- * same names as training/model.py's trace: "temb", "conv_in", "down.3", "mid", "up.0", "out") and its activation
- * (shape [n, c, h, w]; for "temb" h = w = 1). Pass fn = NULL to turn it off.
+ * same names as training/model.py's trace: "time_proj" (the sinusoid), "temb", "conv_in", "down.3", "mid", "up.0",
+ * "out") and its activation (shape [n, c, h, w]; for "time_proj" and "temb" h = w = 1). After the last block of each
+ * level it is also called as diffusers' blocks are named, "down_blocks.<level>" and "up_blocks.<L-1-level>".
+ * Pass fn = NULL to turn it off.
  */
 typedef void (*ddpm_trace_fn)(void *user_data, const char *name, const float *data, int n, int c, int h, int w);
 void ddpm_model_set_trace(ddpm_model *m, ddpm_trace_fn fn, void *user_data);
@@ -442,9 +540,32 @@ typedef struct ddpm_sample_params {
     float guidance;             /* classifier-free guidance scale w: out = uncond + w (cond - uncond); 1 = none */
     const float *init_image;    /* optional [batch, C, S, S] start image in [-1, 1] (image-to-image) */
     float strength;             /* with init_image: 0 < strength <= 1; starts at t = round(strength * T) - 1 */
+    int steps_offset;           /* added to every timestep of the leading grid (diffusers' steps_offset), >= 0; the
+                                   result is clamped to T - 1 */
+    const int *timesteps;       /* optional custom grid (diffusers' set_timesteps(timesteps=...)): num_timesteps
+                                   strictly descending values in [0, T); replaces steps and spacing */
+    int num_timesteps;
+    /* Replay, to reproduce a run of another engine step by step: */
+    const float *start_x;       /* optional x at the first timestep, [batch, C, S, S] (instead of the seeded x_T) */
+    const float *noise;         /* optional [noise_count, batch, C, S, S]: the k-th draw of the sampler's noise
+                                   (ctx->noise, in call order) takes tensor k instead of the RNG. The built-ins draw
+                                   once per step that adds noise: ddpm on every step but the last; ddim with eta > 0
+                                   on every step but the last; euler_a and dpm2_a once per step whose next level is
+                                   above 0. A run that draws more than noise_count tensors fails with
+                                   DDPM_ERR_INVALID_ARGUMENT at that step. */
+    int noise_count;
 } ddpm_sample_params;
 
 ddpm_sample_params ddpm_sample_default_params(void);
+/* ddpm_sample_default_params() with what the model's scheduler config asks for (diffusers models): the sampler
+ * ("ddpm", "ddim" or "plms"), spacing and steps_offset. The scheduler's clip_sample, clip_sample_range,
+ * set_alpha_to_one and variance become the default values of the sampler options of those names (clip_x0,
+ * clip_range, set_alpha_to_one, variance; DDIM also gets clip_eps = 0, diffusers' rule) in every run of the model,
+ * whatever the sampler params say, unless the params set those options themselves. */
+ddpm_sample_params ddpm_model_sample_defaults(const ddpm_model *m);
+/* Those option defaults (none for this project's own format), for a ddpm_denoiser built around the model. The
+ * arrays are owned by the model. */
+void ddpm_model_option_defaults(const ddpm_model *m, int *n, const char *const **names, const double **values);
 
 typedef struct ddpm_run ddpm_run;
 
@@ -462,6 +583,13 @@ typedef struct ddpm_denoiser {
                         ddpm_error *err);
     void *user_data;
     size_t (*workspace_bytes)(void *user_data, int n); /* optional: scratch eval needs for a batch of n */
+    /* optional: default values for sampler options of these names, used where the sampler has such an option and
+     * the params do not set it (a model's scheduler config: clip_x0, set_alpha_to_one, ...) */
+    int num_option_defaults;
+    const char *const *option_default_names;
+    const double *option_default_values;
+    int labels_required;        /* 1: every evaluation needs labels (no null class): unconditional runs and
+                                   guidance are refused */
 } ddpm_denoiser;
 
 /* A run over any denoiser; the denoiser (and its schedule) must outlive the run. */

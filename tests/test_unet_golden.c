@@ -19,6 +19,8 @@ typedef struct trace_ctx {
 
 static void on_trace(void *user, const char *name, const float *data, int n, int c, int h, int w) {
     trace_ctx *tc = user;
+    /* the sinusoid and the per-level aliases (diffusers' block names) have no training/model.py counterpart */
+    if (strcmp(name, "time_proj") == 0 || strstr(name, "_blocks.")) return;
     char key[64];
     snprintf(key, sizeof key, "trace.%s", name);
     size_t cnt;

@@ -466,8 +466,8 @@ static void test_tensor_entries(void) {
         ddpm_status expected;
         const char *needle;
     } cases[] = {
-        {"unknown_dtype_bf16", "\"x\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4]}", DDPM_ERR_UNSUPPORTED,
-         "BF16"},
+        {"unknown_dtype_u16", "\"x\":{\"dtype\":\"U16\",\"shape\":[2],\"data_offsets\":[0,4]}", DDPM_ERR_UNSUPPORTED,
+         "U16"},
         {"unknown_dtype_f64", "\"x\":{\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[0,16]}", DDPM_ERR_UNSUPPORTED,
          "F64"},
         {"unknown_dtype_i32", "\"x\":{\"dtype\":\"I32\",\"shape\":[2],\"data_offsets\":[0,8]}", DDPM_ERR_UNSUPPORTED,

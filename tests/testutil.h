@@ -3,6 +3,7 @@
 #define DDPM_TESTUTIL_H
 
 #include "ddpm.h"
+#include "io/json.h"
 #include "io/safetensors.h"
 
 #include <math.h>
@@ -96,6 +97,32 @@ static inline void tu_fill(float *x, size_t n, unsigned seed, float lo, float hi
         s ^= s << 5;
         x[i] = lo + (hi - lo) * (float)(s >> 8) / 16777216.0f;
     }
+}
+
+/* Any tensor of a safetensors file read as raw little-endian bytes, also where the file holds dtypes the weights
+ * parser refuses (F64, I64: diffusers' goldens): the header is read with the JSON parser and the data copied out.
+ * Returns the tensor's byte size, or 0 when it is absent, of another dtype, larger than cap or out of bounds. */
+static inline size_t tu_raw_tensor(const unsigned char *buf, size_t size, const char *name, const char *dtype,
+                                   void *out, size_t cap) {
+    uint64_t hl = 0;
+    if (size < 8) return 0;
+    for (int i = 7; i >= 0; i--) hl = hl << 8 | buf[i];
+    if (hl > size - 8) return 0;
+    ddpm_json *doc = NULL;
+    if (ddpm_json_parse((const char *)buf + 8, (size_t)hl, &doc, NULL) != DDPM_OK) return 0;
+    const ddpm_json_value *t = ddpm_json_object_get(ddpm_json_root(doc), name);
+    const ddpm_json_value *dt = ddpm_json_object_get(t, "dtype"), *off = ddpm_json_object_get(t, "data_offsets");
+    size_t bytes = 0;
+    if (dt && dt->type == DDPM_JSON_STRING && strcmp(dt->string, dtype) == 0 && off && off->type == DDPM_JSON_ARRAY &&
+        off->length == 2 && off->items[0].type == DDPM_JSON_INT && off->items[1].type == DDPM_JSON_INT) {
+        const int64_t b = off->items[0].integer, e = off->items[1].integer;
+        if (b >= 0 && e >= b && (uint64_t)(e - b) <= cap && (uint64_t)e <= size - 8 - hl) {
+            bytes = (size_t)(e - b);
+            memcpy(out, buf + 8 + hl + b, bytes);
+        }
+    }
+    ddpm_json_free(doc);
+    return bytes;
 }
 
 #endif

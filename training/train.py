@@ -14,6 +14,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
 import time
 
@@ -58,6 +59,10 @@ def parse_args(argv=None):
                    "ddpm.train_steps; the optimizer starts fresh with a new warm-up; a conditional file can start an "
                    "unconditional run (its null class becomes the model). Ignored when a checkpoint exists")
     p.add_argument("--max-minutes", type=float, default=0, help="stop (after a checkpoint) after this long; 0 = no limit")
+    p.add_argument("--ckpt", default="", help="full-state checkpoint path (model, EMA, optimizer, step, RNG seeds are "
+                   "derived from the step); default OUT/ckpt.pt. training/checkpoints/*.pt are the committed ones")
+    p.add_argument("--csv", default="", help="append one row per 50 steps (step, loss, lr, images, train hours, "
+                   "unix time) to this CSV; default OUT/loss.csv")
     return p.parse_args(argv)
 
 
@@ -106,8 +111,18 @@ def main(argv=None):
     a = parse_args(argv)
     torch.set_num_threads(a.threads)
     os.makedirs(a.out, exist_ok=True)
-    ckpt_path = os.path.join(a.out, "ckpt.pt")
+    ckpt_path = a.ckpt or os.path.join(a.out, "ckpt.pt")
+    if os.path.dirname(ckpt_path):
+        os.makedirs(os.path.dirname(ckpt_path), exist_ok=True)
     log = open(os.path.join(a.out, "log.txt"), "a")
+    csv_path = a.csv or os.path.join(a.out, "loss.csv")
+    if os.path.dirname(csv_path):
+        os.makedirs(os.path.dirname(csv_path), exist_ok=True)
+    new_csv = not os.path.exists(csv_path)
+    csv = open(csv_path, "a")
+    if new_csv:
+        csv.write("step,loss_ema,lr,images_seen,train_hours,unix_time\n")
+        csv.flush()
 
     def say(msg):
         print(msg, flush=True)
@@ -184,6 +199,12 @@ def main(argv=None):
                          opt=opt.state_dict(), step=step, images_seen=images_seen, train_seconds=train_seconds,
                          args=vars(a)), ckpt_path)
 
+    stop = {"signal": None}
+
+    def on_term(signum, frame):
+        stop["signal"] = signum  # checkpoint after the current step, then exit
+
+    signal.signal(signal.SIGTERM, on_term)
     warm_from = step if (a.init_from and not os.path.exists(ckpt_path)) else 0
     t_start = time.time()
     last_ckpt = time.time()
@@ -227,9 +248,12 @@ def main(argv=None):
             ips = window_n / max(1e-9, time.time() - window_t)
             eta = (a.steps - step) * a.batch / max(ips, 1e-9)
             say(f"step {step}/{a.steps} loss {loss_avg:.4f} lr {opt.param_groups[0]['lr']:.2e} {ips:.1f} img/s eta {eta/3600:.2f} h")
+            csv.write(f"{step},{loss_avg:.5f},{opt.param_groups[0]['lr']:.3e},{images_seen},{train_seconds/3600:.4f},"
+                      f"{time.time():.0f}\n")
+            csv.flush()
             window_t, window_n = time.time(), 0
         done = step == a.steps
-        out_of_time = a.max_minutes and (time.time() - t_start) > 60 * a.max_minutes
+        out_of_time = (a.max_minutes and (time.time() - t_start) > 60 * a.max_minutes) or stop["signal"]
         if done or out_of_time or time.time() - last_ckpt > a.ckpt_every:
             checkpoint()
             last_ckpt = time.time()
@@ -239,7 +263,7 @@ def main(argv=None):
             ema.train(ema_was)
             say(f"wrote grid_{step:07d}.png")
         if out_of_time:
-            say(f"stopping after {a.max_minutes} minutes at step {step}")
+            say(f"stopping at step {step} ({'SIGTERM' if stop['signal'] else f'{a.max_minutes} minutes'})")
             break
     checkpoint()
 

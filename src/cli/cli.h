@@ -54,6 +54,27 @@ int cli_parse_args(const char *command, int argc, char **argv, cli_flag *flags, 
                    int max_positional);
 cli_flag *cli_flag_get(cli_flag *flags, int nflags, const char *name);
 
+/* ---- load.c: MODEL arguments ---- */
+
+/* Every command that takes MODEL also takes these flags, in this order:
+ *   --variant NAME     diffusers folders: prefer diffusion_pytorch_model.NAME.safetensors (e.g. fp16)
+ *   --quantize Q       f32 (as stored), f16 or i8: round the weights on load
+ *   --config FILE      MODEL is a weights file and FILE its UNet config.json
+ *   --scheduler FILE   with --config: the scheduler_config.json
+ * MODEL is a weights file, a diffusers model or pipeline folder, or such a folder's config.json. */
+#define CLI_MODEL_FLAG_COUNT 4
+#define CLI_MODEL_FLAGS_USAGE                                                                                         \
+    "  MODEL is a weights file (.safetensors), a diffusers UNet2DModel folder (config.json +\n"                       \
+    "  diffusion_pytorch_model.safetensors [+ scheduler_config.json], or a pipeline with model_index.json),\n"        \
+    "  or that folder's config.json.\n"                                                                               \
+    "  --variant NAME      prefer diffusion_pytorch_model.NAME.safetensors (e.g. fp16)\n"                             \
+    "  --quantize Q        f32 (default: as stored), f16 or i8: round the weights on load\n"                          \
+    "  --config FILE       MODEL is a weights file and FILE its UNet config.json\n"                                   \
+    "  --scheduler FILE    with --config: its scheduler_config.json\n"
+void cli_model_flags_init(cli_flag *flags);
+/* Loads MODEL with the values of the CLI_MODEL_FLAG_COUNT flags at mf (NULL: none), or dies. */
+ddpm_model *cli_load_model_flags(const char *path, const cli_flag *mf);
+
 /* ---- image.c: PNG in and out ---- */
 
 /*
@@ -79,5 +100,6 @@ int cli_cmd_info(int argc, char **argv);
 int cli_cmd_samplers(int argc, char **argv);
 int cli_cmd_sample(int argc, char **argv);
 int cli_cmd_eps(int argc, char **argv);
+int cli_cmd_convert(int argc, char **argv);
 
 #endif

@@ -27,12 +27,24 @@ static const char usage_main[] =
     "  sample MODEL ...    draw samples with a registered sampler; writes a PNG grid and/or raw float32\n"
     "  samplers            the registered samplers and their options\n"
     "  eps MODEL ...       one forward pass of the network on raw float32 input\n"
+    "  convert MODEL ...   write MODEL as one .safetensors file in F32, F16 or I8\n"
     "  help [COMMAND]      this text, or a command's usage (also: ddpm COMMAND --help)\n"
     "  version             the library version (also: --version)\n"
     "\n"
-    "MODEL is a .safetensors weights file. Errors print \"ddpm: <message>\" and exit non-zero.\n";
+    "MODEL is a .safetensors weights file, or a Hugging Face diffusers UNet2DModel folder (config.json +\n"
+    "diffusion_pytorch_model.safetensors [+ scheduler_config.json], or a pipeline folder with model_index.json).\n"
+    "Errors print \"ddpm: <message>\" and exit non-zero.\n";
 
-static const char usage_info[] = "usage: ddpm info MODEL\n";
+static const char usage_info[] = "usage: ddpm info MODEL [model options]\n\n" CLI_MODEL_FLAGS_USAGE;
+
+static const char usage_convert[] =
+    "usage: ddpm convert MODEL --dtype f32|f16|i8 --out FILE.safetensors [model options]\n"
+    "\n"
+    "  --dtype D           f32, f16 (every tensor) or i8 (rank >= 2 tensors as int8 with one float32 scale per\n"
+    "                      output channel, \"<name>_scale\"; the rest f32)\n"
+    "  --out FILE          the single-file model; a diffusers model's file carries its config.json and\n"
+    "                      scheduler_config.json in the metadata and loads exactly as the folder did\n"
+    "\n" CLI_MODEL_FLAGS_USAGE;
 
 static const char usage_samplers[] = "usage: ddpm samplers\n";
 
@@ -65,7 +77,17 @@ static const char usage_sample[] =
     "  --every K           frame interval in steps (default 1)\n"
     "  --scale K           upscale the PNGs K times, nearest neighbour, 1 .. 32 (default 1)\n"
     "  --quiet             no progress output\n"
+    "  --steps-offset N    added to every timestep of the leading grid (diffusers' steps_offset)\n"
+    "  --timesteps LIST    a custom grid, e.g. 999,750,500,250,0 (strictly descending; replaces --steps)\n"
+    "  --start X_T.f32     replay: x at the first timestep, float32 [B, C, S, S] (instead of the seed's)\n"
+    "  --noise NOISE.f32   replay: float32 [K, B, C, S, S]; the k-th noise draw of the sampler takes tensor k\n"
+    "                      instead of the RNG (ddpm draws on every step but the last; ddim with eta > 0 too;\n"
+    "                      euler_a and dpm2_a once per step whose next level is above 0)\n"
     "\n"
+    "A diffusers model's scheduler_config.json sets the defaults: the sampler (DDPMScheduler: ddpm,\n"
+    "DDIMScheduler: ddim, PNDMScheduler: plms), spacing, steps offset, and the options clip_x0, clip_range,\n"
+    "set_alpha_to_one and variance; flags and --opt override them.\n"
+    "\n" CLI_MODEL_FLAGS_USAGE "\n"
     "Progress goes to stderr: a line updated in place on a terminal, else a line about every 10%.\n";
 
 static const char usage_eps[] =
@@ -75,7 +97,8 @@ static const char usage_eps[] =
     "  --t T               timestep in [0, T], may be fractional; the same for every image\n"
     "  --class C           label 0 .. classes, where classes is the null class (conditional models only;\n"
     "                      default: the null class)\n"
-    "  --out OUT.f32       the network's raw output [N, C_out, S, S], float32 little-endian\n";
+    "  --out OUT.f32       the network's raw output [N, C_out, S, S], float32 little-endian\n"
+    "\n" CLI_MODEL_FLAGS_USAGE;
 
 static const char *usage_of(const char *command) {
     if (!command) return usage_main;
@@ -83,6 +106,7 @@ static const char *usage_of(const char *command) {
     if (strcmp(command, "samplers") == 0) return usage_samplers;
     if (strcmp(command, "sample") == 0) return usage_sample;
     if (strcmp(command, "eps") == 0) return usage_eps;
+    if (strcmp(command, "convert") == 0) return usage_convert;
     return NULL;
 }
 
@@ -200,16 +224,6 @@ cli_flag *cli_flag_get(cli_flag *flags, int nflags, const char *name) {
     return NULL;
 }
 
-ddpm_model *cli_load_model(const char *path) {
-    ddpm_error err;
-    ddpm_model *m;
-    if (ddpm_model_load_file(path, &m, &err) != DDPM_OK) {
-        if (strstr(err.message, path)) cli_die("%s", err.message);
-        cli_die("%s: %s", path, err.message);
-    }
-    return m;
-}
-
 /* ---- names of enum values ---- */
 
 const char *cli_prediction_name(ddpm_prediction p) {
@@ -227,6 +241,7 @@ static const char *schedule_name(ddpm_schedule_kind k) {
     case DDPM_SCHEDULE_SCALED_LINEAR: return "scaled_linear";
     case DDPM_SCHEDULE_COSINE: return "cosine";
     case DDPM_SCHEDULE_SIGMOID: return "sigmoid";
+    case DDPM_SCHEDULE_CUSTOM: return "custom (trained_betas)";
     }
     return "?";
 }
@@ -236,6 +251,7 @@ static const char *dtype_name(ddpm_dtype d) {
     case DDPM_DTYPE_F32: return "F32";
     case DDPM_DTYPE_F16: return "F16";
     case DDPM_DTYPE_I8: return "I8";
+    case DDPM_DTYPE_BF16: return "BF16";
     }
     return "?";
 }
@@ -251,17 +267,16 @@ static void human_bytes(double b, char *buf, size_t n) {
     else snprintf(buf, n, "%.1f %s", b, units[u]);
 }
 
-static void print_int_list(const int *v, int n) {
-    for (int i = 0; i < n; i++) printf("%s%d", i ? "," : "", v[i]);
-}
-
 /* ---- ddpm info ---- */
 
 int cli_cmd_info(int argc, char **argv) {
     const char *pos[1];
-    if (cli_parse_args("info", argc, argv, NULL, 0, pos, 1) != 1) cli_usage_error("info", "info needs a MODEL");
+    cli_flag mf[CLI_MODEL_FLAG_COUNT];
+    cli_model_flags_init(mf);
+    if (cli_parse_args("info", argc, argv, mf, CLI_MODEL_FLAG_COUNT, pos, 1) != 1)
+        cli_usage_error("info", "info needs a MODEL");
     const char *path = pos[0];
-    ddpm_model *m = cli_load_model(path);
+    ddpm_model *m = cli_load_model_flags(path, mf);
     const ddpm_model_config *c = ddpm_model_get_config(m);
     const ddpm_schedule *s = ddpm_model_get_schedule(m);
     const int T = ddpm_schedule_num_timesteps(s);
@@ -271,25 +286,38 @@ int cli_cmd_info(int argc, char **argv) {
     struct stat sb;
     char hb[32];
     printf("model          %s\n", path);
-    if (stat(path, &sb) == 0) {
+    if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
         human_bytes((double)sb.st_size, hb, sizeof hb);
         printf("file size      %lld bytes (%s)\n", (long long)sb.st_size, hb);
     }
-    printf("channels       in %d, out %d, base %d\n", c->in_channels, c->out_channels, c->base_channels);
-    printf("channel mult   ");
-    print_int_list(c->channel_mult, c->num_levels);
-    printf(" (%d levels; widths", c->num_levels);
-    for (int i = 0; i < c->num_levels; i++) printf(" %d", c->base_channels * c->channel_mult[i]);
-    printf(")\n");
-    printf("res blocks     %d per level\n", c->num_res_blocks);
-    printf("attention at   ");
-    if (c->num_attn_resolutions == 0) printf("(none)");
-    print_int_list(c->attn_resolutions, c->num_attn_resolutions);
-    printf(c->num_attn_resolutions ? " px\n" : "\n");
-    printf("groups         %d (GroupNorm)\n", c->groups);
-    if (c->num_classes)
+    const ddpm_unet_arch *a = &c->arch;
+    printf("format         %s\n", a->diffusers_names ? "diffusers UNet2DModel" : "ddpm (training/model.py)");
+    printf("channels       in %d, out %d, base %d\n", c->in_channels, c->out_channels, a->level_channels[0]);
+    printf("levels         %d; widths", c->num_levels);
+    for (int i = 0; i < c->num_levels; i++) printf(" %d", a->level_channels[i]);
+    printf("\n");
+    printf("res blocks     %d per level (%d in the decoder)\n", c->num_res_blocks, c->num_res_blocks + 1);
+    printf("attention      down levels:");
+    for (int i = 0; i < c->num_levels; i++)
+        if (a->attn_down >> i & 1) printf(" %d (%d px)", i, c->image_size >> i);
+    printf("; up levels:");
+    for (int i = 0; i < c->num_levels; i++)
+        if (a->attn_up >> i & 1) printf(" %d", i);
+    printf("; mid %s; ", a->mid_attention ? "yes" : "no");
+    if (a->head_dim) printf("heads of %d channels\n", a->head_dim);
+    else printf("one head\n");
+    printf("groups         %d (GroupNorm, eps %g; attention %d groups)\n", c->groups, (double)a->norm_eps,
+           a->attn_groups);
+    printf("time embedding %d wide, %s, freq_shift %d%s\n", a->temb_dim, a->flip_sin_to_cos ? "[cos | sin]" : "[sin | cos]",
+           a->freq_shift, a->center_input ? "; input centred (2x - 1)" : "");
+    if (a->downsample_one_sided || a->mid_scale != 1.0f)
+        printf("details        downsampling %s, mid block scale %g\n",
+               a->downsample_one_sided ? "padded bottom/right only" : "padded 1", (double)a->mid_scale);
+    if (c->num_classes && a->null_class)
         printf("classes        %d (labels 0..%d; %d = the null class)\n", c->num_classes, c->num_classes - 1,
                c->num_classes);
+    else if (c->num_classes)
+        printf("classes        %d (labels 0..%d, required: no null class)\n", c->num_classes, c->num_classes - 1);
     else
         printf("classes        0 (unconditional)\n");
     printf("image size     %d x %d\n", c->image_size, c->image_size);
@@ -299,6 +327,13 @@ int cli_cmd_info(int argc, char **argv) {
     if (c->schedule.kind != DDPM_SCHEDULE_COSINE)
         printf(", beta_start %.6g, beta_end %.6g", c->schedule.beta_start, c->schedule.beta_end);
     printf(", rescale_zero_snr %s\n", c->schedule.rescale_zero_snr ? "yes" : "no");
+    if (a->diffusers_names) {
+        const ddpm_sample_params d = ddpm_model_sample_defaults(m);
+        static const char *const sp[] = {"leading", "trailing", "linspace"};
+        printf("scheduler      %s -> sampler %s, spacing %s, steps_offset %d (arithmetic in float32)\n",
+               ddpm_model_scheduler_config_json(m) ? "scheduler_config.json" : "DDPMScheduler defaults", d.sampler,
+               sp[d.spacing], d.steps_offset);
+    }
     if (betas && abar && T > 0)
         printf("               betas[0] = %.6g, betas[T-1] = %.6g, alphas_cumprod[T-1] = %.6g\n", betas[0],
                betas[T - 1], abar[T - 1]);
@@ -306,17 +341,17 @@ int cli_cmd_info(int argc, char **argv) {
     printf("parameters     %zu (%.3f M)\n", np, (double)np / 1e6);
     printf("cost           %.4f GFLOP per image per forward pass\n", ddpm_model_flops(m) / 1e9);
 
-    int per_dtype[3] = {0, 0, 0}, other = 0;
+    int per_dtype[4] = {0, 0, 0, 0}, other = 0;
     const int nt = ddpm_model_num_tensors(m);
     for (int i = 0; i < nt; i++) {
         ddpm_tensor_info ti;
         if (ddpm_model_tensor_info(m, i, &ti) != DDPM_OK) continue;
-        if ((unsigned)ti.dtype < 3) per_dtype[ti.dtype]++;
+        if ((unsigned)ti.dtype < 4) per_dtype[ti.dtype]++;
         else other++;
     }
     printf("tensors        %d:", nt);
     int first = 1;
-    for (int d = 0; d < 3; d++)
+    for (int d = 0; d < 4; d++)
         if (per_dtype[d]) {
             printf("%s %s x %d", first ? "" : ",", dtype_name((ddpm_dtype)d), per_dtype[d]);
             first = 0;
@@ -328,7 +363,9 @@ int cli_cmd_info(int argc, char **argv) {
     printf("metadata       %d key%s\n", nm, nm == 1 ? "" : "s");
     for (int i = 0; i < nm; i++) {
         const char *k, *v;
-        if (ddpm_model_metadata_at(m, i, &k, &v) == DDPM_OK) printf("  %s = %s\n", k, v);
+        if (ddpm_model_metadata_at(m, i, &k, &v) != DDPM_OK) continue;
+        if (strncmp(k, "diffusers.", 10) == 0) printf("  %s = (%zu bytes of JSON)\n", k, strlen(v));
+        else printf("  %s = %s\n", k, v);
     }
     ddpm_model_free(m);
     return 0;
@@ -387,8 +424,9 @@ int cli_cmd_samplers(int argc, char **argv) {
 /* ---- ddpm eps ---- */
 
 int cli_cmd_eps(int argc, char **argv) {
-    cli_flag flags[] = {{.name = "in", .takes_value = 1}, {.name = "t", .takes_value = 1},
-                        {.name = "class", .takes_value = 1}, {.name = "out", .takes_value = 1}};
+    cli_flag flags[4 + CLI_MODEL_FLAG_COUNT] = {{.name = "in", .takes_value = 1}, {.name = "t", .takes_value = 1},
+                                               {.name = "class", .takes_value = 1}, {.name = "out", .takes_value = 1}};
+    cli_model_flags_init(flags + 4);
     const int nf = (int)(sizeof flags / sizeof flags[0]);
     const char *pos[1];
     if (cli_parse_args("eps", argc, argv, flags, nf, pos, 1) != 1) cli_usage_error("eps", "eps needs a MODEL");
@@ -400,14 +438,15 @@ int cli_cmd_eps(int argc, char **argv) {
     double tv;
     if (!cli_parse_double(t_str, &tv)) cli_usage_error("eps", "--t must be a finite number, got '%s'", t_str);
 
-    ddpm_model *m = cli_load_model(pos[0]);
+    ddpm_model *m = cli_load_model_flags(pos[0], flags + 4);
     const ddpm_model_config *c = ddpm_model_get_config(m);
     int label = -1;
     if (class_str) {
         if (c->num_classes == 0) cli_die("--class given, but %s is an unconditional model", pos[0]);
-        if (!cli_parse_int(class_str, 0, c->num_classes, &label))
-            cli_usage_error("eps", "--class must be an integer in 0..%d (%d = the null class), got '%s'",
-                            c->num_classes, c->num_classes, class_str);
+        const int top = c->arch.null_class ? c->num_classes : c->num_classes - 1;
+        if (!cli_parse_int(class_str, 0, top, &label))
+            cli_usage_error("eps", "--class must be an integer in 0..%d%s, got '%s'", top,
+                            c->arch.null_class ? " (the last = the null class)" : "", class_str);
     }
     const size_t din = (size_t)c->in_channels * c->image_size * c->image_size;
     const size_t dout = (size_t)c->out_channels * c->image_size * c->image_size;
@@ -447,6 +486,37 @@ int cli_cmd_eps(int argc, char **argv) {
     return 0;
 }
 
+/* ---- ddpm convert ---- */
+
+int cli_cmd_convert(int argc, char **argv) {
+    cli_flag flags[2 + CLI_MODEL_FLAG_COUNT] = {{.name = "dtype", .takes_value = 1}, {.name = "out", .takes_value = 1}};
+    cli_model_flags_init(flags + 2);
+    const char *pos[1];
+    if (cli_parse_args("convert", argc, argv, flags, 2 + CLI_MODEL_FLAG_COUNT, pos, 1) != 1)
+        cli_usage_error("convert", "convert needs a MODEL");
+    const char *dt = flags[0].value, *out_path = flags[1].value;
+    if (!dt) cli_usage_error("convert", "--dtype is required");
+    if (!out_path) cli_usage_error("convert", "--out is required");
+    ddpm_dtype d;
+    if (strcmp(dt, "f32") == 0) d = DDPM_DTYPE_F32;
+    else if (strcmp(dt, "f16") == 0) d = DDPM_DTYPE_F16;
+    else if (strcmp(dt, "i8") == 0) d = DDPM_DTYPE_I8;
+    else cli_usage_error("convert", "--dtype must be f32, f16 or i8, got '%s'", dt);
+    ddpm_model *m = cli_load_model_flags(pos[0], flags + 2);
+    void *buf;
+    size_t size;
+    ddpm_error err;
+    if (ddpm_model_export(m, d, &buf, &size, &err) != DDPM_OK) cli_die("convert: %s", err.message);
+    ddpm_model_free(m);
+    FILE *fp = fopen(out_path, "wb");
+    if (!fp) cli_die("cannot write %s: %s", out_path, strerror(errno));
+    const int ok = fwrite(buf, 1, size, fp) == size;
+    free(buf);
+    if (fclose(fp) != 0 || !ok) cli_die("cannot write %s: %s", out_path, strerror(errno));
+    fprintf(stderr, "wrote %s (%zu bytes, %s)\n", out_path, size, dt);
+    return 0;
+}
+
 /* ---- main ---- */
 
 int main(int argc, char **argv) {
@@ -465,5 +535,6 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "sample") == 0) return cli_cmd_sample(argc - 2, argv + 2);
     if (strcmp(cmd, "samplers") == 0) return cli_cmd_samplers(argc - 2, argv + 2);
     if (strcmp(cmd, "eps") == 0) return cli_cmd_eps(argc - 2, argv + 2);
+    if (strcmp(cmd, "convert") == 0) return cli_cmd_convert(argc - 2, argv + 2);
     cli_usage_error(NULL, "unknown command '%s'", cmd);
 }

@@ -177,8 +177,31 @@ static void ensure_dir(const char *dir) {
 
 enum {
     F_SEED, F_BATCH, F_FIRST, F_SAMPLER, F_OPT, F_STEPS, F_SPACING, F_CLASS, F_GUIDANCE, F_INIT, F_STRENGTH,
-    F_OUT, F_RAW, F_FRAMES, F_EVERY, F_SCALE, F_QUIET, F_COUNT
+    F_OUT, F_RAW, F_FRAMES, F_EVERY, F_SCALE, F_QUIET, F_OFFSET, F_TIMESTEPS, F_START, F_NOISE, F_MODEL,
+    F_COUNT = F_MODEL + CLI_MODEL_FLAG_COUNT
 };
+
+/* "999,500,0" -> a malloc'd int array (dies on anything else). */
+static int *parse_timesteps(const char *s, int *n) {
+    int cap = 16, k = 0;
+    int *v = malloc(sizeof(int) * (size_t)cap);
+    char item[32];
+    while (v) {
+        const char *comma = strchr(s, ',');
+        const size_t len = comma ? (size_t)(comma - s) : strlen(s);
+        if (len == 0 || len >= sizeof item) cli_usage_error("sample", "--timesteps: bad entry in '%s'", s);
+        memcpy(item, s, len);
+        item[len] = '\0';
+        if (k == cap && !(v = realloc(v, sizeof(int) * (size_t)(cap *= 2)))) break;
+        if (!cli_parse_int(item, 0, DDPM_MAX_TIMESTEPS - 1, &v[k++]))
+            cli_usage_error("sample", "--timesteps: '%s' is not a timestep", item);
+        if (!comma) break;
+        s = comma + 1;
+    }
+    if (!v) cli_die("out of memory");
+    *n = k;
+    return v;
+}
 
 int cli_cmd_sample(int argc, char **argv) {
     cli_flag flags[F_COUNT] = {
@@ -187,16 +210,21 @@ int cli_cmd_sample(int argc, char **argv) {
         [F_SPACING] = {"spacing", 1},   [F_CLASS] = {"class", 1},     [F_GUIDANCE] = {"guidance", 1},
         [F_INIT] = {"init", 1},         [F_STRENGTH] = {"strength", 1}, [F_OUT] = {"out", 1},
         [F_RAW] = {"raw", 1},           [F_FRAMES] = {"frames", 1},   [F_EVERY] = {"every", 1},
-        [F_SCALE] = {"scale", 1},       [F_QUIET] = {"quiet", 0},
+        [F_SCALE] = {"scale", 1},       [F_QUIET] = {"quiet", 0},     [F_OFFSET] = {"steps-offset", 1},
+        [F_TIMESTEPS] = {"timesteps", 1}, [F_START] = {"start", 1},   [F_NOISE] = {"noise", 1},
     };
+    cli_model_flags_init(flags + F_MODEL);
     const char *pos[1];
     if (cli_parse_args("sample", argc, argv, flags, F_COUNT, pos, 1) != 1)
         cli_usage_error("sample", "sample needs a MODEL");
     const char *model_path = pos[0];
 #define V(f) (flags[f].value)
 
-    ddpm_sample_params p = ddpm_sample_default_params();
+    /* the model first: its scheduler config sets the defaults the flags then override */
     if (!V(F_SEED)) cli_usage_error("sample", "--seed is required");
+    if (!V(F_OUT) && !V(F_RAW)) cli_usage_error("sample", "--out (PNG) or --raw (float32) is required");
+    ddpm_model *m = cli_load_model_flags(model_path, flags + F_MODEL);
+    ddpm_sample_params p = ddpm_model_sample_defaults(m);
     if (!cli_parse_u64(V(F_SEED), &p.seed))
         cli_usage_error("sample", "--seed must be an integer in 0..18446744073709551615, got '%s'", V(F_SEED));
     if (V(F_BATCH) && !cli_parse_int(V(F_BATCH), 1, DDPM_MAX_BATCH, &p.batch))
@@ -236,7 +264,14 @@ int cli_cmd_sample(int argc, char **argv) {
             cli_usage_error("sample", "--strength must be a number in (0, 1], got '%s'", V(F_STRENGTH));
         p.strength = (float)s;
     }
-    if (!V(F_OUT) && !V(F_RAW)) cli_usage_error("sample", "--out (PNG) or --raw (float32) is required");
+    if (V(F_OFFSET) && !cli_parse_int(V(F_OFFSET), 0, DDPM_MAX_TIMESTEPS, &p.steps_offset))
+        cli_usage_error("sample", "--steps-offset must be a non-negative integer, got '%s'", V(F_OFFSET));
+    int *custom = NULL;
+    if (V(F_TIMESTEPS)) {
+        if (V(F_STEPS)) cli_usage_error("sample", "--timesteps replaces --steps: give one of them");
+        custom = parse_timesteps(V(F_TIMESTEPS), &p.num_timesteps);
+        p.timesteps = custom;
+    }
     int every = 1, scale = 1;
     if (V(F_EVERY)) {
         if (!V(F_FRAMES)) cli_usage_error("sample", "--every needs --frames");
@@ -267,10 +302,31 @@ int cli_cmd_sample(int argc, char **argv) {
     p.option_names = opt_name_ptrs;
     p.option_values = opt_values;
 
-    ddpm_model *m = cli_load_model(model_path);
     const ddpm_model_config *c = ddpm_model_get_config(m);
     const int C = c->in_channels, S = c->image_size, B = p.batch;
     const size_t D = (size_t)C * S * S;
+
+    /* replay inputs */
+    float *start = NULL, *noise = NULL;
+    if (V(F_START)) {
+        char msg[512];
+        size_t count;
+        if (!(start = cli_read_f32(V(F_START), &count, msg, sizeof msg))) cli_die("--start: %s", msg);
+        if (count != D * (size_t)B)
+            cli_die("--start %s holds %zu floats; x_T of %d images of %d x %d x %d needs %zu", V(F_START), count, B, C,
+                    S, S, D * (size_t)B);
+        p.start_x = start;
+    }
+    if (V(F_NOISE)) {
+        char msg[512];
+        size_t count;
+        if (!(noise = cli_read_f32(V(F_NOISE), &count, msg, sizeof msg))) cli_die("--noise: %s", msg);
+        if (count == 0 || count % (D * (size_t)B) != 0 || count / (D * (size_t)B) > 0x7fffffff)
+            cli_die("--noise %s holds %zu floats, not a whole number of [%d, %d, %d, %d] tensors", V(F_NOISE), count,
+                    B, C, S, S);
+        p.noise = noise;
+        p.noise_count = (int)(count / (D * (size_t)B));
+    }
 
     float *init = NULL;
     if (V(F_INIT)) {
@@ -297,7 +353,8 @@ int cli_cmd_sample(int argc, char **argv) {
         if (!L.labels || !L.y) cli_die("out of memory");
         for (int k = 0; k < B; k++) L.labels[k] = (int)((p.first_image + (uint64_t)k) % (uint64_t)c->num_classes);
         ddpm_denoiser d = {ddpm_model_get_schedule(m), c->prediction, C, S, c->num_classes, label_eval, &L,
-                           label_ws};
+                           label_ws, 0, NULL, NULL, !c->arch.null_class};
+        ddpm_model_option_defaults(m, &d.num_option_defaults, &d.option_default_names, &d.option_default_values);
         p.class_label = 0; /* a placeholder: label_eval substitutes each image's own label */
         st = ddpm_run_create_with(&d, &p, &run, &err);
     } else {
@@ -353,6 +410,9 @@ int cli_cmd_sample(int argc, char **argv) {
     free(L.labels);
     free(L.y);
     free(init);
+    free(start);
+    free(noise);
+    free(custom);
     ddpm_model_free(m);
 #undef V
     return rc;

@@ -12,6 +12,10 @@
 #define DDPM_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #define DDPM_PRINTF(f, a)
+/* Reads a whole file into a malloc'd buffer with a NUL appended (*size excludes it). */
+ddpm_status ddpm__read_file(const char *path, char **data, size_t *size, ddpm_error *err);
+
+
 #endif
 
 /* Fills err (when not NULL) with status and a printf-style message; returns status. */
@@ -29,5 +33,9 @@ int ddpm__all_finite(const float *x, size_t n);
 /* Aligned (64-byte) allocation; NULL on failure or size 0 overflow. Free with ddpm__free_aligned. */
 void *ddpm__alloc_aligned(size_t bytes);
 void ddpm__free_aligned(void *p);
+
+/* Reads a whole file into a malloc'd buffer with a NUL appended (*size excludes it). */
+ddpm_status ddpm__read_file(const char *path, char **data, size_t *size, ddpm_error *err);
+
 
 #endif

@@ -5,21 +5,14 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #define MAX_NUM_RES_BLOCKS 16
 #define MAX_NUM_CLASSES 100000
 
-ddpm_status ddpm_config_validate(const ddpm_model_config *c, ddpm_error *err) {
-    if (!c) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "config is NULL");
-    if (c->in_channels < 1)
-        return ddpm__fail(err, DDPM_ERR_CONFIG, "in_channels = %d: must be at least 1", c->in_channels);
-    if (c->in_channels > DDPM_MAX_CHANNELS)
-        return ddpm__fail(err, DDPM_ERR_TOO_LARGE, "in_channels = %d exceeds %d", c->in_channels, DDPM_MAX_CHANNELS);
-    if (c->out_channels < 1)
-        return ddpm__fail(err, DDPM_ERR_CONFIG, "out_channels = %d: must be at least 1", c->out_channels);
-    if (c->out_channels > DDPM_MAX_CHANNELS)
-        return ddpm__fail(err, DDPM_ERR_TOO_LARGE, "out_channels = %d exceeds %d", c->out_channels, DDPM_MAX_CHANNELS);
+/* The fields only this project's own format uses: base_channels, channel_mult, attn_resolutions. */
+static ddpm_status validate_native(const ddpm_model_config *c, ddpm_error *err) {
     if (c->base_channels > DDPM_MAX_CHANNELS)
         return ddpm__fail(err, DDPM_ERR_TOO_LARGE, "base_channels = %d exceeds %d", c->base_channels,
                           DDPM_MAX_CHANNELS);
@@ -39,16 +32,117 @@ ddpm_status ddpm_config_validate(const ddpm_model_config *c, ddpm_error *err) {
     if (c->channel_mult[0] != 1)
         return ddpm__fail(err, DDPM_ERR_CONFIG, "channel_mult[0] = %d: must be 1 (the output head has base_channels)",
                           c->channel_mult[0]);
+    if (c->image_size < 1) return ddpm__fail(err, DDPM_ERR_CONFIG, "image_size = %d: must be at least 1", c->image_size);
+    if (c->num_attn_resolutions < 0 || c->num_attn_resolutions > DDPM_MAX_LEVELS)
+        return ddpm__fail(err, c->num_attn_resolutions < 0 ? DDPM_ERR_CONFIG : DDPM_ERR_TOO_LARGE,
+                          "attn_resolutions has %d entries; the limit is %d", c->num_attn_resolutions, DDPM_MAX_LEVELS);
+    for (int i = 0; i < c->num_attn_resolutions; i++) {
+        int a = c->attn_resolutions[i];
+        if (a < 1 || a > c->image_size)
+            return ddpm__fail(err, DDPM_ERR_CONFIG, "attn_resolutions[%d] = %d: must be 1 .. image_size (%d)", i, a,
+                              c->image_size);
+        for (int j = 0; j < i; j++)
+            if (c->attn_resolutions[j] == a)
+                return ddpm__fail(err, DDPM_ERR_CONFIG, "attn_resolutions lists %d twice", a);
+    }
+    return DDPM_OK;
+}
+
+void ddpm_config_native_arch(ddpm_model_config *c) {
+    ddpm_unet_arch *a = &c->arch;
+    memset(a, 0, sizeof *a);
+    int r = c->image_size;
+    for (int l = 0; l < c->num_levels && l < DDPM_MAX_LEVELS; l++) {
+        a->level_channels[l] = c->base_channels * c->channel_mult[l];
+        for (int i = 0; i < c->num_attn_resolutions && i < DDPM_MAX_LEVELS; i++)
+            if (c->attn_resolutions[i] == r) a->attn_down |= 1u << l;
+        r = (r + 1) / 2;
+    }
+    a->attn_up = a->attn_down;
+    a->mid_attention = 1;
+    a->head_dim = 0;
+    a->attn_groups = c->groups;
+    a->norm_eps = 1e-5f;
+    a->flip_sin_to_cos = 0;
+    a->freq_shift = 1;
+    a->downsample_one_sided = 0;
+    a->mid_scale = 1.0f;
+    a->center_input = 0;
+    a->temb_dim = 4 * c->base_channels;
+    a->null_class = 1;
+    a->diffusers_names = 0;
+}
+
+/* Channels of the attention blocks of level l (down and up) and of the mid block: the level's own channels. */
+static ddpm_status check_attn_channels(const ddpm_unet_arch *a, int ch, const char *where, ddpm_error *err) {
+    if (ch % a->attn_groups != 0)
+        return ddpm__fail(err, DDPM_ERR_CONFIG, "attention groups = %d do not divide the %d channels of %s",
+                          a->attn_groups, ch, where);
+    if (a->head_dim > 0 && ch % a->head_dim != 0)
+        return ddpm__fail(err, DDPM_ERR_UNSUPPORTED,
+                          "attention_head_dim = %d does not divide the %d channels of %s (a head of a partial width)",
+                          a->head_dim, ch, where);
+    return DDPM_OK;
+}
+
+ddpm_status ddpm_config_validate(const ddpm_model_config *c, ddpm_error *err) {
+    if (!c) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "config is NULL");
+    if (c->in_channels < 1)
+        return ddpm__fail(err, DDPM_ERR_CONFIG, "in_channels = %d: must be at least 1", c->in_channels);
+    if (c->in_channels > DDPM_MAX_CHANNELS)
+        return ddpm__fail(err, DDPM_ERR_TOO_LARGE, "in_channels = %d exceeds %d", c->in_channels, DDPM_MAX_CHANNELS);
+    if (c->out_channels < 1)
+        return ddpm__fail(err, DDPM_ERR_CONFIG, "out_channels = %d: must be at least 1", c->out_channels);
+    if (c->out_channels > DDPM_MAX_CHANNELS)
+        return ddpm__fail(err, DDPM_ERR_TOO_LARGE, "out_channels = %d exceeds %d", c->out_channels, DDPM_MAX_CHANNELS);
+    ddpm_status st;
+    if (!c->arch.diffusers_names && (st = validate_native(c, err)) != DDPM_OK) return st;
+    const ddpm_unet_arch *a = &c->arch;
+    if (c->num_levels < 1 || c->num_levels > DDPM_MAX_LEVELS)
+        return ddpm__fail(err, c->num_levels < 1 ? DDPM_ERR_CONFIG : DDPM_ERR_TOO_LARGE,
+                          "%d levels: must be 1 .. %d", c->num_levels, DDPM_MAX_LEVELS);
+    for (int i = 0; i < c->num_levels; i++) {
+        const int ch = a->level_channels[i];
+        if (ch < 1) return ddpm__fail(err, DDPM_ERR_CONFIG, "level %d has %d channels: must be at least 1", i, ch);
+        if (ch > DDPM_MAX_CHANNELS)
+            return ddpm__fail(err, DDPM_ERR_TOO_LARGE, "level %d has %d channels; the limit is %d", i, ch,
+                              DDPM_MAX_CHANNELS);
+    }
+    if (a->level_channels[0] % 2 != 0 || a->level_channels[0] / 2 - a->freq_shift < 1)
+        return ddpm__fail(err, DDPM_ERR_CONFIG,
+                          "the timestep sinusoid needs an even channel count with channels / 2 - freq_shift >= 1 "
+                          "(channels %d, freq_shift %d)", a->level_channels[0], a->freq_shift);
     if (c->num_res_blocks < 1 || c->num_res_blocks > MAX_NUM_RES_BLOCKS)
         return ddpm__fail(err, DDPM_ERR_CONFIG, "num_res_blocks = %d: must be 1 .. %d", c->num_res_blocks,
                           MAX_NUM_RES_BLOCKS);
     if (c->groups < 1) return ddpm__fail(err, DDPM_ERR_CONFIG, "groups = %d: must be at least 1", c->groups);
+    if (a->attn_groups < 1)
+        return ddpm__fail(err, DDPM_ERR_CONFIG, "attention groups = %d: must be at least 1", a->attn_groups);
+    if (a->head_dim < 0)
+        return ddpm__fail(err, DDPM_ERR_CONFIG, "attention head_dim = %d: must be >= 0", a->head_dim);
+    char where[48];
     for (int i = 0; i < c->num_levels; i++) {
-        int ch = c->base_channels * c->channel_mult[i];
+        int ch = a->level_channels[i];
         if (ch % c->groups != 0)
             return ddpm__fail(err, DDPM_ERR_CONFIG, "groups = %d does not divide the %d channels of level %d",
                               c->groups, ch, i);
+        if ((a->attn_down | a->attn_up) & (1u << i)) {
+            snprintf(where, sizeof where, "level %d", i);
+            if ((st = check_attn_channels(a, ch, where, err)) != DDPM_OK) return st;
+        }
     }
+    if ((a->attn_down | a->attn_up) >> c->num_levels)
+        return ddpm__fail(err, DDPM_ERR_CONFIG, "attention is set on a level past the last one");
+    if (a->mid_attention &&
+        (st = check_attn_channels(a, a->level_channels[c->num_levels - 1], "the mid block", err)) != DDPM_OK)
+        return st;
+    if (!isfinite(a->norm_eps) || !(a->norm_eps > 0.0f) || a->norm_eps > 1.0f)
+        return ddpm__fail(err, DDPM_ERR_CONFIG, "norm_eps = %g: must be in (0, 1]", (double)a->norm_eps);
+    if (!isfinite(a->mid_scale) || !(a->mid_scale > 0.0f))
+        return ddpm__fail(err, DDPM_ERR_CONFIG, "mid_block_scale_factor = %g: must be > 0", (double)a->mid_scale);
+    if (a->temb_dim < 1 || a->temb_dim > 4 * DDPM_MAX_CHANNELS)
+        return ddpm__fail(err, a->temb_dim < 1 ? DDPM_ERR_CONFIG : DDPM_ERR_TOO_LARGE,
+                          "time embedding width %d: must be 1 .. %d", a->temb_dim, 4 * DDPM_MAX_CHANNELS);
     if (c->num_classes < 0 || c->num_classes > MAX_NUM_CLASSES)
         return ddpm__fail(err, DDPM_ERR_CONFIG, "num_classes = %d: must be 0 .. %d", c->num_classes, MAX_NUM_CLASSES);
     if (c->image_size < 1) return ddpm__fail(err, DDPM_ERR_CONFIG, "image_size = %d: must be at least 1", c->image_size);
@@ -62,32 +156,21 @@ ddpm_status ddpm_config_validate(const ddpm_model_config *c, ddpm_error *err) {
                               i, r);
         r = (r + 1) / 2;
     }
-    if (c->num_attn_resolutions < 0 || c->num_attn_resolutions > DDPM_MAX_LEVELS)
-        return ddpm__fail(err, c->num_attn_resolutions < 0 ? DDPM_ERR_CONFIG : DDPM_ERR_TOO_LARGE,
-                          "attn_resolutions has %d entries; the limit is %d", c->num_attn_resolutions, DDPM_MAX_LEVELS);
-    for (int i = 0; i < c->num_attn_resolutions; i++) {
-        int a = c->attn_resolutions[i];
-        if (a < 1 || a > c->image_size)
-            return ddpm__fail(err, DDPM_ERR_CONFIG, "attn_resolutions[%d] = %d: must be 1 .. image_size (%d)", i, a,
-                              c->image_size);
-        for (int j = 0; j < i; j++)
-            if (c->attn_resolutions[j] == a)
-                return ddpm__fail(err, DDPM_ERR_CONFIG, "attn_resolutions lists %d twice", a);
-    }
     if ((int)c->prediction < 0 || (int)c->prediction > (int)DDPM_PREDICT_V)
         return ddpm__fail(err, DDPM_ERR_CONFIG, "prediction = %d: unknown", (int)c->prediction);
     if ((int)c->variance < 0 || (int)c->variance > (int)DDPM_VARIANCE_FIXED_LARGE)
         return ddpm__fail(err, DDPM_ERR_CONFIG, "variance = %d: unknown", (int)c->variance);
     const ddpm_schedule_params *s = &c->schedule;
-    if ((int)s->kind < 0 || (int)s->kind > (int)DDPM_SCHEDULE_SIGMOID)
+    if ((int)s->kind < 0 || (int)s->kind > (int)DDPM_SCHEDULE_CUSTOM)
         return ddpm__fail(err, DDPM_ERR_CONFIG, "schedule kind = %d: unknown", (int)s->kind);
     if (s->num_timesteps < 1)
         return ddpm__fail(err, DDPM_ERR_CONFIG, "num_timesteps = %d: must be at least 1", s->num_timesteps);
     if (s->num_timesteps > DDPM_MAX_TIMESTEPS)
         return ddpm__fail(err, DDPM_ERR_TOO_LARGE, "num_timesteps = %d exceeds %d", s->num_timesteps,
                           DDPM_MAX_TIMESTEPS);
-    if (!isfinite(s->beta_start) || !isfinite(s->beta_end) || !(s->beta_start > 0) ||
-        !(s->beta_start <= s->beta_end) || !(s->beta_end < 1))
+    if (s->kind != DDPM_SCHEDULE_CUSTOM &&
+        (!isfinite(s->beta_start) || !isfinite(s->beta_end) || !(s->beta_start > 0) ||
+         !(s->beta_start <= s->beta_end) || !(s->beta_end < 1)))
         return ddpm__fail(err, DDPM_ERR_CONFIG, "beta_start = %g, beta_end = %g: need 0 < beta_start <= beta_end < 1",
                           s->beta_start, s->beta_end);
     if (s->rescale_zero_snr != 0 && s->rescale_zero_snr != 1)
@@ -258,5 +341,8 @@ ddpm_status ddpm_config_from_metadata(const ddpm_st_file *f, ddpm_model_config *
         if ((st = get_double(&R, "ddpm.beta_end", &cfg->schedule.beta_end)) != DDPM_OK) return st;
     if ((st = get_choice(&R, "ddpm.rescale_zero_snr", bools, 2, 0, 0, &k, "expected 0 or 1")) != DDPM_OK) return st;
     cfg->schedule.rescale_zero_snr = k;
+    /* the own-format fields first (they bound the products below), then the derived wiring, then everything */
+    if ((st = validate_native(cfg, err)) != DDPM_OK) return st;
+    ddpm_config_native_arch(cfg);
     return ddpm_config_validate(cfg, err);
 }

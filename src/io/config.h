@@ -30,6 +30,10 @@
  */
 ddpm_status ddpm_config_validate(const ddpm_model_config *cfg, ddpm_error *err);
 
+/* Fills cfg->arch from the own-format fields (base_channels, channel_mult, attn_resolutions, groups): the wiring
+ * training/model.py builds. The fields must already be in range (ddpm_config_from_metadata checks them first). */
+void ddpm_config_native_arch(ddpm_model_config *cfg);
+
 /*
  * Fills *cfg from f's metadata and validates it with ddpm_config_validate.
  *   ddpm.format                       required; must be "1" (any other value: DDPM_ERR_UNSUPPORTED)

@@ -1,4 +1,4 @@
-/* Tensor conversion to float32 (F32, F16, I8 + per-row scale) and the "every tensor used" check. */
+/* Tensor conversion to float32 (F32, F16, BF16, I8 + per-row scale) and the "every tensor used" check. */
 #include "io/safetensors.h"
 
 #include <inttypes.h>
@@ -6,6 +6,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+uint16_t ddpm_f32_to_f16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    const uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+    const uint32_t ax = x & 0x7fffffffu;
+    if (ax >= 0x7f800000u) return (uint16_t)(sign | 0x7c00u | (ax > 0x7f800000u ? 0x200u | (ax >> 13 & 0x3ffu) : 0));
+    if (ax >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* rounds past 65504: infinity */
+    if (ax < 0x38800000u) {                                   /* below 2^-14: a subnormal half (or zero) */
+        if (ax < 0x33000000u) return sign;                     /* below 2^-25: rounds to zero */
+        const uint32_t m = (ax & 0x7fffffu) | 0x800000u, e = ax >> 23; /* value = m * 2^(e - 150) */
+        const uint32_t shift = 126 - e;                        /* half subnormal = m >> (shift) with 2^-24 units */
+        uint32_t h = m >> shift;
+        const uint32_t rem = m & ((1u << shift) - 1), halfway = 1u << (shift - 1);
+        if (rem > halfway || (rem == halfway && (h & 1u))) h++;
+        return (uint16_t)(sign | h);
+    }
+    uint32_t h = ((ax - 0x38000000u) >> 13);                  /* rebias the exponent, keep 10 mantissa bits */
+    const uint32_t rem = ax & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1u))) h++;   /* round to nearest even (may carry into the exponent) */
+    return (uint16_t)(sign | h);
+}
 
 float ddpm_f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
@@ -87,6 +109,12 @@ ddpm_status ddpm_st_read_f32(ddpm_st_file *f, const char *name, int ndim, const 
         break;
     case DDPM_DTYPE_F16:
         for (size_t i = 0; i < n; i++) dst[i] = ddpm_f16_to_f32(load_u16(t->data + 2 * i));
+        break;
+    case DDPM_DTYPE_BF16: /* the high half of a binary32: exact */
+        for (size_t i = 0; i < n; i++) {
+            const uint32_t bits = (uint32_t)load_u16(t->data + 2 * i) << 16;
+            memcpy(dst + i, &bits, sizeof bits);
+        }
         break;
     case DDPM_DTYPE_I8: {
         if (t->ndim < 2)

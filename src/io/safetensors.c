@@ -11,6 +11,7 @@ size_t ddpm_st_dtype_size(ddpm_dtype dt) {
     switch (dt) {
     case DDPM_DTYPE_F32: return 4;
     case DDPM_DTYPE_F16: return 2;
+    case DDPM_DTYPE_BF16: return 2;
     case DDPM_DTYPE_I8: return 1;
     default: return 0;
     }
@@ -20,6 +21,7 @@ const char *ddpm_st_dtype_name(ddpm_dtype dt) {
     switch (dt) {
     case DDPM_DTYPE_F32: return "F32";
     case DDPM_DTYPE_F16: return "F16";
+    case DDPM_DTYPE_BF16: return "BF16";
     case DDPM_DTYPE_I8: return "I8";
     default: return "?";
     }
@@ -88,7 +90,7 @@ void ddpm_st_free(ddpm_st_file *f) {
     free(f);
 }
 
-static const char *const k_unsupported_dtypes[] = {"BOOL", "U8", "I16", "U16", "BF16", "I32", "U32", "F64", "I64",
+static const char *const k_unsupported_dtypes[] = {"BOOL", "U8", "I16", "U16", "I32", "U32", "F64", "I64",
                                                    "U64", "F8_E5M2", "F8_E4M3", "F8_E8M0", "F4", "F6_E2M3",
                                                    "F6_E3M2", "C64", NULL};
 
@@ -121,6 +123,8 @@ static ddpm_status parse_tensor(const ddpm_json_value *v, ddpm_st_tensor *t, con
         t->dtype = DDPM_DTYPE_F32;
     } else if (strcmp(dtype->string, "F16") == 0) {
         t->dtype = DDPM_DTYPE_F16;
+    } else if (strcmp(dtype->string, "BF16") == 0) {
+        t->dtype = DDPM_DTYPE_BF16;
     } else if (strcmp(dtype->string, "I8") == 0) {
         t->dtype = DDPM_DTYPE_I8;
     } else {
@@ -129,7 +133,7 @@ static ddpm_status parse_tensor(const ddpm_json_value *v, ddpm_st_tensor *t, con
         for (int i = 0; k_unsupported_dtypes[i]; i++)
             if (strcmp(dtype->string, k_unsupported_dtypes[i]) == 0)
                 return ddpm__fail(err, DDPM_ERR_UNSUPPORTED,
-                                  "tensor %s: dtype %s is not supported (only F32, F16 and I8)", nm, db);
+                                  "tensor %s: dtype %s is not supported (only F32, F16, BF16 and I8)", nm, db);
         return ddpm__fail(err, DDPM_ERR_UNSUPPORTED, "tensor %s: unknown dtype \"%s\"", nm, db);
     }
 

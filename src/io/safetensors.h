@@ -12,7 +12,7 @@
  *      DDPM_ST_MAX_METADATA entries (else DDPM_ERR_TOO_LARGE);
  *   4. at most DDPM_ST_MAX_TENSORS tensors (else DDPM_ERR_TOO_LARGE);
  *   5. per tensor (in header order): the entry is an object with exactly the members "dtype" (string), "shape"
- *      (array of integers) and "data_offsets" (array of two integers); dtype is F32, F16 or I8 (any other string:
+ *      (array of integers) and "data_offsets" (array of two integers); dtype is F32, F16, BF16 or I8 (any other string:
  *      DDPM_ERR_UNSUPPORTED); rank <= 4 (else DDPM_ERR_UNSUPPORTED); no negative dimension; the element count and
  *      byte size fit in size_t; begin <= end; end <= data section size; end - begin == byte size;
  *   6. no two non-empty spans overlap (gaps between spans are allowed; empty tensors overlap nothing).
@@ -71,9 +71,9 @@ void ddpm_st_free(ddpm_st_file *f);
 const ddpm_st_tensor *ddpm_st_find(const ddpm_st_file *f, const char *name);
 /* The __metadata__ value for `key`, or NULL. O(log n). */
 const char *ddpm_st_meta(const ddpm_st_file *f, const char *key);
-/* Bytes per element of a dtype (4, 2, 1). */
+/* Bytes per element of a dtype (4, 2, 2, 1). */
 size_t ddpm_st_dtype_size(ddpm_dtype dt);
-/* "F32", "F16", "I8". */
+/* "F32", "F16", "BF16", "I8". */
 const char *ddpm_st_dtype_name(ddpm_dtype dt);
 
 /* Copies s into buf (size >= 8) for use in a one-line error message: control bytes become '?', long strings are cut
@@ -85,12 +85,14 @@ char *ddpm_st_printable(const char *s, char *buf, size_t size);
 /* IEEE-754 binary16 -> binary32, exact for every input (subnormals, infinities; NaNs stay NaN with their payload
  * shifted into the high mantissa bits). */
 float ddpm_f16_to_f32(uint16_t h);
+/* binary32 -> binary16, rounded to nearest even (overflow to infinity, NaN stays NaN). */
+uint16_t ddpm_f32_to_f16(float f);
 
 /*
  * Reads tensor `name` as float32 into dst (expected_shape[0] * ... * expected_shape[ndim-1] floats; ndim 0 .. 4).
  *   - absent: DDPM_ERR_MISSING_TENSOR;
  *   - shape differs from expected_shape (rank or any dimension): DDPM_ERR_SHAPE, naming both shapes;
- *   - F32 / F16: converted element by element;
+ *   - F32 / F16 / BF16: converted element by element;
  *   - I8: needs rank >= 2 (else DDPM_ERR_SHAPE) and a companion "<name>_scale" (absent: DDPM_ERR_MISSING_TENSOR;
  *     not F32 of shape [shape[0]]: DDPM_ERR_SHAPE; a non-finite scale: DDPM_ERR_FORMAT); w[o, ...] = scale[o] * q;
  *   - any NaN or Inf in the result: DDPM_ERR_FORMAT.

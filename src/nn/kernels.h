@@ -15,7 +15,9 @@
 
 #include <stddef.h>
 
-/* A 2-D convolution with square kernel k (1 or 3), stride 1 or 2, zero padding (k - 1) / 2. */
+/* A 2-D convolution with square kernel k (1 or 3), stride 1 or 2, zero padding (k - 1) / 2 on every side, or, with
+ * pad_after_only, none at the top and left (diffusers' downsample_padding 0: F.pad(x, (0, 1, 0, 1)) and an unpadded
+ * conv; the bottom and right padding is whatever ho, wo reach). */
 typedef struct ddpm_conv_desc {
     int cin, cout, k, stride;
     int h, w;            /* input size */
@@ -31,6 +33,7 @@ typedef struct ddpm_conv_desc {
      * Winograd path, d->wino set) and by ddpm_wino_conv_scalar; everywhere else pre_scale must be NULL. */
     const float *pre_scale, *pre_shift; /* [n, cin] or NULL */
     int pre_silu;
+    int pad_after_only;  /* im2col / direct paths only (stride 2); the Winograd path never sees it */
 } ddpm_conv_desc;
 
 /* Floats of scratch conv2d needs for a batch of n (the im2col matrix of one image, or the Winograd buffers). */

@@ -15,7 +15,7 @@ size_t ddpm_conv_scratch_floats(const ddpm_conv_desc *d, int n) {
 }
 
 void ddpm_im2col(const ddpm_conv_desc *d, const float *x, float *col) {
-    const int k = d->k, s = d->stride, pad = (k - 1) / 2;
+    const int k = d->k, s = d->stride, pad = d->pad_after_only ? 0 : (k - 1) / 2;
     const int h = d->h, w = d->w, ho = d->ho, wo = d->wo;
     for (int ci = 0; ci < d->cin; ci++) {
         const float *xc = x + (size_t)ci * h * w;

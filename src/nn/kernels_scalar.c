@@ -5,7 +5,7 @@
 
 static void conv2d_scalar(const ddpm_conv_desc *d, int n, const float *x, float *y, float *scratch) {
     (void)scratch;
-    const int k = d->k, s = d->stride, pad = (k - 1) / 2;
+    const int k = d->k, s = d->stride, pad = d->pad_after_only ? 0 : (k - 1) / 2;
     const size_t in_sz = (size_t)d->cin * d->h * d->w, out_sz = (size_t)d->cout * d->ho * d->wo;
     for (int i = 0; i < n; i++, x += in_sz, y += out_sz) {
         for (int co = 0; co < d->cout; co++) {

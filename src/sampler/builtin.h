@@ -5,7 +5,7 @@
 #include "core/internal.h"
 
 extern const ddpm_sampler_vtable ddpm_sampler_ddpm; /* "ddpm": ancestral sampling, the paper's Algorithm 2 */
-extern const ddpm_sampler_vtable ddpm_sampler_ddim;     /* "ddim": DDIM, eta and clip_x0 */
+extern const ddpm_sampler_vtable ddpm_sampler_ddim;     /* "ddim": DDIM, eta, clipping the diffusers way or GLIDE's */
 extern const ddpm_sampler_vtable ddpm_sampler_plms;     /* "plms": PNDM's pseudo linear multistep */
 extern const ddpm_sampler_vtable ddpm_sampler_dpmpp_2m; /* "dpmpp_2m": DPM-Solver++(2M) */
 extern const ddpm_sampler_vtable ddpm_sampler_euler;    /* "euler": Euler on the probability-flow ODE in sigma */
@@ -20,6 +20,12 @@ extern const ddpm_sampler_vtable *const ddpm_builtin_samplers[];
 /* Registry bookkeeping used by runs: a run holds its sampler so it cannot be unregistered underneath it. */
 int ddpm__sampler_acquire(const char *name, ddpm_sampler_vtable *copy); /* 1 if found (and now held) */
 void ddpm__sampler_release(const char *name);
+
+/* The clip_range option of "ddpm" and "ddim" (diffusers' clip_sample_range), default 1. It means (0, 100]; the run
+ * validates closed ranges, hence the smallest value 1e-6 (a range of 0 would clip every x0 to 0). */
+#define DDPM__CLIP_RANGE_OPTION                                                                                       \
+    {"clip_range", DDPM_OPTION_FLOAT, 1, 1e-6, 100, NULL,                                                             \
+     "clip_x0 clips x0 to [-clip_range, clip_range] (diffusers' clip_sample_range)"}
 
 /* Helpers shared by samplers. abar(t) with abar(-1) = 1. */
 double ddpm__abar(const ddpm_schedule *s, int t);

@@ -1,25 +1,35 @@
 /*
  * "ddim": Denoising Diffusion Implicit Models (Song, Meng & Ermon 2021, eq. 12), on any descending grid.
  *
- * From t to the next timestep p (p = -1 after the last step, abar_{-1} = 1):
- *     x0^, eps^ = model output -> (x0, eps)          (with clip_x0: x0^ clipped to [-1, 1] and eps^ re-derived from
- *                                                     it, eps^ = (x_t - sqrt(abar_t) x0^) / sqrt(1 - abar_t), as GLIDE)
+ * From t to the next timestep p (p = -1 after the last step: abar_{-1} = 1, or alphas_cumprod[0] when
+ * set_alpha_to_one = 0, diffusers' final_alpha_cumprod):
+ *     x0^, eps^ = model output -> (x0, eps)
+ *                 with clip_x0, x0^ is clipped to [-clip_range, clip_range]; where it was clipped and clip_eps = 1,
+ *                 eps^ is re-derived from it, eps^ = (x_t - sqrt(abar_t) x0^) / sqrt(1 - abar_t) (GLIDE, and
+ *                 diffusers' use_clipped_model_output); clip_eps = 0 keeps the model's eps^ (diffusers' default)
  *     sigma     = eta sqrt((1 - abar_p) / (1 - abar_t)) sqrt(1 - abar_t / abar_p)
  *     x_p       = sqrt(abar_p) x0^ + sqrt(1 - abar_p - sigma^2) eps^ + sigma z,   z = ctx->noise(step i, stream 0)
  * eta = 0 is the deterministic DDIM; eta = 1 is the DDPM posterior with fixed_small variance on the same grid (and
- * the same noise stream as the "ddpm" sampler), with or without clipping. The last step (abar_p = 1) adds no noise.
+ * the same noise stream as the "ddpm" sampler), with or without clipping. A last step to abar_p = 1 adds no noise.
+ * diffusers' DDIMScheduler.step is clip_x0 = clip_sample, clip_range = clip_sample_range, clip_eps = 0 and
+ * set_alpha_to_one as configured. Options keep their indices: later ones are appended.
  */
 #include "sampler/common.h"
 
 #include <math.h>
 
-enum { OPT_ETA, OPT_CLIP };
+enum { OPT_ETA, OPT_CLIP, OPT_CLIP_EPS, OPT_ALPHA_ONE, OPT_CLIP_RANGE };
 
 static const ddpm_sampler_option ddim_options[] = {
     {"eta", DDPM_OPTION_FLOAT, 0, 0, 1, NULL,
      "stochasticity: 0 = deterministic DDIM, 1 = the DDPM posterior variance (fixed_small) on this grid"},
     {"clip_x0", DDPM_OPTION_BOOL, 0, 0, 1, NULL,
-     "clip the predicted x0 to [-1, 1] and re-derive the predicted noise from it"},
+     "clip the predicted x0 to [-clip_range, clip_range] (and re-derive the predicted noise from it: clip_eps)"},
+    {"clip_eps", DDPM_OPTION_BOOL, 1, 0, 1, NULL,
+     "with clip_x0: 1 = re-derive the noise from the clipped x0 (GLIDE); 0 = keep the model's noise (diffusers)"},
+    {"set_alpha_to_one", DDPM_OPTION_BOOL, 1, 0, 1, NULL,
+     "the last step goes to abar = 1 (1) or to abar = alphas_cumprod[0] (0, diffusers' set_alpha_to_one = false)"},
+    DDPM__CLIP_RANGE_OPTION,
 };
 
 static ddpm_status ddim_create(const ddpm_sampler_context *ctx, void **st) {
@@ -30,8 +40,13 @@ static ddpm_status ddim_step(void *st, const ddpm_sampler_context *ctx, int i, f
     ddpm__state *s = st;
     const size_t n = (size_t)ctx->batch * ctx->image_elems;
     const double eta = ctx->option_values[OPT_ETA];
-    const int clip = ctx->option_values[OPT_CLIP] != 0.0;
-    const ddpm__level lt = s->lv[i], lp = s->lv[i + 1];
+    const int clip = ctx->option_values[OPT_CLIP] != 0.0, clip_eps = ctx->option_values[OPT_CLIP_EPS] != 0.0;
+    const double range = ctx->option_values[OPT_CLIP_RANGE];
+    const ddpm__level lt = s->lv[i];
+    /* the level reached: the next timestep's, or after the last step abar = 1 or alphas_cumprod[0] */
+    const ddpm__level lp = i + 1 == ctx->num_steps && ctx->option_values[OPT_ALPHA_ONE] == 0.0
+                               ? ddpm__level_at_t(ctx->schedule, 0)
+                               : s->lv[i + 1];
     float *out = s->buf[0], *noise = s->buf[1];
     ddpm_status r = ddpm__denoise_at(ctx, s, x, lt.t, out);
     if (r != DDPM_OK) return r;
@@ -49,9 +64,9 @@ static ddpm_status ddim_step(void *st, const ddpm_sampler_context *ctx, int i, f
         const double xt = x[j];
         double x0, eps;
         ddpm__split(ctx->prediction, lt.sa, lt.s1, xt, out[j], &x0, &eps);
-        if (clip && (x0 < -1.0 || x0 > 1.0)) {
-            x0 = x0 < -1.0 ? -1.0 : 1.0;
-            eps = (xt - lt.sa * x0) / lt.s1;
+        if (clip && (x0 < -range || x0 > range)) {
+            x0 = x0 < -range ? -range : range;
+            if (clip_eps) eps = (xt - lt.sa * x0) / lt.s1;
         }
         if (ctx->pred_x0) ctx->pred_x0[j] = (float)x0;
         double xp = c_x0 * x0 + c_eps * eps;
@@ -65,7 +80,7 @@ const ddpm_sampler_vtable ddpm_sampler_ddim = {
     DDPM_SAMPLER_API_VERSION,
     "ddim",
     "DDIM (Song et al. 2021): deterministic at eta = 0, the DDPM posterior at eta = 1",
-    2,
+    (int)(sizeof ddim_options / sizeof ddim_options[0]),
     ddim_options,
     1,
     ddim_create,

@@ -3,10 +3,12 @@
  *
  * From t to the next timestep s (s = -1 after the last), with a_t = abar_t / abar_s and b_t = 1 - a_t (on the full
  * grid these are the schedule's alpha_t and beta_t):
- *     x0^   = prediction -> x0, clipped to [-1, 1] when clip_x0
+ *     x0^   = prediction -> x0, clipped to [-clip_range, clip_range] when clip_x0
  *     mean  = sqrt(abar_s) b_t / (1 - abar_t) * x0^  +  sqrt(a_t) (1 - abar_s) / (1 - abar_t) * x_t
  *     var   = fixed_small: (1 - abar_s) / (1 - abar_t) * b_t     fixed_large: b_t
  *     x_s   = mean + sqrt(var) z,   z ~ N(0, I), and no noise on the last step.
+ * diffusers' DDPMScheduler.step is clip_x0 = clip_sample, clip_range = clip_sample_range (its 1e-20 variance floor
+ * never binds on a schedule this engine accepts). Options keep their indices: later ones are appended.
  */
 #include "sampler/builtin.h"
 
@@ -18,7 +20,9 @@ static const char *const variance_choices[] = {"fixed_small", "fixed_large", NUL
 static const ddpm_sampler_option ddpm_options[] = {
     {"variance", DDPM_OPTION_CHOICE, 0, 0, 1, variance_choices,
      "fixed_small: sigma^2 = posterior variance (beta~); fixed_large: sigma^2 = beta"},
-    {"clip_x0", DDPM_OPTION_BOOL, 1, 0, 1, NULL, "clip the predicted x0 to [-1, 1] before the posterior mean"},
+    {"clip_x0", DDPM_OPTION_BOOL, 1, 0, 1, NULL,
+     "clip the predicted x0 to [-clip_range, clip_range] before the posterior mean"},
+    DDPM__CLIP_RANGE_OPTION,
 };
 
 typedef struct state {
@@ -58,6 +62,7 @@ static ddpm_status ddpm_step(void *st, const ddpm_sampler_context *ctx, int i, f
     ddpm_status stt = ctx->denoise(ctx, x, tb, s->out);
     if (stt != DDPM_OK) return stt;
     const int fixed_large = ctx->option_values[0] != 0.0, clip = ctx->option_values[1] != 0.0;
+    const double range = ctx->option_values[2];
 
     const double ab_t = ddpm__abar(ctx->schedule, t), ab_s = ddpm__abar(ctx->schedule, prev);
     const double a = ab_t / ab_s, b = 1.0 - a;
@@ -74,7 +79,7 @@ static ddpm_status ddpm_step(void *st, const ddpm_sampler_context *ctx, int i, f
         case DDPM_PREDICT_V: x0 = sa * xt - s1a * o; break;
         default: x0 = (xt - s1a * o) / sa; break;
         }
-        if (clip) x0 = x0 < -1.0 ? -1.0 : (x0 > 1.0 ? 1.0 : x0);
+        if (clip) x0 = x0 < -range ? -range : (x0 > range ? range : x0);
         if (ctx->pred_x0) ctx->pred_x0[j] = (float)x0;
         double xs = c_x0 * x0 + c_xt * xt;
         if (prev >= 0) xs += sigma * s->noise[j];
@@ -87,7 +92,7 @@ const ddpm_sampler_vtable ddpm_sampler_ddpm = {
     DDPM_SAMPLER_API_VERSION,
     "ddpm",
     "DDPM ancestral sampling (Ho et al. 2020, Algorithm 2); on a strided grid it uses the grid's own betas",
-    2,
+    (int)(sizeof ddpm_options / sizeof ddpm_options[0]),
     ddpm_options,
     1,
     ddpm_create,

@@ -25,6 +25,8 @@ struct ddpm_run {
     int class_label;
     float guidance;
     ddpm_error last_err;        /* the model's error from inside denoise() */
+    const float *replay;        /* [replay_count, batch, D] noise to replay, or NULL */
+    int replay_count, replay_used, replay_overrun;
 };
 
 ddpm_sample_params ddpm_sample_default_params(void) {
@@ -49,8 +51,8 @@ uint8_t ddpm_to_u8(float x) {
 
 /* ---- the timestep grid ---- */
 
-/* Fills ts[0..steps) descending. Returns the count (== steps). */
-static void make_grid(int T, int steps, ddpm_spacing spacing, int *ts) {
+/* Fills ts[0..steps) descending; offset is added to the leading grid (diffusers' steps_offset). */
+static void make_grid(int T, int steps, ddpm_spacing spacing, int offset, int *ts) {
     for (int i = 0; i < steps; i++) {
         int t;
         if (spacing == DDPM_SPACING_TRAILING) {
@@ -59,7 +61,7 @@ static void make_grid(int T, int steps, ddpm_spacing spacing, int *ts) {
         } else if (spacing == DDPM_SPACING_LINSPACE) {
             t = steps == 1 ? T - 1 : (int)floor((double)(T - 1) * (steps - 1 - i) / (steps - 1) + 0.5);
         } else {
-            t = (steps - 1 - i) * (T / steps);
+            t = (steps - 1 - i) * (T / steps) + offset;
         }
         ts[i] = t < 0 ? 0 : (t > T - 1 ? T - 1 : t);
     }
@@ -99,7 +101,17 @@ static ddpm_status run_denoise(const ddpm_sampler_context *ctx, const float *x, 
 }
 
 static void run_noise(const ddpm_sampler_context *ctx, int step, int stream, float *out) {
-    const ddpm_run *r = ctx->engine;
+    ddpm_run *r = ctx->engine;
+    if (r->replay) { /* replay: the next recorded tensor, whatever step and stream ask */
+        const size_t nd = (size_t)ctx->batch * ctx->image_elems;
+        if (r->replay_used >= r->replay_count) {
+            r->replay_overrun = 1;
+            memset(out, 0, sizeof(float) * nd);
+            return;
+        }
+        memcpy(out, r->replay + (size_t)r->replay_used++ * nd, sizeof(float) * nd);
+        return;
+    }
     for (int k = 0; k < ctx->batch; k++)
         ddpm_rng_normal(r->seed, r->first_image + (uint32_t)k, (uint32_t)step,
                         DDPM_NOISE_STEP + 256u * (uint32_t)(stream & 255), out + (size_t)k * ctx->image_elems,
@@ -108,9 +120,16 @@ static void run_noise(const ddpm_sampler_context *ctx, int step, int stream, flo
 
 /* ---- validation ---- */
 
-static ddpm_status resolve_options(const ddpm_sampler_vtable *vt, const ddpm_sample_params *p, double *vals,
-                                   ddpm_error *err) {
-    for (int i = 0; i < vt->num_options; i++) vals[i] = vt->options[i].default_value;
+static ddpm_status resolve_options(const ddpm_sampler_vtable *vt, const ddpm_denoiser *d, const ddpm_sample_params *p,
+                                   double *vals, ddpm_error *err) {
+    for (int i = 0; i < vt->num_options; i++) {
+        vals[i] = vt->options[i].default_value;
+        for (int j = 0; j < d->num_option_defaults; j++) /* the model's defaults (its scheduler config) */
+            if (d->option_default_names && strcmp(d->option_default_names[j], vt->options[i].name) == 0) {
+                const double v = d->option_default_values[j];
+                if (v >= vt->options[i].min_value && v <= vt->options[i].max_value) vals[i] = v;
+            }
+    }
     if (p->num_options < 0 || (p->num_options > 0 && (!p->option_names || !p->option_values)))
         return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "option arrays are missing");
     for (int j = 0; j < p->num_options; j++) {
@@ -153,6 +172,35 @@ static ddpm_status check_params(const ddpm_denoiser *d, const ddpm_sample_params
         return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "guidance needs a class-conditional model");
     if (p->guidance != 1.0f && p->class_label < 0)
         return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "guidance needs a class label");
+    if (d->labels_required && nc > 0 && p->class_label < 0)
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT,
+                          "this class-conditional model has no null class: give a class label");
+    if (d->labels_required && p->guidance != 1.0f)
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT,
+                          "classifier-free guidance needs a null class, which this model does not have");
+    if (p->steps_offset < 0 || p->steps_offset >= T)
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "steps_offset = %d is outside 0..%d", p->steps_offset,
+                          T - 1);
+    if (p->timesteps || p->num_timesteps) {
+        if (!p->timesteps || p->num_timesteps < 1 || p->num_timesteps > T)
+            return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "custom timesteps: %d entries (need 1..%d)",
+                              p->num_timesteps, T);
+        for (int i = 0; i < p->num_timesteps; i++) {
+            const int t = p->timesteps[i];
+            if (t < 0 || t >= T)
+                return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "custom timestep %d (entry %d) is outside 0..%d", t,
+                                  i, T - 1);
+            if (i > 0 && t >= p->timesteps[i - 1])
+                return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT,
+                                  "custom timesteps must be strictly descending (entry %d: %d after %d)", i, t,
+                                  p->timesteps[i - 1]);
+        }
+    }
+    if (p->noise_count < 0 || (p->noise_count > 0 && !p->noise) || (p->noise && p->noise_count == 0))
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "replay noise: %d tensors given with %s pointer",
+                          p->noise_count, p->noise ? "a" : "a NULL");
+    if (p->start_x && p->init_image)
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "start_x and init_image exclude each other");
     if (p->init_image && (!isfinite(p->strength) || !(p->strength > 0.0f) || p->strength > 1.0f))
         return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "strength = %g is outside (0, 1]", (double)p->strength);
     if ((uint64_t)p->first_image + (uint64_t)p->batch > 0xffffffffull)
@@ -201,6 +249,15 @@ ddpm_status ddpm_run_create_with(const ddpm_denoiser *d, const ddpm_sample_param
                           (size_t)DDPM_MAX_WORKSPACE_BYTES);
     if (p->init_image && !ddpm__all_finite(p->init_image, (size_t)n * D))
         return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "init_image contains NaN or Inf");
+    if (p->start_x && !ddpm__all_finite(p->start_x, (size_t)n * D))
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "start_x contains NaN or Inf");
+    if (p->noise) {
+        size_t total;
+        if (!ddpm__mul_size((size_t)n * D, (size_t)p->noise_count, &total))
+            return ddpm__fail(err, DDPM_ERR_TOO_LARGE, "replay noise is too large");
+        if (!ddpm__all_finite(p->noise, total))
+            return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "replay noise contains NaN or Inf");
+    }
 
     ddpm_run *r = calloc(1, sizeof *r);
     if (!r) return ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "out of memory");
@@ -216,13 +273,15 @@ ddpm_status ddpm_run_create_with(const ddpm_denoiser *d, const ddpm_sample_param
     r->guidance = p->guidance;
     r->options = calloc((size_t)(r->vt.num_options > 0 ? r->vt.num_options : 1), sizeof(double));
     if (!r->options) goto oom;
-    if ((st = resolve_options(&r->vt, p, r->options, err)) != DDPM_OK) goto fail;
-
-    /* the grid, cut at the start timestep for image-to-image */
-    int steps = p->steps ? p->steps : T;
+    if ((st = resolve_options(&r->vt, d, p, r->options, err)) != DDPM_OK) goto fail;
+    r->replay = p->noise;
+    r->replay_count = p->noise_count;
+    /* the grid (or the custom one), cut at the start timestep for image-to-image */
+    int steps = p->timesteps ? p->num_timesteps : (p->steps ? p->steps : T);
     r->timesteps = malloc(sizeof(int) * (size_t)steps);
     if (!r->timesteps) goto oom;
-    make_grid(T, steps, p->spacing, r->timesteps);
+    if (p->timesteps) memcpy(r->timesteps, p->timesteps, sizeof(int) * (size_t)steps);
+    else make_grid(T, steps, p->spacing, p->steps_offset, r->timesteps);
     if (p->init_image) {
         int t_start = (int)floor((double)p->strength * T + 0.5) - 1;
         if (t_start > T - 1) t_start = T - 1;
@@ -248,7 +307,9 @@ ddpm_status ddpm_run_create_with(const ddpm_denoiser *d, const ddpm_sample_param
     /* x at the first timestep: pure noise, or the start image noised to it */
     for (int k = 0; k < n; k++) {
         float *xk = r->x + (size_t)k * D;
-        if (p->init_image) {
+        if (p->start_x) {
+            memcpy(xk, p->start_x + (size_t)k * D, sizeof(float) * D);
+        } else if (p->init_image) {
             ddpm_rng_normal(p->seed, p->first_image + (uint32_t)k, 0, DDPM_NOISE_FORWARD, r->eval_x, D);
             ddpm_q_sample(sched, r->timesteps[0], p->init_image + (size_t)k * D, r->eval_x, xk, D);
         } else {
@@ -295,7 +356,8 @@ ddpm_status ddpm_run_create(ddpm_model *m, const ddpm_sample_params *p, ddpm_run
     if (!m) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "model is NULL");
     const ddpm_model_config *c = ddpm_model_get_config(m);
     ddpm_denoiser d = {ddpm_model_get_schedule(m), c->prediction, c->in_channels, c->image_size, c->num_classes,
-                       model_eval, m, model_ws};
+                       model_eval, m, model_ws, 0, NULL, NULL, c->num_classes > 0 && !c->arch.null_class};
+    ddpm_model_option_defaults(m, &d.num_option_defaults, &d.option_default_names, &d.option_default_values);
     if (c->in_channels != c->out_channels)
         return ddpm__fail(err, DDPM_ERR_CONFIG, "a model with %d input and %d output channels cannot be sampled",
                           c->in_channels, c->out_channels);
@@ -308,6 +370,10 @@ ddpm_status ddpm_run_step(ddpm_run *r, ddpm_error *err) {
     r->last_err.status = DDPM_OK;
     r->last_err.message[0] = '\0';
     ddpm_status st = r->vt.step(r->state, &r->ctx, r->step, r->x);
+    if (st == DDPM_OK && r->replay_overrun)
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT,
+                          "step %d drew replay noise tensor %d, but only %d were given", r->step, r->replay_used + 1,
+                          r->replay_count);
     if (st != DDPM_OK) {
         if (r->last_err.status != DDPM_OK && err) *err = r->last_err;
         else ddpm__fail(err, st, "sampler %s failed at step %d: %s", r->vt.name, r->step, ddpm_status_str(st));

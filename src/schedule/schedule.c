@@ -1,14 +1,17 @@
 /*
  * Noise schedules (Ho et al. 2020, section 4 and appendix B; Nichol & Dhariwal 2021 for cosine; Lin et al. 2023 for
- * the zero-terminal-SNR rescale). Everything is computed in double and stored as T doubles per array.
+ * the zero-terminal-SNR rescale). Every array is stored as T doubles.
  *
- * The betas follow training/schedule.py formula for formula and operation for operation (numpy's linspace is
- * start + i * (stop - start) / (T - 1) with the last entry set to stop; cumprod is a left-to-right product), so the
- * engine and the trainer agree to the last bit or two. Transcendentals go through the library's deterministic
- * routines (ddpm_det_sincos, ddpm_det_log, and det_exp below) so that a schedule has the same bits on every
- * IEEE-754 platform, native or WebAssembly.
+ * float32 = 0 (this project's models): everything in double. The betas follow training/schedule.py formula for
+ * formula and operation for operation (numpy's linspace is start + i * (stop - start) / (T - 1) with the last entry
+ * set to stop; cumprod is a left-to-right product), so the engine and the trainer agree to the last bit or two.
+ * float32 = 1 (diffusers checkpoints): betas, alphas and alphas_cumprod are diffusers' float32 values, bit for bit
+ * (torch_f32.c reproduces PyTorch's kernels), widened to double; the other arrays are derived from them in double.
+ * Transcendentals go through the library's deterministic routines (ddpm_det_sincos, ddpm_det_log, and det_exp below)
+ * so that a schedule has the same bits on every IEEE-754 platform, native or WebAssembly.
  */
 #include "core/internal.h"
+#include "schedule/torch_f32.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -19,7 +22,7 @@ struct ddpm_schedule {
     ddpm_schedule_params params;
     int T;
     double *arrays[DDPM_SCHEDULE_ARRAY_COUNT_]; /* each T doubles, carved out of `storage` */
-    double *storage;
+    double *storage;                            /* the arrays, then (CUSTOM) the copy of params.betas */
 };
 
 ddpm_schedule_params ddpm_schedule_default_params(void) {
@@ -80,7 +83,7 @@ static double cosine_f(int t, int T) {
 
 static ddpm_status validate(const ddpm_schedule_params *p, ddpm_error *err) {
     if (p->kind != DDPM_SCHEDULE_LINEAR && p->kind != DDPM_SCHEDULE_SCALED_LINEAR && p->kind != DDPM_SCHEDULE_COSINE &&
-        p->kind != DDPM_SCHEDULE_SIGMOID)
+        p->kind != DDPM_SCHEDULE_SIGMOID && p->kind != DDPM_SCHEDULE_CUSTOM)
         return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "schedule: unknown kind %d", (int)p->kind);
     if (p->num_timesteps < 1)
         return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "schedule: num_timesteps %d must be at least 1",
@@ -91,7 +94,13 @@ static ddpm_status validate(const ddpm_schedule_params *p, ddpm_error *err) {
     if (!isfinite(p->beta_start) || !isfinite(p->beta_end))
         return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "schedule: beta_start (%g) and beta_end (%g) must be finite",
                           p->beta_start, p->beta_end);
-    if (p->kind != DDPM_SCHEDULE_COSINE) { /* cosine ignores beta_start/beta_end */
+    if (p->kind == DDPM_SCHEDULE_CUSTOM) {
+        if (!p->betas) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "schedule: custom kind without betas");
+        for (int t = 0; t < p->num_timesteps; t++)
+            if (!(p->betas[t] > 0.0 && p->betas[t] <= 1.0)) /* also refuses NaN */
+                return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "schedule: betas[%d] = %g is outside (0, 1]", t,
+                                  p->betas[t]);
+    } else if (p->kind != DDPM_SCHEDULE_COSINE) { /* cosine and custom ignore beta_start/beta_end */
         if (!(p->beta_start > 0.0 && p->beta_start <= p->beta_end && p->beta_end < 1.0))
             return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT,
                               "schedule: need 0 < beta_start <= beta_end < 1, got beta_start = %g, beta_end = %g",
@@ -133,6 +142,7 @@ static void base_betas(const ddpm_schedule_params *p, double *b) {
             b[i] = 1.0 / (1.0 + det_exp(-x)) * (p->beta_end - p->beta_start) + p->beta_start;
         }
         break;
+    case DDPM_SCHEDULE_CUSTOM: memcpy(b, p->betas, sizeof(double) * (size_t)T); break;
     default: break; /* rejected by validate() */
     }
 }
@@ -167,20 +177,31 @@ ddpm_status ddpm_schedule_create(const ddpm_schedule_params *p, ddpm_schedule **
     if (st != DDPM_OK) return st;
 
     int T = p->num_timesteps;
-    size_t bytes;
-    if (!ddpm__mul_size((size_t)T * DDPM_SCHEDULE_ARRAY_COUNT_, sizeof(double), &bytes))
+    const size_t narrays = DDPM_SCHEDULE_ARRAY_COUNT_ + (p->kind == DDPM_SCHEDULE_CUSTOM ? 1 : 0);
+    size_t bytes, fbytes = 0;
+    if (!ddpm__mul_size((size_t)T * narrays, sizeof(double), &bytes) ||
+        (p->float32 && !ddpm__mul_size((size_t)T * 2, sizeof(float), &fbytes)))
         return ddpm__fail(err, DDPM_ERR_TOO_LARGE, "schedule: size overflow");
     ddpm_schedule *s = calloc(1, sizeof *s);
     double *storage = malloc(bytes);
-    if (!s || !storage) {
+    float *f32 = p->float32 ? malloc(fbytes) : NULL; /* float32: betas [T], then scratch / alphas_cumprod [T] */
+    if (!s || !storage || (p->float32 && !f32)) {
         free(s);
         free(storage);
-        return ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "schedule: cannot allocate %zu bytes", bytes);
+        free(f32);
+        return ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "schedule: cannot allocate %zu bytes", bytes + fbytes);
     }
     s->params = *p;
     s->T = T;
     s->storage = storage;
     for (int a = 0; a < DDPM_SCHEDULE_ARRAY_COUNT_; a++) s->arrays[a] = storage + (size_t)a * (size_t)T;
+    if (p->kind == DDPM_SCHEDULE_CUSTOM) { /* the schedule's own copy; its params point at it */
+        double *copy = storage + (size_t)DDPM_SCHEDULE_ARRAY_COUNT_ * (size_t)T;
+        memcpy(copy, p->betas, sizeof(double) * (size_t)T);
+        s->params.betas = copy;
+    } else {
+        s->params.betas = NULL;
+    }
 
     double *beta = s->arrays[DDPM_BETAS];
     double *alpha = s->arrays[DDPM_ALPHAS];
@@ -193,19 +214,38 @@ ddpm_status ddpm_schedule_create(const ddpm_schedule_params *p, ddpm_schedule **
     double *coef1 = s->arrays[DDPM_POSTERIOR_MEAN_COEF1];
     double *coef2 = s->arrays[DDPM_POSTERIOR_MEAN_COEF2];
 
-    base_betas(p, beta);
-    if (p->rescale_zero_snr && !rescale_zero_snr(beta, ab /* scratch */, T)) {
+    /* betas, alphas and alphas_cumprod */
+    int rescaled = 1;
+    base_betas(&s->params, beta); /* float32: only cosine reads these (diffusers computes it in float64) */
+    if (p->float32) {
+        float *b32 = f32, *ab32 = f32 + T;
+        ddpm__diffusers_betas_f32(&s->params, beta, b32);
+        if (p->rescale_zero_snr) rescaled = ddpm__diffusers_rescale_zero_snr_f32(b32, ab32 /* scratch */, T);
+        for (int t = 0; t < T; t++) ab32[t] = 1.0f - b32[t]; /* alphas = 1.0 - betas */
+        for (int t = 0; t < T; t++) alpha[t] = ab32[t];
+        ddpm__torch_cumprod_f32(ab32, ab32, T);
+        for (int t = 0; t < T; t++) {
+            beta[t] = b32[t];
+            ab[t] = ab32[t];
+        }
+        free(f32);
+    } else {
+        if (p->rescale_zero_snr) rescaled = rescale_zero_snr(beta, ab /* scratch */, T);
+        double prod = 1.0;
+        for (int t = 0; t < T; t++) {
+            alpha[t] = 1.0 - beta[t];
+            prod *= alpha[t];
+            ab[t] = prod; /* abar_t = prod_{s <= t} (1 - beta_s) */
+        }
+    }
+    if (!rescaled) {
         ddpm_schedule_free(s);
         return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT,
                           "schedule: rescale_zero_snr needs alphas_cumprod[0] > alphas_cumprod[T-1]");
     }
 
-    double prod = 1.0;
     for (int t = 0; t < T; t++) {
-        alpha[t] = 1.0 - beta[t];
-        ab_prev[t] = prod;      /* abar_{t-1}, abar_{-1} = 1 */
-        prod *= alpha[t];
-        ab[t] = prod;           /* abar_t = prod_{s <= t} (1 - beta_s) */
+        ab_prev[t] = t > 0 ? ab[t - 1] : 1.0; /* abar_{t-1}, abar_{-1} = 1 */
         sab[t] = sqrt(ab[t]);
         s1mab[t] = sqrt(1.0 - ab[t]);
         /* q(x_{t-1} | x_t, x0) = N(coef1 x0 + coef2 x_t, beta~_t) (Ho et al. eq. 6-7) */

@@ -37,7 +37,7 @@ static size_t umax(size_t a, size_t b) { return a > b ? a : b; }
 static ddpm_conv_desc desc_of(const ddpm_conv *c, int r_in, const float *bias2) {
     const int ro = c->stride == 2 ? (r_in + 1) / 2 : r_in;
     ddpm_conv_desc d = {c->cin, c->cout, c->k, c->stride, r_in, r_in, ro, ro, c->w, c->b, c->wino, bias2,
-                        NULL, NULL, 0};
+                        NULL, NULL, 0, c->pad_after_only};
     return d;
 }
 
@@ -51,11 +51,12 @@ static void measure(const ddpm_unet *u, int n, sizes *s) {
     const int S = u->cfg.image_size, g = n < DDPM_FWD_GROUP ? n : DDPM_FWD_GROUP;
     s->group = g;
     s->maxc = u->emb;
-    s->maxcin = u->cfg.base_channels;
-    s->maxact = umax((size_t)u->cfg.in_channels * S * S, (size_t)u->cfg.base_channels * S * S);
+    const int C0 = u->cfg.arch.level_channels[0];
+    s->maxcin = C0;
+    s->maxact = umax((size_t)u->cfg.in_channels * S * S, (size_t)C0 * S * S);
     s->maxact = umax(s->maxact, (size_t)u->cfg.out_channels * S * S);
     s->maxconv = umax(scratch_of(&u->conv_in, S, g), scratch_of(&u->conv_out, S, g));
-    s->skips = (size_t)u->cfg.base_channels * S * S;
+    s->skips = (size_t)C0 * S * S;
     const ddpm_block *lists[2] = {u->down, u->up};
     const int counts[2] = {u->num_down, u->num_up};
     for (int l = 0; l < 2; l++)
@@ -100,9 +101,10 @@ static void measure(const ddpm_unet *u, int n, sizes *s) {
  */
 static double workspace_bound(const ddpm_unet *u, int n) {
     const double S2 = (double)u->cfg.image_size * u->cfg.image_size, g = n < DDPM_FWD_GROUP ? n : DDPM_FWD_GROUP;
-    int mult = 1;
-    for (int l = 0; l < u->cfg.num_levels; l++) mult = u->cfg.channel_mult[l] > mult ? u->cfg.channel_mult[l] : mult;
-    const double C = 3.0 * u->cfg.base_channels * mult + u->cfg.in_channels + u->cfg.out_channels + u->emb;
+    int maxch = 1;
+    for (int l = 0; l < u->cfg.num_levels; l++)
+        maxch = u->cfg.arch.level_channels[l] > maxch ? u->cfg.arch.level_channels[l] : maxch;
+    const double C = 3.0 * maxch + u->cfg.in_channels + u->cfg.out_channels + u->emb;
     double att = 0;
     for (int i = 0; i < u->num_down + u->num_up; i++) {
         const ddpm_block *b = i < u->num_down ? &u->down[i] : &u->up[i - u->num_down];
@@ -151,16 +153,22 @@ static void conv(const fwd *f, const ddpm_conv *c, int r_in, int gn, const float
     f->K->conv2d(&d, gn, x, y, f->scratch);
 }
 
+/* x[0..n) /= d (diffusers' output_scale_factor; a division, as PyTorch does it). */
+static void divide(float *x, size_t n, float d) {
+    for (size_t i = 0; i < n; i++) x[i] = x[i] / d;
+}
+
 /* y = conv(silu(GroupNorm(x))) over a group of gn images: fused into the conv when the table supports it, else
  * group_norm into tmp, then the conv. */
 static void norm_conv(const fwd *f, const ddpm_norm *nm, const ddpm_conv *c, int r, int gn, const float *x, float *tmp,
                       float *y, const float *bias2) {
     const ddpm_kernel_table *K = f->K;
     const int hw = r * r, G = f->u->cfg.groups;
+    const float eps = f->u->cfg.arch.norm_eps;
     const size_t in_sz = (size_t)c->cin * hw;
     if (K->conv_pre && c->wino && c->k == 3 && c->stride == 1) {
         for (int i = 0; i < gn; i++)
-            K->group_norm_coeffs(x + i * in_sz, c->cin, hw, G, nm->gamma, nm->beta, 1e-5f, f->pre_a + (size_t)i * c->cin,
+            K->group_norm_coeffs(x + i * in_sz, c->cin, hw, G, nm->gamma, nm->beta, eps, f->pre_a + (size_t)i * c->cin,
                                  f->pre_b + (size_t)i * c->cin);
         ddpm_conv_desc d = desc_of(c, r, bias2);
         d.pre_scale = f->pre_a;
@@ -170,7 +178,7 @@ static void norm_conv(const fwd *f, const ddpm_norm *nm, const ddpm_conv *c, int
         return;
     }
     for (int i = 0; i < gn; i++)
-        K->group_norm(x + i * in_sz, tmp + i * in_sz, c->cin, hw, G, nm->gamma, nm->beta, 1e-5f, 1);
+        K->group_norm(x + i * in_sz, tmp + i * in_sz, c->cin, hw, G, nm->gamma, nm->beta, eps, 1);
     conv(f, c, r, gn, tmp, y, bias2);
 }
 
@@ -192,27 +200,33 @@ static void resblock(const fwd *f, const ddpm_resblock *rb, int r, const float *
         } else {
             K->add(xg, yg, yg, gn * out_sz);
         }
+        if (rb->out_scale != 1.0f) divide(yg, gn * out_sz, rb->out_scale);
     }
 }
 
-/* x: [n, c, r, r] += proj(attention(norm(x))), in place. */
+/* x: [n, c, r, r] = (x + proj(attention(norm(x)))) / out_scale, in place. With H heads of d = c / H channels, head
+ * h attends with channels [h d, (h + 1) d) of q, k and v, and its output fills the same channels of o. */
 static void attention(const fwd *f, const ddpm_attn *a, int r, float *x) {
     const ddpm_kernel_table *K = f->K;
-    const int hw = r * r, c = a->c;
-    const size_t sz = (size_t)c * hw;
-    const float scale = (float)(1.0 / sqrt((double)c));
+    const int hw = r * r, c = a->c, H = a->heads, d = c / H;
+    const size_t sz = (size_t)c * hw, hsz = (size_t)d * hw;
+    const float scale = (float)(1.0 / sqrt((double)d));
     for (int i = 0; i < f->n; i++) {
         float *xi = x + i * sz;
-        K->group_norm(xi, f->t1, c, hw, f->u->cfg.groups, a->norm.gamma, a->norm.beta, 1e-5f, 0);
+        K->group_norm(xi, f->t1, c, hw, f->u->cfg.arch.attn_groups, a->norm.gamma, a->norm.beta,
+                      f->u->cfg.arch.norm_eps, 0);
         conv(f, &a->qkv, r, 1, f->t1, f->t2, NULL); /* [3c, hw]: q | k | v */
-        const float *q = f->t2, *k = f->t2 + sz, *v = f->t2 + 2 * sz;
-        ddpm_transpose(q, f->att1, c, hw);                                     /* q^T: [hw, c] */
-        K->gemm(hw, hw, c, f->att1, c, k, hw, f->att2, hw, NULL);              /* s = q^T k: [hw, hw] */
-        K->softmax_rows(f->att2, hw, hw, scale);                               /* over keys */
-        ddpm_transpose(f->att2, f->att1, hw, hw);                              /* s^T */
-        K->gemm(c, hw, hw, v, hw, f->att1, hw, f->t1, hw, NULL);               /* o = v s^T: [c, hw] */
+        for (int h = 0; h < H; h++) {
+            const float *q = f->t2 + h * hsz, *k = f->t2 + sz + h * hsz, *v = f->t2 + 2 * sz + h * hsz;
+            ddpm_transpose(q, f->att1, d, hw);                                 /* q^T: [hw, d] */
+            K->gemm(hw, hw, d, f->att1, d, k, hw, f->att2, hw, NULL);          /* s = q^T k: [hw, hw] */
+            K->softmax_rows(f->att2, hw, hw, scale);                           /* over keys */
+            ddpm_transpose(f->att2, f->att1, hw, hw);                          /* s^T */
+            K->gemm(d, hw, hw, v, hw, f->att1, hw, f->t1 + h * hsz, hw, NULL); /* o_h = v_h s^T: [d, hw] */
+        }
         conv(f, &a->proj, r, 1, f->t1, f->t2, NULL);
         K->add(xi, f->t2, xi, sz);
+        if (a->out_scale != 1.0f) divide(xi, sz, a->out_scale);
     }
 }
 
@@ -220,19 +234,21 @@ static void emit(const fwd *f, const char *name, const float *data, int c, int h
     if (f->trace) f->trace(f->trace_user, name, data, f->n, c, h, w);
 }
 
-/* Sinusoidal embedding as training/model.py computes it in float32: freq_k = exp(-ln(1e4) k / (half - 1)). */
-static void timestep_embedding(const float *t, int n, int dim, float *out) {
+/* Sinusoidal embedding as training/model.py and diffusers compute it in float32:
+ * freq_k = exp(-ln(1e4) k / (half - shift)), out = [sin(t freq) | cos(t freq)], or [cos | sin] when flip. */
+static void timestep_embedding(const float *t, int n, int dim, int shift, int flip, float *out) {
     const int half = dim / 2;
     const float neg_log = (float)-9.210340371976184; /* -ln(10000) */
+    const size_t so = flip ? (size_t)half : 0, co = flip ? 0 : (size_t)half;
     for (int k = 0; k < half; k++) {
-        const float e = (neg_log * (float)k) / (float)(half - 1);
+        const float e = (neg_log * (float)k) / (float)(half - shift);
         const float freq = (float)ddpm_det_exp((double)e);
         for (int i = 0; i < n; i++) {
             const float arg = t[i] * freq;
             double s, c;
             ddpm_det_sincos((double)arg, &s, &c);
-            out[(size_t)i * dim + k] = (float)s;
-            out[(size_t)i * dim + half + k] = (float)c;
+            out[(size_t)i * dim + so + k] = (float)s;
+            out[(size_t)i * dim + co + k] = (float)c;
         }
     }
 }
@@ -241,7 +257,8 @@ void ddpm_unet_forward(const ddpm_unet *u, const ddpm_kernel_table *K, int n, co
                        const int *y, float *out, float *ws, ddpm_trace_fn trace, void *trace_user) {
     sizes s;
     measure(u, n, &s);
-    const int C = u->cfg.base_channels, E = u->emb, S = u->cfg.image_size, GR = s.group;
+    const ddpm_unet_arch *a = &u->cfg.arch;
+    const int C = a->level_channels[0], E = u->emb, S = u->cfg.image_size, GR = s.group;
     const size_t nn = (size_t)n;
     float *temb = ws;
     float *temb_silu = temb + nn * E;
@@ -260,14 +277,15 @@ void ddpm_unet_forward(const ddpm_unet *u, const ddpm_kernel_table *K, int n, co
     fwd f = {u, K, n, GR, temb_silu, tproj, t1, t2, cs, att1, att2, pre_a, pre_b, trace, trace_user};
 
     /* temb: [n, E] = fc2(silu(fc1(sinusoid(t)))) + class_embed[y] */
-    timestep_embedding(t, n, C, scratch);
+    timestep_embedding(t, n, C, a->freq_shift, a->flip_sin_to_cos, scratch);
+    emit(&f, "time_proj", scratch, C, 1, 1);
     K->linear(scratch, n, C, E, u->fc1_w, u->fc1_b, temb);
     K->silu(temb, temb, nn * E);
     K->linear(temb, n, E, E, u->fc2_w, u->fc2_b, scratch);
     memcpy(temb, scratch, sizeof(float) * nn * E);
     if (u->class_w) {
         for (int i = 0; i < n; i++) {
-            const int label = y ? y[i] : u->cfg.num_classes;
+            const int label = y ? y[i] : u->cfg.num_classes; /* NULL only with a null class (checked) */
             K->add(temb + (size_t)i * E, u->class_w + (size_t)label * E, temb + (size_t)i * E, E);
         }
     }
@@ -279,6 +297,10 @@ void ddpm_unet_forward(const ddpm_unet *u, const ddpm_kernel_table *K, int n, co
     int chs[DDPM_MAX_BLOCKS + 1], ns = 0;
     float *h = skips;
     const size_t in_sz = (size_t)u->cfg.in_channels * S * S, c0_sz = (size_t)C * S * S;
+    if (a->center_input) { /* x -> 2x - 1 (diffusers' center_input_sample), into the decoder buffer first */
+        for (size_t j = 0; j < nn * in_sz; j++) bufA[j] = 2.0f * x[j] - 1.0f;
+        x = bufA;
+    }
     for (int g0 = 0; g0 < n; g0 += GR)
         conv(&f, &u->conv_in, S, n - g0 < GR ? n - g0 : GR, x + g0 * in_sz, h + g0 * c0_sz, NULL);
     emit(&f, "conv_in", h, C, S, S);
@@ -304,11 +326,15 @@ void ddpm_unet_forward(const ddpm_unet *u, const ddpm_kernel_table *K, int n, co
         slot[ns] = h; chs[ns] = ch; ns++;
         snprintf(name, sizeof name, "down.%d", b);
         emit(&f, name, h, ch, r, r);
+        if (b + 1 == u->num_down || u->down[b + 1].level != blk->level) { /* a level's last block */
+            snprintf(name, sizeof name, "down_blocks.%d", blk->level);
+            emit(&f, name, h, ch, r, r);
+        }
     }
 
     /* middle */
     resblock(&f, &u->mid1, r, h, bufA);
-    attention(&f, &u->mid_attn, r, bufA);
+    if (a->mid_attention) attention(&f, &u->mid_attn, r, bufA);
     resblock(&f, &u->mid2, r, bufA, bufB);
     h = bufB;
     emit(&f, "mid", h, ch, r, r);
@@ -342,6 +368,10 @@ void ddpm_unet_forward(const ddpm_unet *u, const ddpm_kernel_table *K, int n, co
         h = dst;
         snprintf(name, sizeof name, "up.%d", b);
         emit(&f, name, h, ch, r, r);
+        if (b + 1 == u->num_up || u->up[b + 1].level != blk->level) {
+            snprintf(name, sizeof name, "up_blocks.%d", u->cfg.num_levels - 1 - blk->level);
+            emit(&f, name, h, ch, r, r);
+        }
     }
 
     /* out = conv_out(silu(norm_out(h))) */

@@ -1,32 +1,13 @@
 /* ddpm_model: loading a weights file into a bound U-Net, the public getters, and the checked forward entry point. */
 #include "io/config.h"
+#include "io/diffusers_config.h"
 #include "io/safetensors.h"
-#include "unet/unet.h"
+#include "unet/model_internal.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct ddpm_model {
-    ddpm_unet u;
-    ddpm_schedule *sched;
-    float *weights;          /* one arena for every bound tensor, float32 */
-    size_t weight_floats;
-    float *wino;             /* Winograd-transformed 3x3 stride-1 conv weights, derived from `weights` at load */
-    double flops;
-    /* what the file held, for `ddpm info` */
-    int num_tensors;
-    ddpm_tensor_info *tensors;
-    int num_meta;
-    char **meta_keys, **meta_values;
-    /* forward-pass scratch */
-    float *ws;
-    size_t ws_floats;
-    const ddpm_kernel_table *K;
-    ddpm_trace_fn trace;
-    void *trace_user;
-};
 
 /* ---- binding ---- */
 
@@ -34,27 +15,51 @@ typedef struct bind_ctx {
     ddpm_st_file *file;
     float *arena;    /* NULL in the counting pass */
     size_t used;
+    ddpm_dtype quantize;
 } bind_ctx;
 
-static ddpm_status bind_visit(void *ctx, const char *name, int ndim, const int64_t *shape, float **slot,
-                              ddpm_error *err) {
+/* w: [rows, n / rows] rounded in place to what an F16 or I8 file of it holds (the loader's own dequantization). */
+static void quantize_rows(float *w, size_t n, size_t rows, ddpm_dtype q) {
+    if (q == DDPM_DTYPE_F16) {
+        for (size_t i = 0; i < n; i++) w[i] = ddpm_f16_to_f32(ddpm_f32_to_f16(w[i]));
+        return;
+    }
+    const size_t per = n / rows;
+    for (size_t o = 0; o < rows; o++) {
+        float *r = w + o * per, amax = 0.0f;
+        for (size_t i = 0; i < per; i++) amax = fabsf(r[i]) > amax ? fabsf(r[i]) : amax;
+        const float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
+        for (size_t i = 0; i < per; i++) {
+            double v = nearbyint((double)r[i] / (double)scale); /* round half to even, as numpy's rint */
+            v = v < -127.0 ? -127.0 : (v > 127.0 ? 127.0 : v);
+            r[i] = scale * (float)v;
+        }
+    }
+}
+
+static ddpm_status bind_visit(void *ctx, const char *name, const char *alt, int ndim, const int64_t *shape,
+                              float **slot, ddpm_error *err) {
     bind_ctx *b = ctx;
     size_t count = 1;
     for (int i = 0; i < ndim; i++)
         if (!ddpm__mul_size(count, (size_t)shape[i], &count))
             return ddpm__fail(err, DDPM_ERR_TOO_LARGE, "tensor %s is too large", name);
+    const char *use = name;
+    if (!ddpm_st_find(b->file, name) && alt && ddpm_st_find(b->file, alt)) use = alt;
     if (!b->arena) {
         /* counting pass: also report a missing tensor early, before the big allocation */
-        if (!ddpm_st_find(b->file, name))
+        if (!ddpm_st_find(b->file, use))
             return ddpm__fail(err, DDPM_ERR_MISSING_TENSOR, "the config needs tensor %s, which the file lacks", name);
         if (!ddpm__add_size(b->used, count, &b->used))
             return ddpm__fail(err, DDPM_ERR_TOO_LARGE, "model too large");
         return DDPM_OK;
     }
     float *dst = b->arena + b->used;
-    ddpm_status st = ddpm_st_read_f32(b->file, name, ndim, shape, dst, err);
+    ddpm_status st = ddpm_st_read_f32(b->file, use, ndim, shape, dst, err);
     if (st != DDPM_OK) return st;
-    *slot = dst;
+    if (b->quantize == DDPM_DTYPE_F16 || (b->quantize == DDPM_DTYPE_I8 && ndim >= 2))
+        quantize_rows(dst, count, ndim >= 1 ? (size_t)shape[0] : 1, b->quantize);
+    if (slot) *slot = dst;
     b->used += count;
     return DDPM_OK;
 }
@@ -91,10 +96,84 @@ static ddpm_status copy_file_info(ddpm_model *m, const ddpm_st_file *f) {
     return DDPM_OK;
 }
 
-ddpm_status ddpm_model_load_buffer(const void *data, size_t size, ddpm_model **out, ddpm_error *err) {
+ddpm_load_options ddpm_load_default_options(void) {
+    ddpm_load_options o;
+    memset(&o, 0, sizeof o);
+    o.quantize = DDPM_DTYPE_F32;
+    return o;
+}
+
+static char *dup_span(const char *s, size_t n) {
+    char *d = malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+/* The scheduler's sampling defaults as option defaults for every run of the model. */
+static void set_option_defaults(ddpm_model *m) {
+    const ddpm_scheduler_config *sc = &m->sched_cfg;
+    int k = 0;
+    m->opt_names[k] = "clip_x0", m->opt_values[k++] = sc->clip_sample;
+    m->opt_names[k] = "clip_range", m->opt_values[k++] = sc->clip_sample_range;
+    m->opt_names[k] = "set_alpha_to_one", m->opt_values[k++] = sc->set_alpha_to_one;
+    m->opt_names[k] = "clip_eps", m->opt_values[k++] = 0; /* DDIM: the direction term keeps the unclipped eps */
+    m->opt_names[k] = "variance", m->opt_values[k++] = sc->variance == DDPM_VARIANCE_FIXED_LARGE;
+    m->num_opts = k;
+}
+
+/* Works out the model config: a diffusers config.json (given, or carried in the file's metadata by `ddpm convert`)
+ * with its scheduler config, or this project's own metadata. */
+static ddpm_status resolve_config(ddpm_model *m, const ddpm_st_file *f, const ddpm_load_options *opt,
+                                  ddpm_model_config *cfg, ddpm_error *err) {
+    const char *unet = opt->unet_config, *sched = opt->scheduler_config;
+    size_t unet_len = opt->unet_config_len, sched_len = opt->scheduler_config_len;
+    if (!unet && ddpm_st_meta(f, "diffusers.unet_config")) {
+        unet = ddpm_st_meta(f, "diffusers.unet_config");
+        unet_len = strlen(unet);
+        if (!sched && ddpm_st_meta(f, "diffusers.scheduler_config")) {
+            sched = ddpm_st_meta(f, "diffusers.scheduler_config");
+            sched_len = strlen(sched);
+        }
+    }
+    if (!unet) {
+        if (opt->scheduler_config)
+            return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "a scheduler config applies to diffusers models only");
+        if (!ddpm_st_meta(f, "ddpm.format") && ddpm_st_find(f, "conv_in.weight") &&
+            ddpm_st_find(f, "time_embedding.linear_1.weight"))
+            return ddpm__fail(err, DDPM_ERR_CONFIG,
+                              "these are diffusers UNet2DModel weights without their config.json: load the model "
+                              "folder, or pass config.json with the weights");
+        return ddpm_config_from_metadata(f, cfg, err);
+    }
+    ddpm_status st = ddpm_diffusers_config_parse(unet, unet_len, cfg, err);
+    if (st != DDPM_OK) return st;
+    if (sched) st = ddpm_scheduler_config_parse(sched, sched_len, &m->sched_cfg, err);
+    else ddpm_scheduler_config_default(&m->sched_cfg);
+    if (st != DDPM_OK) return st;
+    m->has_sched = 1;
+    cfg->schedule = m->sched_cfg.schedule;
+    cfg->prediction = m->sched_cfg.prediction;
+    cfg->variance = m->sched_cfg.variance;
+    if ((st = ddpm_config_validate(cfg, err)) != DDPM_OK) return st;
+    set_option_defaults(m);
+    m->unet_json = dup_span(unet, unet_len);
+    m->sched_json = sched ? dup_span(sched, sched_len) : NULL;
+    if (!m->unet_json || (sched && !m->sched_json)) return ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "out of memory");
+    return DDPM_OK;
+}
+
+ddpm_status ddpm_model_load_buffer_ex(const void *data, size_t size, const ddpm_load_options *opt, ddpm_model **out,
+                                      ddpm_error *err) {
     if (!out) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "out is NULL");
     *out = NULL;
     if (!data && size) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "data is NULL");
+    const ddpm_load_options defaults = ddpm_load_default_options();
+    if (!opt) opt = &defaults;
+    if (opt->quantize != DDPM_DTYPE_F32 && opt->quantize != DDPM_DTYPE_F16 && opt->quantize != DDPM_DTYPE_I8)
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "quantize: %d is not F32, F16 or I8", (int)opt->quantize);
     ddpm_st_file *f = NULL;
     ddpm_status st = ddpm_st_parse((const uint8_t *)data, size, &f, err);
     if (st != DDPM_OK) return st;
@@ -105,10 +184,11 @@ ddpm_status ddpm_model_load_buffer(const void *data, size_t size, ddpm_model **o
     }
     m->K = &ddpm_kernels_simd;
     ddpm_model_config cfg;
-    if ((st = ddpm_config_from_metadata(f, &cfg, err)) != DDPM_OK) goto fail;
+    if ((st = resolve_config(m, f, opt, &cfg, err)) != DDPM_OK) goto fail;
     if ((st = ddpm_unet_plan(&m->u, &cfg, err)) != DDPM_OK) goto fail;
     if ((st = ddpm_schedule_create(&cfg.schedule, &m->sched, err)) != DDPM_OK) goto fail;
-    bind_ctx b = {f, NULL, 0};
+    m->u.cfg.schedule = *ddpm_schedule_get_params(m->sched); /* custom betas: point at the schedule's copy */
+    bind_ctx b = {f, NULL, 0, opt->quantize};
     if ((st = ddpm_unet_visit(&m->u, bind_visit, &b, err)) != DDPM_OK) goto fail;
     size_t bytes;
     if (!ddpm__mul_size(b.used, sizeof(float), &bytes) || bytes > size * 4 + 4096) {
@@ -150,34 +230,18 @@ fail:
     return st;
 }
 
+ddpm_status ddpm_model_load_buffer(const void *data, size_t size, ddpm_model **out, ddpm_error *err) {
+    return ddpm_model_load_buffer_ex(data, size, NULL, out, err);
+}
+
 ddpm_status ddpm_model_load_file(const char *path, ddpm_model **out, ddpm_error *err) {
     if (!out || !path) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "path or out is NULL");
     *out = NULL;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return ddpm__fail(err, DDPM_ERR_IO, "cannot open %s", path);
-    long len = -1;
-    if (fseek(fp, 0, SEEK_END) == 0) len = ftell(fp);
-    if (len < 0 || fseek(fp, 0, SEEK_SET) != 0) {
-        fclose(fp);
-        return ddpm__fail(err, DDPM_ERR_IO, "cannot determine the size of %s", path);
-    }
-    if ((unsigned long)len > (unsigned long)DDPM_MAX_WORKSPACE_BYTES) {
-        fclose(fp);
-        return ddpm__fail(err, DDPM_ERR_TOO_LARGE, "%s is %ld bytes, larger than any model this engine loads", path,
-                          len);
-    }
-    void *buf = malloc(len ? (size_t)len : 1);
-    if (!buf) {
-        fclose(fp);
-        return ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "cannot allocate %ld bytes for %s", len, path);
-    }
-    size_t got = fread(buf, 1, (size_t)len, fp);
-    fclose(fp);
-    if (got != (size_t)len) {
-        free(buf);
-        return ddpm__fail(err, DDPM_ERR_IO, "short read on %s", path);
-    }
-    ddpm_status st = ddpm_model_load_buffer(buf, (size_t)len, out, err);
+    char *buf;
+    size_t len;
+    ddpm_status st = ddpm__read_file(path, &buf, &len, err);
+    if (st != DDPM_OK) return st;
+    st = ddpm_model_load_buffer(buf, len, out, err);
     free(buf);
     return st;
 }
@@ -196,6 +260,9 @@ void ddpm_model_free(ddpm_model *m) {
     }
     free(m->meta_keys);
     free(m->meta_values);
+    free(m->unet_json);
+    free(m->sched_json);
+    if (m->has_sched) ddpm_scheduler_config_free(&m->sched_cfg);
     free(m);
 }
 
@@ -226,6 +293,25 @@ ddpm_status ddpm_model_metadata_at(const ddpm_model *m, int i, const char **key,
     if (key) *key = m->meta_keys[i];
     if (value) *value = m->meta_values[i];
     return DDPM_OK;
+}
+
+const char *ddpm_model_unet_config_json(const ddpm_model *m) { return m ? m->unet_json : NULL; }
+const char *ddpm_model_scheduler_config_json(const ddpm_model *m) { return m ? m->sched_json : NULL; }
+
+ddpm_sample_params ddpm_model_sample_defaults(const ddpm_model *m) {
+    ddpm_sample_params p = ddpm_sample_default_params();
+    if (m && m->has_sched) {
+        p.sampler = m->sched_cfg.sampler;
+        p.spacing = m->sched_cfg.spacing;
+        p.steps_offset = m->sched_cfg.steps_offset;
+    }
+    return p;
+}
+
+void ddpm_model_option_defaults(const ddpm_model *m, int *n, const char *const **names, const double **values) {
+    *n = m->num_opts;
+    *names = m->opt_names;
+    *values = m->opt_values;
 }
 
 void ddpm_model_set_trace(ddpm_model *m, ddpm_trace_fn fn, void *user_data) {
@@ -264,13 +350,17 @@ ddpm_status ddpm_model_forward(ddpm_model *m, int n, const float *x, const float
             return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "timestep %g of image %d is outside [0, %d]",
                               (double)t[i], i, T);
         if (y) {
+            const int top = c->arch.null_class ? c->num_classes : c->num_classes - 1;
             if (c->num_classes == 0)
                 return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "class labels given to an unconditional model");
-            if (y[i] < 0 || y[i] > c->num_classes)
+            if (y[i] < 0 || y[i] > top)
                 return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "class %d of image %d is outside 0..%d", y[i], i,
-                                  c->num_classes);
+                                  top);
         }
     }
+    if (!y && c->num_classes > 0 && !c->arch.null_class)
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT,
+                          "this class-conditional model has no null class: every evaluation needs labels");
     const size_t in_elems = (size_t)n * c->in_channels * c->image_size * c->image_size;
     if (!ddpm__all_finite(x, in_elems))
         return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "x contains NaN or Inf");

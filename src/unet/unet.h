@@ -9,6 +9,7 @@
 
 typedef struct ddpm_conv {
     int cin, cout, k, stride;
+    int pad_after_only;     /* see ddpm_conv_desc */
     float *w; /* [cout, cin, k, k] */
     float *b; /* [cout] */
     float *wino; /* 3x3 stride 1: ddpm_wino_transform_weights(w), filled after binding (NULL until then) */
@@ -21,6 +22,7 @@ typedef struct ddpm_norm {
 
 typedef struct ddpm_resblock {
     int cin, cout;
+    float out_scale;        /* (shortcut(x) + h) / out_scale */
     ddpm_norm norm1, norm2;
     ddpm_conv conv1, conv2;
     float *temb_w, *temb_b; /* [cout, E], [cout] */
@@ -29,7 +31,8 @@ typedef struct ddpm_resblock {
 } ddpm_resblock;
 
 typedef struct ddpm_attn {
-    int c;
+    int c, heads;           /* channel ch belongs to head ch / (c / heads) */
+    float out_scale;        /* (x + proj(...)) / out_scale */
     ddpm_norm norm;
     ddpm_conv qkv, proj;    /* 1x1: c -> 3c (q | k | v), c -> c */
 } ddpm_attn;
@@ -39,6 +42,7 @@ typedef enum { DDPM_BLOCK_RES, DDPM_BLOCK_RESATTN, DDPM_BLOCK_DOWN, DDPM_BLOCK_U
 typedef struct ddpm_block {
     ddpm_block_kind kind;
     int cin, cout, res;     /* res: input resolution (pixels per side) */
+    int level, index;       /* the level, and the resnet's index within it (RES, RESATTN) */
     ddpm_resblock rb;       /* RES, RESATTN */
     ddpm_attn attn;         /* RESATTN */
     ddpm_conv conv;         /* DOWN (3x3 stride 2), UP (3x3 after nearest x2) */
@@ -46,27 +50,32 @@ typedef struct ddpm_block {
 
 typedef struct ddpm_unet {
     ddpm_model_config cfg;
-    int emb;                 /* E = 4 * base_channels */
+    int emb;                 /* E: the time embedding's width (arch.temb_dim) */
     float *fc1_w, *fc1_b, *fc2_w, *fc2_b; /* time MLP: [E, C], [E], [E, E], [E] */
-    float *class_w;          /* [num_classes + 1, E] or NULL */
+    float *class_w;          /* [num_classes + arch.null_class, E] or NULL */
     ddpm_conv conv_in, conv_out;
     ddpm_norm norm_out;
     int num_down, num_up;
     ddpm_block down[DDPM_MAX_BLOCKS], up[DDPM_MAX_BLOCKS];
     ddpm_resblock mid1, mid2;
-    ddpm_attn mid_attn;
+    ddpm_attn mid_attn;      /* used when cfg.arch.mid_attention */
     int mid_res;
 } ddpm_unet;
 
-/* Builds the block plan (shapes only, no weights) from a validated config, mirroring training/model.py plan(). */
+/* Builds the block plan (shapes only, no weights) from a validated config, mirroring training/model.py plan() and
+ * diffusers' UNet2DModel (the two wire the same network; cfg.arch says how this one is set). */
 ddpm_status ddpm_unet_plan(ddpm_unet *u, const ddpm_model_config *cfg, ddpm_error *err);
 
 /*
- * Visits every tensor the plan needs, in a fixed order, as (name, ndim, shape, destination pointer slot).
- * The loader calls it twice: once to count floats, once to bind slots into one weights arena and fill them.
+ * Visits every tensor the plan needs, in a fixed order, as (name, ndim, shape, destination pointer slot), under the
+ * names of the config's format (cfg.arch.diffusers_names). The loader calls it twice: once to count floats, once to
+ * bind slots into one weights arena and fill them. A slot of NULL continues the previous tensor: its floats follow
+ * the previous call's in the same array (diffusers' separate to_q / to_k / to_v fill one [3c, c] q | k | v array).
+ * `alt` (may be NULL) is the same tensor's name in an older naming (diffusers before 0.14: query / key / value /
+ * proj_attn), for the visitor to try when `name` is absent.
  */
-typedef ddpm_status (*ddpm_tensor_visitor)(void *ctx, const char *name, int ndim, const int64_t *shape, float **slot,
-                                           ddpm_error *err);
+typedef ddpm_status (*ddpm_tensor_visitor)(void *ctx, const char *name, const char *alt, int ndim,
+                                           const int64_t *shape, float **slot, ddpm_error *err);
 ddpm_status ddpm_unet_visit(ddpm_unet *u, ddpm_tensor_visitor fn, void *ctx, ddpm_error *err);
 
 /* Calls fn on every convolution of the plan, in a fixed order. */

@@ -28,7 +28,7 @@ OUT = os.path.join(HERE, "corrupt")
 FUZZ_CORPUS = os.path.join(HERE, "..", "fuzz", "corpus")
 # Seeds for tests/fuzz/fuzz_weights.c: a few valid files and one of each broken layer.
 FUZZ_SEEDS = ["valid_f32", "valid_f16", "valid_i8", "valid_unaligned", "offsets_overlap", "bad_json",
-              "duplicate_key", "missing_metadata", "i8_without_scale", "dtype_bf16", "lone_surrogate"]
+              "duplicate_key", "missing_metadata", "i8_without_scale", "dtype_u16", "lone_surrogate"]
 
 META = {
     "ddpm.format": "1",
@@ -142,7 +142,7 @@ def build():
         fn(header)
         return pack(json.dumps(header, separators=(",", ":")), data)
 
-    add("dtype_bf16", mutate(lambda h: h["conv.bias"].update(dtype="BF16", shape=[8])), "DDPM_ERR_UNSUPPORTED")
+    add("dtype_u16", mutate(lambda h: h["conv.bias"].update(dtype="U16", shape=[8])), "DDPM_ERR_UNSUPPORTED")
     add("dtype_f64", mutate(lambda h: h["conv.bias"].update(dtype="F64", shape=[2])), "DDPM_ERR_UNSUPPORTED")
     add("rank_5", mutate(lambda h: h["conv.weight"].update(shape=[4, 1, 3, 3, 1])), "DDPM_ERR_UNSUPPORTED")
     add("negative_dim", mutate(lambda h: h["conv.bias"].update(shape=[-4])), "DDPM_ERR_FORMAT")

@@ -1,0 +1,227 @@
+/*
+ * ddpm_model_export: a loaded model written back as one safetensors file, in F32, F16 or I8 (per-output-channel
+ * scales, as training/export.py writes them), under the tensor names it was loaded with. A diffusers model's file
+ * carries its config.json and scheduler_config.json texts in the metadata (diffusers.unet_config,
+ * diffusers.scheduler_config), so that loading the file alone behaves exactly as loading the folder.
+ */
+#include "io/safetensors.h"
+#include "unet/model_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct entry {
+    char name[160];
+    int ndim;
+    int64_t shape[4];
+    const float *data;
+    size_t count;
+} entry;
+
+typedef struct collect {
+    entry *list;   /* NULL: count only */
+    int n;
+    const float *next; /* where a continuation (slot NULL) starts */
+} collect;
+
+static ddpm_status collect_visit(void *ctx, const char *name, const char *alt, int ndim, const int64_t *shape,
+                                 float **slot, ddpm_error *err) {
+    (void)alt, (void)err;
+    collect *c = ctx;
+    size_t count = 1;
+    for (int i = 0; i < ndim; i++) count *= (size_t)shape[i];
+    const float *data = slot ? *slot : c->next;
+    if (c->list) {
+        entry *e = &c->list[c->n];
+        snprintf(e->name, sizeof e->name, "%s", name);
+        e->ndim = ndim;
+        for (int i = 0; i < 4; i++) e->shape[i] = i < ndim ? shape[i] : 0;
+        e->data = data;
+        e->count = count;
+    }
+    c->n++;
+    c->next = data + count;
+    return DDPM_OK;
+}
+
+/* A growable byte buffer; on allocation failure `failed` is set and later writes are dropped. */
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    int failed;
+} sbuf;
+
+static void put(sbuf *b, const void *data, size_t n) {
+    if (b->failed) return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n) cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q) {
+            b->failed = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+}
+
+static void puts_(sbuf *b, const char *s) { put(b, s, strlen(s)); }
+
+/* s as a JSON string literal. */
+static void put_json_string(sbuf *b, const char *s) {
+    puts_(b, "\"");
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        char esc[8];
+        if (*c == '"' || *c == '\\') {
+            esc[0] = '\\', esc[1] = (char)*c, esc[2] = 0;
+            puts_(b, esc);
+        } else if (*c < 0x20) {
+            snprintf(esc, sizeof esc, "\\u%04x", *c);
+            puts_(b, esc);
+        } else {
+            put(b, c, 1);
+        }
+    }
+    puts_(b, "\"");
+}
+
+static void put_entry(sbuf *b, int *first, const char *name, const char *dtype, int ndim, const int64_t *shape,
+                      size_t begin, size_t end) {
+    char tmp[96];
+    puts_(b, *first ? "" : ",");
+    *first = 0;
+    put_json_string(b, name);
+    puts_(b, ":{\"dtype\":\"");
+    puts_(b, dtype);
+    puts_(b, "\",\"shape\":[");
+    for (int i = 0; i < ndim; i++) {
+        snprintf(tmp, sizeof tmp, "%s%lld", i ? "," : "", (long long)shape[i]);
+        puts_(b, tmp);
+    }
+    snprintf(tmp, sizeof tmp, "],\"data_offsets\":[%zu,%zu]}", begin, end);
+    puts_(b, tmp);
+}
+
+static void put_meta(sbuf *b, int *first, const char *k, const char *v) {
+    puts_(b, *first ? "" : ",");
+    *first = 0;
+    put_json_string(b, k);
+    puts_(b, ":");
+    put_json_string(b, v);
+}
+
+/* Bytes of the data for one entry in the chosen dtype (+ the I8 scale). */
+static int is_i8(ddpm_dtype dt, const entry *e) { return dt == DDPM_DTYPE_I8 && e->ndim >= 2; }
+
+static void put_data(sbuf *b, ddpm_dtype dt, const entry *e, float *scale_out) {
+    if (dt == DDPM_DTYPE_F16) {
+        for (size_t i = 0; i < e->count; i++) {
+            const uint16_t h = ddpm_f32_to_f16(e->data[i]);
+            const unsigned char le[2] = {(unsigned char)h, (unsigned char)(h >> 8)};
+            put(b, le, 2);
+        }
+    } else if (is_i8(dt, e)) {
+        const size_t rows = (size_t)e->shape[0], per = e->count / rows;
+        for (size_t o = 0; o < rows; o++) {
+            const float *r = e->data + o * per;
+            float amax = 0.0f;
+            for (size_t i = 0; i < per; i++) amax = fabsf(r[i]) > amax ? fabsf(r[i]) : amax;
+            const float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
+            scale_out[o] = scale;
+            for (size_t i = 0; i < per; i++) {
+                double v = nearbyint((double)r[i] / (double)scale);
+                v = v < -127.0 ? -127.0 : (v > 127.0 ? 127.0 : v);
+                const signed char q = (signed char)v;
+                put(b, &q, 1);
+            }
+        }
+    } else {
+        for (size_t i = 0; i < e->count; i++) {
+            uint32_t u;
+            memcpy(&u, &e->data[i], 4);
+            const unsigned char le[4] = {(unsigned char)u, (unsigned char)(u >> 8), (unsigned char)(u >> 16),
+                                         (unsigned char)(u >> 24)};
+            put(b, le, 4);
+        }
+    }
+}
+
+static void put_f32s(sbuf *b, const float *x, size_t n) {
+    entry e = {{0}, 1, {(int64_t)n, 0, 0, 0}, x, n};
+    put_data(b, DDPM_DTYPE_F32, &e, NULL);
+}
+
+ddpm_status ddpm_model_export(const ddpm_model *m, ddpm_dtype dtype, void **out, size_t *size, ddpm_error *err) {
+    if (!m || !out || !size) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "export: NULL argument");
+    *out = NULL;
+    *size = 0;
+    if (dtype != DDPM_DTYPE_F32 && dtype != DDPM_DTYPE_F16 && dtype != DDPM_DTYPE_I8)
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "export: dtype %d is not F32, F16 or I8", (int)dtype);
+    ddpm_unet u = m->u; /* the visitor takes a mutable plan; a copy keeps the model untouched */
+    collect c = {NULL, 0, NULL};
+    ddpm_unet_visit(&u, collect_visit, &c, err);
+    entry *list = calloc((size_t)c.n, sizeof *list);
+    if (!list) return ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "export: out of memory");
+    c.list = list;
+    c.n = 0;
+    ddpm_unet_visit(&u, collect_visit, &c, err);
+
+    /* the header: metadata, then every tensor (and its scale) in visit order */
+    sbuf h = {0}, d = {0};
+    int first = 1;
+    puts_(&h, "{\"__metadata__\":{");
+    for (int i = 0; i < m->num_meta; i++)
+        if (strncmp(m->meta_keys[i], "diffusers.", 10) != 0) put_meta(&h, &first, m->meta_keys[i], m->meta_values[i]);
+    if (m->unet_json) put_meta(&h, &first, "diffusers.unet_config", m->unet_json);
+    if (m->sched_json) put_meta(&h, &first, "diffusers.scheduler_config", m->sched_json);
+    puts_(&h, "}");
+    first = 0;
+    size_t off = 0;
+    const char *dname = dtype == DDPM_DTYPE_F16 ? "F16" : "F32";
+    for (int i = 0; i < c.n; i++) {
+        const entry *e = &list[i];
+        const size_t bytes = is_i8(dtype, e) ? e->count : e->count * (dtype == DDPM_DTYPE_F16 ? 2 : 4);
+        put_entry(&h, &first, e->name, is_i8(dtype, e) ? "I8" : dname, e->ndim, e->shape, off, off + bytes);
+        off += bytes;
+        if (is_i8(dtype, e)) {
+            char sname[176];
+            snprintf(sname, sizeof sname, "%s_scale", e->name);
+            put_entry(&h, &first, sname, "F32", 1, e->shape, off, off + 4 * (size_t)e->shape[0]);
+            off += 4 * (size_t)e->shape[0];
+        }
+    }
+    puts_(&h, "}");
+    while (h.len % 8) puts_(&h, " ");
+    /* the data, in the same order */
+    float *scales = NULL;
+    size_t max_rows = 1;
+    for (int i = 0; i < c.n; i++)
+        if (list[i].ndim >= 1 && (size_t)list[i].shape[0] > max_rows) max_rows = (size_t)list[i].shape[0];
+    scales = malloc(sizeof(float) * max_rows);
+    const uint64_t hl = h.len;
+    unsigned char lenb[8];
+    for (int i = 0; i < 8; i++) lenb[i] = (unsigned char)(hl >> (8 * i));
+    put(&d, lenb, 8);
+    put(&d, h.p, h.len);
+    for (int i = 0; i < c.n && scales; i++) {
+        put_data(&d, dtype, &list[i], scales);
+        if (is_i8(dtype, &list[i])) put_f32s(&d, scales, (size_t)list[i].shape[0]);
+    }
+    const int failed = h.failed || d.failed || !scales || d.len != 8 + h.len + off;
+    free(h.p);
+    free(scales);
+    free(list);
+    if (failed) {
+        free(d.p);
+        return ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "export: out of memory");
+    }
+    *out = d.p;
+    *size = d.len;
+    ddpm__ok(err);
+    return DDPM_OK;
+}
