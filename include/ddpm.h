@@ -91,7 +91,7 @@ typedef struct ddpm_error {
 #define DDPM_MAX_WORKSPACE_BYTES ((size_t)1 << 31) /* forward-pass scratch for one call; wasm32 cannot hold more */
 
 /* ================================================================================================================
- * Noise schedules (computed in double)
+ * Noise schedules (T doubles per array; computed in double, or from diffusers' float32 values with float32 = 1)
  * ============================================================================================================= */
 
 typedef enum ddpm_schedule_kind {
@@ -111,9 +111,11 @@ typedef struct ddpm_schedule_params {
     int rescale_zero_snr; /* Lin et al. 2023: shift/scale sqrt(alphas_cumprod) so alphas_cumprod[T-1] = 0 exactly;
                              needs T >= 2 */
     const double *betas;  /* DDPM_SCHEDULE_CUSTOM: num_timesteps betas, each in (0, 1]; copied by
-                             ddpm_schedule_create (the schedule's own params then point at its copy) */
-    int float32;          /* 1: betas and alphas_cumprod are computed as diffusers computes them, in float32
-                             (torch.linspace in float32, the betas rounded to float32, a float32 cumprod), then
+                             ddpm_schedule_create (the schedule's own params then point at its copy; other kinds
+                             ignore it and their schedule's params hold NULL) */
+    int float32;          /* 1: betas, alphas and alphas_cumprod are diffusers v0.21.4's float32 values bit for bit
+                             (PyTorch's CPU kernels reproduced: float32 torch.linspace / sigmoid, the betas rounded
+                             to float32, torch.cumprod's product kept in double and each entry rounded to float32),
                              widened to double; every derived array is computed from those in double. 0: all in
                              double (this project's own models, training/schedule.py) */
 } ddpm_schedule_params;
@@ -552,7 +554,8 @@ typedef struct ddpm_sample_params {
                                    once per step that adds noise: ddpm on every step but the last; ddim with eta > 0
                                    on every step but the last; euler_a and dpm2_a once per step whose next level is
                                    above 0. A run that draws more than noise_count tensors fails with
-                                   DDPM_ERR_INVALID_ARGUMENT at that step. */
+                                   DDPM_ERR_INVALID_ARGUMENT at that step. The run keeps a copy: the caller may
+                                   free both arrays once ddpm_run_create() returns. */
     int noise_count;
 } ddpm_sample_params;
 

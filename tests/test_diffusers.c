@@ -91,6 +91,10 @@ static void on_trace(void *user, const char *name, const float *data, int n, int
     else if (strcmp(name, "mid") == 0) key = "mid_block";
     else if (strcmp(name, "out") == 0) key = "conv_out";
     else if (strncmp(name, "down.", 5) == 0 || strncmp(name, "up.", 3) == 0) return; /* flat block names */
+    if (!ddpm_json_object_get(ddpm_json_root(tc->inter->doc), key) && strcmp(key, "time_proj") != 0) {
+        CHECK(0, "intermediate %s: not in intermediates.safetensors", key);
+        return;
+    }
     size_t cnt;
     float *ref = raw_get_f32(tc->inter, key, &cnt);
     if (!ref) {
@@ -132,47 +136,69 @@ static float *eval_golden(ddpm_model *m, raw_golden *g, double *d_out) {
     return out;
 }
 
-static void test_forward(void) {
-    ddpm_model *m = load_dir(DIR "/small-rgb", DDPM_DTYPE_F32);
-    if (!m) return;
+/* Loads folder DIR, checks eps on its golden x, t (and class_labels) within EPS_TOL and every intermediate; returns
+ * the loaded model (for further checks) and the eps it computed. */
+static ddpm_model *check_folder(const char *dir, size_t expect_params, int expect_intermediates, float **eps_out) {
+    char path[256];
+    ddpm_model *m = load_dir(dir, DDPM_DTYPE_F32);
+    if (!m) return NULL;
     if (getenv("DDPM_TEST_SCALAR")) ddpm_model_set_kernels(m, DDPM_KERNELS_SCALAR);
-    CHECK(ddpm_model_num_params(m) == 1113955, "small-rgb has %zu parameters (diffusers: 1,113,955)",
-          ddpm_model_num_params(m));
+    if (expect_params)
+        CHECK(ddpm_model_num_params(m) == expect_params, "%s has %zu parameters (diffusers: %zu)", dir,
+              ddpm_model_num_params(m), expect_params);
+    raw_golden g, inter;
+    snprintf(path, sizeof path, "%s/golden.safetensors", dir);
+    int ok = raw_open(&g, path);
+    snprintf(path, sizeof path, "%s/intermediates.safetensors", dir);
+    ok = ok && raw_open(&inter, path);
+    CHECK(ok, "%s: open its golden files", dir);
+    if (!ok) return m;
+    size_t nx, nt, ne, ny = 0;
+    float *x = raw_get_f32(&g, "x", &nx), *t = raw_get_f32(&g, "t", &nt), *ref = raw_get_f32(&g, "eps", &ne);
+    double *yd = raw_get(&g, "class_labels", &ny);
+    int y[16];
+    for (size_t i = 0; i < ny && i < 16; i++) y[i] = (int)yd[i];
+    float *out = malloc(sizeof(float) * ne);
+    trace_ctx tc = {&inter, 0, 0};
+    ddpm_model_set_trace(m, on_trace, &tc);
+    ddpm_error err;
+    ddpm_status st = ddpm_model_forward(m, (int)nt, x, t, yd ? y : NULL, out, &err);
+    ddpm_model_set_trace(m, NULL, NULL);
+    CHECK(st == DDPM_OK, "%s: forward: %s", dir, st == DDPM_OK ? "ok" : err.message);
+    const double d = tu_max_abs_diff(out, ref, ne);
+    CHECK(d <= EPS_TOL, "%s: eps vs the reference: max|d| = %.2e (tolerance %.0e)", dir, d, EPS_TOL);
+    CHECK(tc.compared == expect_intermediates, "%s: %d of %d intermediates compared (worst %.2e)", dir, tc.compared,
+          expect_intermediates, tc.worst);
+    /* batch independence: the last image alone equals the last image of the batch, bit for bit */
+    const size_t per = nx / nt, per_out = ne / nt;
+    float *one = malloc(sizeof(float) * per_out);
+    ddpm_model_forward(m, 1, x + (nt - 1) * per, t + nt - 1, yd ? y + nt - 1 : NULL, one, NULL);
+    CHECK(memcmp(one, out + (nt - 1) * per_out, sizeof(float) * per_out) == 0,
+          "%s: the last image alone = the last image of the batch, bit for bit", dir);
+    free(one), free(x), free(t), free(ref), free(yd);
+    raw_close(&g);
+    raw_close(&inter);
+    if (eps_out) *eps_out = out;
+    else free(out);
+    return m;
+}
+
+static void test_forward(void) {
+    float *eps = NULL;
+    ddpm_model *m = check_folder(DIR "/small-rgb", 1113955, 11, &eps);
+    if (!m) return;
     const ddpm_model_config *c = ddpm_model_get_config(m);
     CHECK(c->image_size == 16 && c->in_channels == 3 && c->num_levels == 3 && c->arch.head_dim == 8 &&
               c->arch.attn_down == 2u && c->arch.attn_up == 2u && c->arch.downsample_one_sided,
           "config: 16x16x3, 3 levels, head_dim 8, attention at level 1 both ways, one-sided downsampling");
-    raw_golden g, inter;
-    if (!raw_open(&g, DIR "/small-rgb/golden.safetensors") || !raw_open(&inter, DIR "/small-rgb/intermediates.safetensors")) {
-        CHECK(0, "open the golden files");
-        ddpm_model_free(m);
-        return;
-    }
-    double d;
-    float *eps = eval_golden(m, &g, &d);
-    CHECK(d <= EPS_TOL, "eps vs diffusers (float32 model): max|d| = %.2e (tolerance %.0e)", d, EPS_TOL);
-    /* also against the float64 model, for the record */
-    size_t n64;
+    raw_golden g;
+    raw_open(&g, DIR "/small-rgb/golden.safetensors");
+    size_t n64, nx;
     double *e64 = raw_get(&g, "eps_f64_pure", &n64), m64 = 0;
     for (size_t i = 0; i < n64; i++) m64 = fmax(m64, fabs(eps[i] - e64[i]));
     CHECK(m64 <= EPS_TOL, "eps vs diffusers' float64 model: max|d| = %.2e", m64);
     free(e64);
-
-    trace_ctx tc = {&inter, 0, 0};
-    ddpm_model_set_trace(m, on_trace, &tc);
-    size_t nx, nt;
-    float *x = raw_get_f32(&g, "x", &nx), *t = raw_get_f32(&g, "t", &nt), *out = malloc(sizeof(float) * nx);
-    ddpm_model_forward(m, (int)nt, x, t, NULL, out, NULL);
-    ddpm_model_set_trace(m, NULL, NULL);
-    CHECK(tc.compared == 11, "%d of 11 intermediates compared (worst %.2e)", tc.compared, tc.worst);
-    /* batch independence: image 2 alone equals image 2 of the batch, bit for bit */
-    float one[3 * 16 * 16];
-    ddpm_model_forward(m, 1, x + 2 * 768, t + 2, NULL, one, NULL);
-    CHECK(memcmp(one, out + 2 * 768, sizeof one) == 0, "image 2 alone = image 2 of the batch, bit for bit");
-    free(x);
-    free(t);
-    free(out);
-
+    nx = n64;
     /* quantize on load: F16 and I8 */
     const struct { ddpm_dtype q; double tol; const char *name; } qs[2] = {{DDPM_DTYPE_F16, 5e-3, "F16"},
                                                                           {DDPM_DTYPE_I8, 0.15, "I8"}};
@@ -190,8 +216,12 @@ static void test_forward(void) {
     }
     free(eps);
     raw_close(&g);
-    raw_close(&inter);
     ddpm_model_free(m);
+    /* the features diffusers' goldens leave out, against training/diffusers_unet.py (bit-exact to diffusers on
+     * small-rgb): google/ddpm-cifar10-32's wiring at narrow width with the pre-0.14 attention names, and
+     * downsample_padding 1, mid_block_scale_factor sqrt 2, num_class_embeds, center_input_sample, 2 heads */
+    ddpm_model_free(check_folder("tests/data/diffusers-ref/cifar-narrow", 565315, 13, NULL));
+    ddpm_model_free(check_folder("tests/data/diffusers-ref/tiny-features", 167985, 9, NULL));
 }
 
 /* The same folder's weights with the attention tensors renamed to diffusers' pre-0.14 names: identical bits. */

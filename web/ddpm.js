@@ -41,6 +41,7 @@ export class DdpmError extends Error {
 }
 
 const fail = (code, msg) => { throw new DdpmError(code, msg); };
+const levelsOf = (mask, n) => Array.from({ length: n }, (_, i) => i).filter((i) => (mask >>> i) & 1);
 const isInt = (v) => typeof v === 'number' && Number.isInteger(v);
 
 /* ---- loading bytes from URLs, paths, buffers and Responses ---- */
@@ -277,24 +278,45 @@ export class Engine {
 
   /* ---- public API ---- */
 
-  /** Loads a model from a URL/path, bytes or a Response. The bytes are copied into the wasm heap and parsed there;
-   * the copy is freed once the model is built. */
-  async loadModel(src) {
+  /** Loads a model: this project's weights file (a URL/path, bytes or a Response), or a diffusers UNet2DModel as
+   * { weights, config, scheduler? } (each a URL/path, bytes, a Response, or for config/scheduler a JSON string or
+   * object). opts.quantize: 'f32' (as stored), 'f16' or 'i8' rounds the weights on load. The bytes are copied into
+   * the wasm heap and parsed there; the copy is freed once the model is built. */
+  async loadModel(src, opts = {}) {
     this._live();
-    const bytes = await readBytes(src, 'model');
+    const Q = { f32: 0, f16: 1, i8: 2 }[opts.quantize ?? 'f32'];
+    if (Q === undefined) fail('INVALID_ARGUMENT', `quantize must be f32, f16 or i8, got ${String(opts.quantize)}`);
+    const isParts = src !== null && typeof src === 'object' && !(src instanceof ArrayBuffer) && !ArrayBuffer.isView(src) &&
+      !(src instanceof URL) && !(typeof Response !== 'undefined' && src instanceof Response);
+    if (isParts && src.weights == null) fail('INVALID_ARGUMENT', 'loadModel: a diffusers model needs { weights, config }');
+    const text = async (v, what) => {
+      if (v == null) return null;
+      if (typeof v === 'object' && !(v instanceof URL) && !(v instanceof ArrayBuffer) && !ArrayBuffer.isView(v) &&
+        !(typeof Response !== 'undefined' && v instanceof Response)) return new TextEncoder().encode(JSON.stringify(v));
+      if (typeof v === 'string' && v.trimStart().startsWith('{')) return new TextEncoder().encode(v);
+      return readBytes(v, what);
+    };
+    const [bytes, cfg, sched] = isParts
+      ? await Promise.all([readBytes(src.weights, 'weights'), text(src.config, 'config'), text(src.scheduler, 'scheduler')])
+      : [await readBytes(src, 'model'), null, null];
     this._live();
-    const x = this._x;
-    const buf = this._malloc(bytes.length);
-    const out = this._malloc(4);
+    return this._loadBytes(bytes, cfg, sched, Q);
+  }
+
+  /* The model from weights bytes (+ config / scheduler JSON bytes or null); Q: the quantize dtype. */
+  _loadBytes(bytes, cfg, sched, Q) {
+    const x = this._x, ptrs = [];
     let ptr = 0;
     try {
-      this._u8(buf, bytes.length).set(bytes);
-      const st = x.ddpm_model_load_buffer(buf, bytes.length, out, this._err);
+      const put = (b) => { if (!b) return 0; const p = this._malloc(b.length || 1); ptrs.push(p); this._u8(p, b.length).set(b); return p; };
+      const buf = put(bytes), cp = put(cfg), sp = put(sched);
+      const out = this._malloc(4); ptrs.push(out);
+      const st = x.ddpm_wasm_model_load(buf, bytes.length, cp, cfg ? cfg.length : 0, sp, sched ? sched.length : 0, Q, out,
+        this._err);
       if (st !== 0) throw this._error(st);
       ptr = this._i32(out, 1)[0];
     } finally {
-      x.free(buf);
-      x.free(out);
+      for (const p of ptrs) x.free(p);
     }
     const model = new Model(INTERNAL, this, ptr);
     this._models.add(model);
@@ -558,10 +580,10 @@ export class Model {
 
   _readConfig() {
     const e = this._e, x = e._x;
-    const ip = e._malloc(32 * 4 + 4 * 8);
+    const ip = e._malloc(64 * 4 + 8 * 8);
     try {
-      x.ddpm_wasm_model_config(this._ptr, ip, ip + 128);
-      const v = Array.from(e._i32(ip, 32)), d = Array.from(e._f64(ip + 128, 4));
+      x.ddpm_wasm_model_config(this._ptr, ip, ip + 256);
+      const v = Array.from(e._i32(ip, 64)), d = Array.from(e._f64(ip + 256, 8));
       const metadata = {};
       for (let i = 0, n = x.ddpm_model_num_metadata(this._ptr); i < n; i++)
         metadata[e._str(x.ddpm_wasm_model_metadata(this._ptr, i, 0))] = e._str(x.ddpm_wasm_model_metadata(this._ptr, i, 1));
@@ -571,6 +593,15 @@ export class Model {
         prediction: PREDICTIONS[v[9]], variance: v[10] ? 'fixed_large' : 'fixed_small', schedule: SCHEDULES[v[11]],
         numTimesteps: v[12], rescaleZeroSnr: v[13] !== 0, betaStart: d[0], betaEnd: d[1], flops: d[2], params: d[3],
         metadata,
+        format: v[51] ? 'diffusers' : 'ddpm',
+        levelChannels: v.slice(32, 32 + v[3]),
+        attention: { downLevels: levelsOf(v[40], v[3]), upLevels: levelsOf(v[41], v[3]), mid: v[42] !== 0,
+          headDim: v[43] || null },
+        normEps: d[4], nullClass: v[50] !== 0, float32Schedule: v[54] !== 0,
+        defaults: { sampler: e._str(x.ddpm_wasm_model_default_sampler(this._ptr)),
+          spacing: Object.keys(SPACINGS)[v[52]], stepsOffset: v[53] },
+        unetConfig: e._str(x.ddpm_model_unet_config_json(this._ptr)) || null,
+        schedulerConfig: e._str(x.ddpm_model_scheduler_config_json(this._ptr)) || null,
       };
     } finally {
       x.free(ip);
@@ -610,6 +641,26 @@ export class Model {
       return e._f32(op, nout).slice();
     } finally {
       for (const p of ptrs) X.free(p);
+    }
+  }
+
+  /** The model as one safetensors file (Uint8Array) in 'f32', 'f16' or 'i8' (`ddpm convert`): a diffusers model's
+   * file carries its config.json and scheduler_config.json and loads alone as the same model. */
+  export(dtype = 'f32') {
+    this._live();
+    const D = { f32: 0, f16: 1, i8: 2 }[dtype];
+    if (D === undefined) fail('INVALID_ARGUMENT', `export: dtype must be f32, f16 or i8, got ${String(dtype)}`);
+    const e = this._e, X = e._x, sp = e._malloc(4);
+    try {
+      const buf = X.ddpm_wasm_model_export(this._ptr, D, sp, e._err);
+      if (!buf) throw e._error(ST_INVALID);
+      try {
+        return e._u8(buf, e._i32(sp, 1)[0] >>> 0).slice();
+      } finally {
+        X.free(buf);
+      }
+    } finally {
+      X.free(sp);
     }
   }
 
@@ -689,21 +740,33 @@ class Job {
     const { seed } = opts;
     if (!Number.isSafeInteger(seed) || seed < 0)
       fail('INVALID_ARGUMENT', `seed must be an integer in 0..2^53-1, got ${String(seed)}`);
-    const steps = opts.steps ?? T;
+    let timesteps = null;
+    if (opts.timesteps != null) {
+      if (opts.steps != null) fail('INVALID_ARGUMENT', 'timesteps replaces steps: give one of them');
+      timesteps = Int32Array.from(opts.timesteps);
+      if (timesteps.length < 1 || timesteps.length > T || Array.from(opts.timesteps).some((v) => !isInt(v)))
+        fail('INVALID_ARGUMENT', `timesteps must be 1..${T} integers`);
+    }
+    const steps = opts.steps ?? (timesteps ? timesteps.length : T);
     if (!isInt(steps) || steps < 1 || steps > T) fail('INVALID_ARGUMENT', `steps must be an integer in 1..${T}, got ${String(steps)}`);
+    const stepsOffset = opts.stepsOffset ?? c.defaults.stepsOffset;
+    if (!isInt(stepsOffset) || stepsOffset < 0 || stepsOffset >= T)
+      fail('INVALID_ARGUMENT', `stepsOffset must be an integer in 0..${T - 1}, got ${String(stepsOffset)}`);
     const batch = opts.batch ?? 1;
     if (!isInt(batch) || batch < 1 || batch > MAX_BATCH)
       fail('INVALID_ARGUMENT', `batch must be an integer in 1..${MAX_BATCH}, got ${String(batch)}`);
     const firstImage = opts.firstImage ?? 0;
     if (!isInt(firstImage) || firstImage < 0 || firstImage + batch > 2 ** 32 - 1)
       fail('INVALID_ARGUMENT', `firstImage must be an integer with firstImage + batch < 2^32`);
-    const spacing = SPACINGS[opts.spacing ?? 'leading'];
+    const spacing = SPACINGS[opts.spacing ?? c.defaults.spacing];
     if (spacing === undefined) fail('INVALID_ARGUMENT', `spacing must be leading, trailing or linspace, got ${String(opts.spacing)}`);
     let label = opts.classLabel ?? -1;
     if (!isInt(label)) fail('INVALID_ARGUMENT', `classLabel must be an integer (or null), got ${String(label)}`);
     if (c.numClasses === 0 && label !== -1) fail('INVALID_ARGUMENT', `classLabel ${label} given to an unconditional model`);
     if (label < -1 || label >= c.numClasses)
       fail('INVALID_ARGUMENT', `classLabel ${label} is outside 0..${c.numClasses - 1} (or null for none)`);
+    if (label === -1 && c.numClasses > 0 && !c.nullClass)
+      fail('INVALID_ARGUMENT', 'this class-conditional model has no null class: give a classLabel');
     const guidance = opts.guidance ?? 1;
     if (typeof guidance !== 'number' || !Number.isFinite(guidance)) fail('INVALID_ARGUMENT', `guidance must be a finite number, got ${String(guidance)}`);
     if (guidance !== 1 && c.numClasses === 0) fail('INVALID_ARGUMENT', 'guidance needs a class-conditional model');
@@ -715,7 +778,7 @@ class Job {
     this.signal = opts.signal ?? null;
     this.checkAbort();
 
-    const samplerName = opts.sampler ?? 'ddpm';
+    const samplerName = opts.sampler ?? c.defaults.sampler;
     if (typeof samplerName !== 'string') fail('INVALID_ARGUMENT', 'sampler must be a string');
     const info = e.samplers().find((s) => s.name === samplerName);
     if (!info) fail('NOT_FOUND', `no sampler named '${samplerName}' (registered: ${e.samplers().map((s) => s.name).join(', ')})`);
@@ -739,6 +802,13 @@ class Job {
     this.C = c.inChannels;
     this.S = c.imageSize;
     this.D = D;
+    const replayTensor = (v, what, k) => {
+      if (v == null) return null;
+      if (!(v instanceof Float32Array) || v.length === 0 || v.length % (D * batch) !== 0 || (k && v.length !== k * D * batch))
+        fail('INVALID_ARGUMENT', `${what} must be a Float32Array of ${k ? '' : 'K * '}${D * batch} floats ([${k ? '' : 'K, '}${batch}, ${c.inChannels}, ${c.imageSize}, ${c.imageSize}])`);
+      return v;
+    };
+    const startX = replayTensor(opts.startX, 'startX', 1), noise = replayTensor(opts.noise, 'noise', 0);
     let init = null, strength = 1;
     if (opts.init != null) {
       init = initImage(opts.init, batch, c.inChannels, c.imageSize);
@@ -750,7 +820,7 @@ class Job {
     // memory: refuse before allocating what cannot fit in the 2 GiB heap
     const evals = label >= 0 && guidance !== 1 ? 2 * batch : batch;
     const ws = X.ddpm_model_workspace_bytes(model._ptr, evals) >>> 0;
-    const need = ws + 4 * D * batch * 8 + (init ? init.length * 4 : 0);
+    const need = ws + 4 * D * batch * 8 + (init ? init.length * 4 : 0) + 4 * ((startX?.length ?? 0) + (noise?.length ?? 0));
     if (!ws)
       fail('TOO_LARGE', `batch ${batch}: this model's forward pass needs more scratch than the 2048 MiB wasm heap can hold`);
     if (need > HEAP_LIMIT - e.memory().inUseBytes)
@@ -763,11 +833,15 @@ class Job {
       const valsP = e._malloc(8 * optValues.length); temps.push(valsP);
       optNames.forEach((nm, j) => { const p = e._cstr(nm); temps.push(p); e._i32(namesP + 4 * j, 1)[0] = p; });
       e._f64(valsP, optValues.length).set(optValues);
-      let initP = 0;
+      let initP = 0, tsP = 0, startP = 0, noiseP = 0;
       if (init) { initP = e._putF32(init); temps.push(initP); }
+      if (timesteps) { tsP = e._malloc(4 * timesteps.length); temps.push(tsP); e._i32(tsP, timesteps.length).set(timesteps); }
+      if (startX) { startP = e._putF32(startX); temps.push(startP); }
+      if (noise) { noiseP = e._putF32(noise); temps.push(noiseP); }
       const lo = seed % 2 ** 32, hi = Math.floor(seed / 2 ** 32);
       this.ptr = X.ddpm_wasm_run_create(model._ptr, nameP, optNames.length, namesP, valsP, steps, spacing, lo, hi,
-        batch, firstImage, label, guidance, initP, strength, e._err);
+        batch, firstImage, label, guidance, initP, strength, stepsOffset, tsP, timesteps ? timesteps.length : 0,
+        startP, noiseP, noise ? noise.length / (D * batch) : 0, e._err);
       if (!this.ptr) throw e._error(ST_INVALID);
     } finally {
       for (const p of temps) X.free(p);

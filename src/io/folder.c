@@ -54,10 +54,18 @@ static int exists(const char *path) {
     return 1;
 }
 
+/* out = dir "/" name (PATH_MAX_LEN bytes); 0 when it does not fit (out is then the empty string). */
 static int join(char *out, const char *dir, const char *name) {
-    const size_t n = strlen(dir);
+    const size_t n = strlen(dir), k = strlen(name);
     const int slash = n > 0 && dir[n - 1] == '/';
-    return snprintf(out, PATH_MAX_LEN, "%s%s%s", dir, slash ? "" : "/", name) < PATH_MAX_LEN;
+    if (n + !slash + k + 1 > PATH_MAX_LEN) {
+        out[0] = '\0';
+        return 0;
+    }
+    memcpy(out, dir, n);
+    if (!slash) out[n] = '/';
+    memcpy(out + n + !slash, name, k + 1);
+    return 1;
 }
 
 /* The pipeline's model_index.json: must name a UNet2DModel under "unet". */

@@ -25,7 +25,7 @@ struct ddpm_run {
     int class_label;
     float guidance;
     ddpm_error last_err;        /* the model's error from inside denoise() */
-    const float *replay;        /* [replay_count, batch, D] noise to replay, or NULL */
+    float *replay;              /* [replay_count, batch, D] noise to replay (the run's copy), or NULL */
     int replay_count, replay_used, replay_overrun;
 };
 
@@ -222,6 +222,7 @@ void ddpm_run_free(ddpm_run *r) {
     free(r->eval_out);
     free(r->eval_t);
     free(r->eval_y);
+    free(r->replay);
     free(r);
 }
 
@@ -274,8 +275,12 @@ ddpm_status ddpm_run_create_with(const ddpm_denoiser *d, const ddpm_sample_param
     r->options = calloc((size_t)(r->vt.num_options > 0 ? r->vt.num_options : 1), sizeof(double));
     if (!r->options) goto oom;
     if ((st = resolve_options(&r->vt, d, p, r->options, err)) != DDPM_OK) goto fail;
-    r->replay = p->noise;
-    r->replay_count = p->noise_count;
+    if (p->noise) { /* a copy: the caller may free its array once the run exists */
+        const size_t total = (size_t)p->noise_count * n * D;
+        if (!(r->replay = malloc(sizeof(float) * total))) goto oom;
+        memcpy(r->replay, p->noise, sizeof(float) * total);
+        r->replay_count = p->noise_count;
+    }
     /* the grid (or the custom one), cut at the start timestep for image-to-image */
     int steps = p->timesteps ? p->num_timesteps : (p->steps ? p->steps : T);
     r->timesteps = malloc(sizeof(int) * (size_t)steps);

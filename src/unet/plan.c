@@ -125,7 +125,7 @@ typedef struct visit {
 
 static ddpm_status v_tensor_alt(visit *v, const char *prefix, const char *leaf, const char *alt_prefix, int ndim,
                                 int64_t d0, int64_t d1, int64_t d2, int64_t d3, float **slot) {
-    char name[160], alt[160];
+    char name[256], alt[256];
     snprintf(name, sizeof name, "%s%s", prefix, leaf);
     if (alt_prefix) snprintf(alt, sizeof alt, "%s%s", alt_prefix, leaf);
     const int64_t shape[4] = {d0, d1, d2, d3};

@@ -58,14 +58,38 @@ WASM_EXPORT void ddpm_wasm_rng_normal(uint32_t seed_lo, uint32_t seed_hi, uint32
 /* ---- models ---- */
 
 /*
- * The config as numbers. ints (32 entries): in_channels, out_channels, base_channels, num_levels, num_res_blocks,
+ * The config as numbers. ints (64 entries): in_channels, out_channels, base_channels, num_levels, num_res_blocks,
  * num_attn_resolutions, groups, num_classes, image_size, prediction, variance, schedule kind, num_timesteps,
- * rescale_zero_snr, then channel_mult[8] at 14..21 and attn_resolutions[8] at 22..29.
- * doubles (4 entries): beta_start, beta_end, flops, num_params.
+ * rescale_zero_snr, then channel_mult[8] at 14..21 and attn_resolutions[8] at 22..29; the wiring (ddpm_unet_arch):
+ * level_channels[8] at 32..39, attn_down 40, attn_up 41, mid_attention 42, head_dim 43, attn_groups 44,
+ * flip_sin_to_cos 45, freq_shift 46, downsample_one_sided 47, center_input 48, temb_dim 49, null_class 50,
+ * diffusers_names 51; the sampling defaults: spacing 52, steps_offset 53; schedule float32 54.
+ * doubles (8 entries): beta_start, beta_end, flops, num_params, norm_eps, mid_scale.
  */
 WASM_EXPORT void ddpm_wasm_model_config(const ddpm_model *m, int32_t *ints, double *dbl) {
     const ddpm_model_config *c = ddpm_model_get_config(m);
-    memset(ints, 0, sizeof(int32_t) * 32);
+    const ddpm_unet_arch *a = &c->arch;
+    const ddpm_sample_params d = ddpm_model_sample_defaults(m);
+    memset(ints, 0, sizeof(int32_t) * 64);
+    memset(dbl, 0, sizeof(double) * 8);
+    for (int i = 0; i < DDPM_MAX_LEVELS; i++) ints[32 + i] = a->level_channels[i];
+    ints[40] = (int32_t)a->attn_down;
+    ints[41] = (int32_t)a->attn_up;
+    ints[42] = a->mid_attention;
+    ints[43] = a->head_dim;
+    ints[44] = a->attn_groups;
+    ints[45] = a->flip_sin_to_cos;
+    ints[46] = a->freq_shift;
+    ints[47] = a->downsample_one_sided;
+    ints[48] = a->center_input;
+    ints[49] = a->temb_dim;
+    ints[50] = a->null_class;
+    ints[51] = a->diffusers_names;
+    ints[52] = (int32_t)d.spacing;
+    ints[53] = d.steps_offset;
+    ints[54] = c->schedule.float32;
+    dbl[4] = a->norm_eps;
+    dbl[5] = a->mid_scale;
     ints[0] = c->in_channels;
     ints[1] = c->out_channels;
     ints[2] = c->base_channels;
@@ -90,6 +114,32 @@ WASM_EXPORT void ddpm_wasm_model_config(const ddpm_model *m, int32_t *ints, doub
     dbl[3] = (double)ddpm_model_num_params(m);
 }
 
+/* The sampler the model's scheduler config selects ("ddpm" for this project's own models). */
+WASM_EXPORT const char *ddpm_wasm_model_default_sampler(const ddpm_model *m) {
+    return ddpm_model_sample_defaults(m).sampler;
+}
+
+/* ddpm_model_load_buffer_ex with the options spelled out: config / sched may be NULL (length 0); quantize is a
+ * ddpm_dtype (F32 = as stored). */
+WASM_EXPORT int ddpm_wasm_model_load(const void *weights, size_t size, const char *config, size_t config_len,
+                                     const char *sched, size_t sched_len, int quantize, ddpm_model **out,
+                                     ddpm_error *err) {
+    ddpm_load_options o = ddpm_load_default_options();
+    o.unet_config = config;
+    o.unet_config_len = config_len;
+    o.scheduler_config = sched;
+    o.scheduler_config_len = sched_len;
+    o.quantize = (ddpm_dtype)quantize;
+    return (int)ddpm_model_load_buffer_ex(weights, size, &o, out, err);
+}
+
+/* ddpm_model_export into a malloc'd buffer: returns it (free() it) and its size in *size, or NULL with err set. */
+WASM_EXPORT void *ddpm_wasm_model_export(const ddpm_model *m, int dtype, size_t *size, ddpm_error *err) {
+    void *buf = NULL;
+    if (ddpm_model_export(m, (ddpm_dtype)dtype, &buf, size, err) != DDPM_OK) return NULL;
+    return buf;
+}
+
 /* Key (which = 0) or value (which = 1) of metadata entry i; NULL out of range. */
 WASM_EXPORT const char *ddpm_wasm_model_metadata(const ddpm_model *m, int i, int which) {
     const char *k = NULL, *v = NULL;
@@ -99,14 +149,22 @@ WASM_EXPORT const char *ddpm_wasm_model_metadata(const ddpm_model *m, int i, int
 
 /* ---- runs ---- */
 
-/* ddpm_run_create with the params spelled out (the seed as two 32-bit halves). NULL init: pure noise. Returns the
- * run or NULL with err filled. */
+/* ddpm_run_create with the params spelled out (the seed as two 32-bit halves). NULL init: pure noise; NULL
+ * timesteps: the grid of steps and spacing; NULL start_x / noise: the seed's. Returns the run or NULL with err. */
 WASM_EXPORT ddpm_run *ddpm_wasm_run_create(ddpm_model *m, const char *sampler, int num_options,
                                            const char *const *option_names, const double *option_values, int steps,
                                            int spacing, uint32_t seed_lo, uint32_t seed_hi, int batch,
                                            uint32_t first_image, int class_label, float guidance,
-                                           const float *init_image, float strength, ddpm_error *err) {
+                                           const float *init_image, float strength, int steps_offset,
+                                           const int *timesteps, int num_timesteps, const float *start_x,
+                                           const float *noise, int noise_count, ddpm_error *err) {
     ddpm_sample_params p = ddpm_sample_default_params();
+    p.steps_offset = steps_offset;
+    p.timesteps = timesteps;
+    p.num_timesteps = num_timesteps;
+    p.start_x = start_x;
+    p.noise = noise;
+    p.noise_count = noise_count;
     p.sampler = sampler;
     p.num_options = num_options;
     p.option_names = option_names;
