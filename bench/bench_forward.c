@@ -1,6 +1,6 @@
 #define _POSIX_C_SOURCE 199309L
 /* Native forward-pass timing: ms per U-Net evaluation and GFLOP/s at several batch sizes.
- *     build/bench_forward MODEL [batch ...]          (default batches: 1 8) */
+ *     build/bench_forward MODEL [batch ...]          (default batches: 1 8; MODEL: a weights file or a diffusers folder) */
 #include "ddpm.h"
 
 #include <stdio.h>
@@ -20,7 +20,7 @@ int main(int argc, char **argv) {
     }
     ddpm_error err;
     ddpm_model *m;
-    if (ddpm_model_load_file(argv[1], &m, &err) != DDPM_OK) {
+    if (ddpm_model_load_path(argv[1], NULL, NULL, &m, &err) != DDPM_OK) { /* a file or a diffusers folder */
         fprintf(stderr, "bench_forward: %s\n", err.message);
         return 1;
     }

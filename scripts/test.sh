@@ -21,14 +21,17 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDDPM_SANITIZE=ON >/
 cmake --build build-asan -j"$JOBS"
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure)
 
-step "libFuzzer on the weights parser (${DDPM_FUZZ_SECONDS:-60} s)"
+step "libFuzzer on the weights parser (${DDPM_FUZZ_SECONDS:-60} s) and the diffusers configs (${DDPM_FUZZ_CONFIG_SECONDS:-30} s)"
 CC=clang-14 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDDPM_FUZZ=ON -DDDPM_BUILD_CLI=OFF >/dev/null
-cmake --build build-fuzz -j"$JOBS" --target fuzz_weights
+cmake --build build-fuzz -j"$JOBS" --target fuzz_weights fuzz_configs
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 # new inputs go to the scratch folder (first), the committed corpus is only read
 ./build-fuzz/tests/fuzz_weights "$scratch" tests/fuzz/corpus -dict=tests/fuzz/weights.dict \
   -max_total_time="${DDPM_FUZZ_SECONDS:-60}" -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 2>&1 | tail -n 15
+mkdir -p "$scratch/configs"
+./build-fuzz/tests/fuzz_configs "$scratch/configs" tests/fuzz/corpus-configs -dict=tests/fuzz/configs.dict \
+  -max_total_time="${DDPM_FUZZ_CONFIG_SECONDS:-30}" -max_len=16384 -rss_limit_mb=2048 -print_final_stats=1 2>&1 | tail -n 8
 
 if [ -f scripts/test-wasm.sh ]; then
   step "WebAssembly build + Node tests"

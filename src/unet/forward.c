@@ -18,6 +18,7 @@
  * it packs its input; the result is bitwise the unfused one, and one pass over the activations is saved.
  */
 #include "unet/unet.h"
+#include "nn/winograd.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -27,12 +28,15 @@
 #define DDPM_FWD_GROUP 8
 #endif
 
+/* The one size table of the forward pass: every buffer's floats, computed in double (exact: every quantity is an
+ * integer far below 2^53), so that a config too large for the workspace limit is refused before any size_t
+ * arithmetic could wrap in wasm32; the pointer carving in ddpm_unet_forward reads the same table. */
 typedef struct sizes {
-    size_t maxact, maxconv, maxatt, skips;
+    double maxact, maxconv, maxatt, skips;
     int maxc, maxcin, group;
 } sizes;
 
-static size_t umax(size_t a, size_t b) { return a > b ? a : b; }
+static double umax(double a, double b) { return a > b ? a : b; }
 
 static ddpm_conv_desc desc_of(const ddpm_conv *c, int r_in, const float *bias2) {
     const int ro = c->stride == 2 ? (r_in + 1) / 2 : r_in;
@@ -41,9 +45,16 @@ static ddpm_conv_desc desc_of(const ddpm_conv *c, int r_in, const float *bias2) 
     return d;
 }
 
-static size_t scratch_of(const ddpm_conv *c, int r_in, int g) {
-    ddpm_conv_desc d = desc_of(c, r_in, NULL);
-    return ddpm_conv_scratch_floats(&d, g);
+/* Floats of convolution scratch for g images: at least ddpm_conv_scratch_floats() of either path (Winograd's
+ * padded input and chunk buffers, winograd.c; the im2col matrix, kernels_common.c), in double. */
+static double scratch_of(const ddpm_conv *c, int r_in, int g) {
+    const double ro = c->stride == 2 ? (r_in + 1) / 2 : r_in;
+    const double col = (c->k == 1 && c->stride == 1) ? 0.0 : (double)c->cin * c->k * c->k * ro * ro;
+    if (c->k != 3 || c->stride != 1) return col;
+    const double side = 4.0 * ((r_in + 3) / 4) + 2, cin4 = (c->cin + 3) / 4 * 4.0;
+    const double coutp = (double)((c->cout + DDPM_WINO_NB - 1) / DDPM_WINO_NB * DDPM_WINO_NB);
+    const double wino = g * cin4 * side * side + 36.0 * (DDPM_WINO_CHUNK * (cin4 + coutp) + 2 * DDPM_WINO_PLANE_PAD) + 16;
+    return umax(col, wino);
 }
 
 static void measure(const ddpm_unet *u, int n, sizes *s) {
@@ -62,15 +73,15 @@ static void measure(const ddpm_unet *u, int n, sizes *s) {
     for (int l = 0; l < 2; l++)
         for (int i = 0; i < counts[l]; i++) {
             const ddpm_block *b = &lists[l][i];
-            const size_t r2 = (size_t)b->res * b->res;
+            const double r2 = (double)b->res * b->res;
             int ro = b->res;
             if (b->kind == DDPM_BLOCK_DOWN) ro = (b->res + 1) / 2;
             if (b->kind == DDPM_BLOCK_UP) ro = 2 * b->res;
-            const size_t ro2 = (size_t)ro * ro;
+            const double ro2 = (double)ro * ro;
             s->maxc = b->cout > s->maxc ? b->cout : s->maxc;
             s->maxcin = b->cin > s->maxcin ? b->cin : s->maxcin;
             s->maxcin = b->cout > s->maxcin ? b->cout : s->maxcin;
-            s->maxact = umax(s->maxact, umax((size_t)b->cin * umax(r2, ro2), (size_t)b->cout * ro2));
+            s->maxact = umax(s->maxact, umax(b->cin * umax(r2, ro2), b->cout * ro2));
             if (b->kind == DDPM_BLOCK_RES || b->kind == DDPM_BLOCK_RESATTN) {
                 s->maxconv = umax(s->maxconv, umax(scratch_of(&b->rb.conv1, ro, g), scratch_of(&b->rb.conv2, ro, g)));
                 if (b->rb.has_skip) s->maxconv = umax(s->maxconv, scratch_of(&b->rb.skip, ro, g));
@@ -78,14 +89,14 @@ static void measure(const ddpm_unet *u, int n, sizes *s) {
                 s->maxconv = umax(s->maxconv, scratch_of(&b->conv, b->kind == DDPM_BLOCK_UP ? ro : b->res, g));
             }
             if (b->kind == DDPM_BLOCK_RESATTN) {
-                s->maxact = umax(s->maxact, 3 * (size_t)b->cout * r2);
+                s->maxact = umax(s->maxact, 3.0 * b->cout * r2);
                 s->maxatt = umax(s->maxatt, umax(r2 * r2, r2 * b->cout));
             }
-            if (l == 0) s->skips += (size_t)b->cout * ro2;
+            if (l == 0) s->skips += b->cout * ro2;
         }
-    const size_t m2 = (size_t)u->mid_res * u->mid_res;
+    const double m2 = (double)u->mid_res * u->mid_res;
     const int mc = u->mid1.cout;
-    s->maxact = umax(s->maxact, 3 * (size_t)mc * m2);
+    s->maxact = umax(s->maxact, 3.0 * mc * m2);
     s->maxatt = umax(s->maxatt, umax(m2 * m2, m2 * mc));
     s->maxcin = mc > s->maxcin ? mc : s->maxcin;
     s->maxconv = umax(s->maxconv, umax(scratch_of(&u->mid1.conv1, u->mid_res, g),
@@ -94,47 +105,20 @@ static void measure(const ddpm_unet *u, int n, sizes *s) {
                                        scratch_of(&u->mid2.conv2, u->mid_res, g)));
 }
 
-/*
- * An upper bound of the workspace, in double, over-estimating every term measure() computes (activations, skips,
- * convolution scratch, attention matrices). measure() works in size_t, which is 32 bits in wasm32: a config whose
- * bound passes DDPM_MAX_WORKSPACE_BYTES cannot overflow there, and one that does not is refused before measure().
- */
-static double workspace_bound(const ddpm_unet *u, int n) {
-    const double S2 = (double)u->cfg.image_size * u->cfg.image_size, g = n < DDPM_FWD_GROUP ? n : DDPM_FWD_GROUP;
-    int maxch = 1;
-    for (int l = 0; l < u->cfg.num_levels; l++)
-        maxch = u->cfg.arch.level_channels[l] > maxch ? u->cfg.arch.level_channels[l] : maxch;
-    const double C = 3.0 * maxch + u->cfg.in_channels + u->cfg.out_channels + u->emb;
-    double att = 0;
-    for (int i = 0; i < u->num_down + u->num_up; i++) {
-        const ddpm_block *b = i < u->num_down ? &u->down[i] : &u->up[i - u->num_down];
-        if (b->kind != DDPM_BLOCK_RESATTN) continue;
-        const double r2 = (double)b->res * b->res;
-        att = fmax(att, r2 * r2 + r2 * C);
-    }
-    const double m2 = (double)u->mid_res * u->mid_res;
-    att = fmax(att, m2 * m2 + m2 * C);
-    const double blocks = (double)(u->num_down + u->num_up + 4);
-    const double act = 4 * C * S2, conv = g * 16 * C * S2 * 9 + 1e6; /* im2col or Winograd buffers, padded */
-    return n * (4 * C + blocks * C * S2 + 3 * act) + 2 * g * act + conv + 2 * att + 2 * g * C;
+/* Total floats of the layout at the top of this file, in double. */
+static double workspace_total(const ddpm_unet *u, int n, const sizes *s) {
+    const double E = u->emb;
+    const double per = 3 * E + s->maxc + s->skips + 3 * s->maxact;
+    return n * per + 2.0 * s->group * s->maxact + s->maxconv + 2 * s->maxatt + 64 + 2.0 * s->group * s->maxcin;
 }
 
 size_t ddpm_unet_workspace_floats(const ddpm_unet *u, int n) {
     if (n <= 0) return 0;
-    if (workspace_bound(u, n) * sizeof(float) > (double)DDPM_MAX_WORKSPACE_BYTES) return 0;
     sizes s;
     measure(u, n, &s);
-    const size_t E = (size_t)u->emb, nn = (size_t)n;
-    /* per-image part, then times n with overflow checks */
-    size_t per = 3 * E + (size_t)s.maxc, total, tmp, fixed;
-    if (!ddpm__add_size(per, s.skips, &per)) return 0;
-    if (!ddpm__mul_size(s.maxact, 3, &tmp) || !ddpm__add_size(per, tmp, &per)) return 0;
-    if (!ddpm__mul_size(per, nn, &total)) return 0;
-    if (!ddpm__mul_size(s.maxact, 2 * (size_t)s.group, &fixed)) return 0;
-    if (!ddpm__add_size(fixed, s.maxconv, &fixed) || !ddpm__add_size(fixed, 2 * s.maxatt + 64, &fixed)) return 0;
-    if (!ddpm__add_size(fixed, 2 * (size_t)s.group * s.maxcin, &fixed)) return 0;
-    if (!ddpm__add_size(total, fixed, &total)) return 0;
-    return total;
+    const double total = workspace_total(u, n, &s);
+    if (total * sizeof(float) > (double)DDPM_MAX_WORKSPACE_BYTES) return 0;
+    return (size_t)total;
 }
 
 typedef struct fwd {
@@ -264,16 +248,17 @@ void ddpm_unet_forward(const ddpm_unet *u, const ddpm_kernel_table *K, int n, co
     float *temb_silu = temb + nn * E;
     float *scratch = temb_silu + nn * E;
     float *tproj = scratch + nn * (size_t)(C > E ? C : E);
+    const size_t maxact = (size_t)s.maxact, maxatt = (size_t)s.maxatt;
     float *skips = tproj + nn * s.maxc;
-    float *bufA = skips + nn * s.skips;
-    float *bufB = bufA + nn * s.maxact;
-    float *bufCat = bufB + nn * s.maxact;
-    float *t1 = bufCat + nn * s.maxact;
-    float *t2 = t1 + (size_t)GR * s.maxact;
-    float *cs = t2 + (size_t)GR * s.maxact;
-    float *att1 = cs + s.maxconv;
-    float *att2 = att1 + s.maxatt;
-    float *pre_a = att2 + s.maxatt, *pre_b = pre_a + (size_t)GR * s.maxcin;
+    float *bufA = skips + nn * (size_t)s.skips;
+    float *bufB = bufA + nn * maxact;
+    float *bufCat = bufB + nn * maxact;
+    float *t1 = bufCat + nn * maxact;
+    float *t2 = t1 + (size_t)GR * maxact;
+    float *cs = t2 + (size_t)GR * maxact;
+    float *att1 = cs + (size_t)s.maxconv;
+    float *att2 = att1 + maxatt;
+    float *pre_a = att2 + maxatt, *pre_b = pre_a + (size_t)GR * s.maxcin;
     fwd f = {u, K, n, GR, temb_silu, tproj, t1, t2, cs, att1, att2, pre_a, pre_b, trace, trace_user};
 
     /* temb: [n, E] = fc2(silu(fc1(sinusoid(t)))) + class_embed[y] */

@@ -1,0 +1,64 @@
+// The paper's CIFAR-10 network as a diffusers UNet2DModel (random weights, training/diffusers_random.py) in one
+// Node process: this engine's wasm (1 thread) vs onnxruntime-web's wasm EP (1 and 2 threads) on the same weights
+// (the ONNX graph is exported from training/diffusers_unet.py, the PyTorch reference), batch 1 and 8, with every
+// output cross-checked against PyTorch's (reference.safetensors, written by training/export_onnx_diffusers.py).
+//   node bench/diffusers_cifar.mjs DIR [--rounds 5] [--json OUT.json]
+import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { Engine } from '../web/ddpm.js';
+import { readSafetensors } from './tfjs_unet.mjs';
+
+const args = process.argv.slice(2);
+const opt = (k, d) => { const i = args.indexOf(k); return i >= 0 ? args[i + 1] : d; };
+const dir = args[0];
+const ROUNDS = +opt('--rounds', 5);
+const median = (a) => { const s = [...a].sort((p, q) => p - q); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const maxAbs = (a, b) => { let m = 0; for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i])); return m; };
+const ref = readSafetensors(join(dir, 'reference.safetensors')).tensors;
+const results = { rounds: ROUNDS, ours: {}, ort: {} };
+
+async function time(fn) {
+  await fn(); // warm-up
+  const ms = [];
+  for (let r = 0; r < ROUNDS; r++) { const t0 = performance.now(); await fn(); ms.push(performance.now() - t0); }
+  return median(ms);
+}
+
+const engine = await Engine.load();
+const t0 = performance.now();
+const model = await engine.loadModel({ weights: join(dir, 'diffusion_pytorch_model.safetensors'), config: join(dir, 'config.json') });
+const loadMs = performance.now() - t0;
+console.log(`ours: loaded in ${(loadMs / 1000).toFixed(2)} s, ${model.config.params} parameters, wasm heap in use ` +
+  `${(engine.memory().inUseBytes / 2 ** 20).toFixed(0)} MiB, backend ${engine.simdBackend ?? ''}`);
+for (const n of [1, 8]) {
+  const x = ref[`x_b${n}`].data, t = Array.from(ref[`t_b${n}`].data);
+  let out;
+  const ms = await time(() => { out = model.eps(x, t); });
+  const err = maxAbs(out, ref[`eps_b${n}`].data);
+  results.ours[`b${n}`] = { ms, perImage: ms / n, maxAbsVsTorch: err };
+  console.log(`ours wasm, 1 thread, batch ${n}: ${ms.toFixed(1)} ms per call (${(ms / n).toFixed(1)} per image), ` +
+    `max |ours - torch| ${err.toExponential(2)}`);
+}
+model.dispose?.();
+
+const ort = await import('onnxruntime-web');
+for (const threads of [1, 2]) {
+  ort.env.wasm.numThreads = threads;
+  const sess = await ort.InferenceSession.create(join(dir, 'model.onnx'), { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+  for (const n of [1, 8]) {
+    const x = ref[`x_b${n}`], t = ref[`t_b${n}`];
+    const feeds = { x: new ort.Tensor('float32', x.data, x.shape), t: new ort.Tensor('float32', t.data, t.shape) };
+    let out;
+    const ms = await time(async () => { out = await sess.run(feeds); });
+    const err = maxAbs(out.eps.data, ref[`eps_b${n}`].data);
+    results.ort[`t${threads}_b${n}`] = { ms, perImage: ms / n, maxAbsVsTorch: err };
+    console.log(`onnxruntime-web ${ort.env.versions?.web ?? ''} wasm, ${threads} thread(s), batch ${n}: ${ms.toFixed(1)} ms per call ` +
+      `(${(ms / n).toFixed(1)} per image), max |ort - torch| ${err.toExponential(2)}`);
+  }
+  await sess.release?.();
+}
+for (const n of [1, 8])
+  for (const th of [1, 2])
+    console.log(`ours (1 thread) vs onnxruntime-web (${th} thread${th > 1 ? 's' : ''}), batch ${n}: ` +
+      `${(results.ort[`t${th}_b${n}`].perImage / results.ours[`b${n}`].perImage).toFixed(2)}x faster`);
+if (opt('--json')) writeFileSync(opt('--json'), JSON.stringify(results, null, 1));
