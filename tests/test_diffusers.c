@@ -365,7 +365,146 @@ static void replay(const char *golden, const char *sched_dir, int steps, const c
     free(w), free(cfg), free(sc);
 }
 
+/* s with the first occurrence of `from` replaced by `to` (malloc'd). */
+static char *replaced(const char *s, size_t len, const char *from, const char *to, size_t *out_len) {
+    const char *hit = strstr(s, from);
+    if (!hit) return NULL;
+    const size_t a = (size_t)(hit - s), fl = strlen(from), tl = strlen(to);
+    char *r = malloc(len - fl + tl + 1);
+    memcpy(r, s, a);
+    memcpy(r + a, to, tl);
+    memcpy(r + a + tl, hit + fl, len - a - fl);
+    r[len - fl + tl] = '\0';
+    *out_len = len - fl + tl;
+    return r;
+}
+
+/* The weights file with its JSON header edited (the data section kept), as a new buffer. */
+static unsigned char *edit_header(const unsigned char *w, size_t n, const char *from, const char *to, size_t *out) {
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = (hl << 8) | w[i];
+    char *hdr = malloc(hl + 1);
+    memcpy(hdr, w + 8, hl);
+    hdr[hl] = '\0';
+    size_t nl;
+    char *nh = replaced(hdr, hl, from, to, &nl);
+    free(hdr);
+    if (!nh) return NULL;
+    unsigned char *b = malloc(8 + nl + (n - 8 - hl));
+    for (int i = 0; i < 8; i++) b[i] = (unsigned char)((uint64_t)nl >> (8 * i));
+    memcpy(b + 8, nh, nl);
+    memcpy(b + 8 + nl, w + 8 + hl, n - 8 - hl);
+    *out = 8 + nl + (n - 8 - hl);
+    free(nh);
+    return b;
+}
+
+/* Bad configs and bad weights: each refused with its status and a message naming the culprit; nothing leaks (the
+ * ASan build runs this too). */
+static void test_corrupt(void) {
+    size_t wn, cn;
+    unsigned char *w = tu_read_file(DIR "/small-rgb/diffusion_pytorch_model.safetensors", &wn);
+    char *cfg = (char *)tu_read_file(DIR "/small-rgb/config.json", &cn);
+    static const struct { const char *from, *to; ddpm_status st; const char *needle; } cfgs[] = {
+        {"\"sample_size\": 16", "\"sample_size\": 1000000000", DDPM_ERR_TOO_LARGE, "sample_size"},
+        {"\"sample_size\": 16", "\"sample_size\": [16, 32]", DDPM_ERR_UNSUPPORTED, "square"},
+        {"\"sample_size\": 16", "\"sample_size\": 10", DDPM_ERR_CONFIG, "odd"},
+        {"32,\n    64,\n    64", "32,\n    64,\n    1000000", DDPM_ERR_TOO_LARGE, "block_out_channels"},
+        {"32,\n    64,\n    64", "32,\n    64", DDPM_ERR_CONFIG, "down_block_types has 3 entries"},
+        {"\"AttnDownBlock2D\"", "\"CrossAttnDownBlock2D\"", DDPM_ERR_UNSUPPORTED, "CrossAttnDownBlock2D"},
+        {"\"attention_head_dim\": 8", "\"attention_head_dim\": 24", DDPM_ERR_UNSUPPORTED, "attention_head_dim"},
+        {"\"norm_num_groups\": 8", "\"norm_num_groups\": 7", DDPM_ERR_CONFIG, "groups = 7"},
+        {"\"time_embedding_type\": \"positional\"", "\"time_embedding_type\": \"fourier\"", DDPM_ERR_UNSUPPORTED,
+         "time_embedding_type"},
+        {"\"resnet_time_scale_shift\": \"default\"", "\"resnet_time_scale_shift\": \"scale_shift\"",
+         DDPM_ERR_UNSUPPORTED, "resnet_time_scale_shift"},
+        {"\"in_channels\": 3", "\"in_channels\": 4", DDPM_ERR_SHAPE, "conv_in.weight"},
+        {"\"in_channels\": 3", "\"in_channels\": \"3\"", DDPM_ERR_CONFIG, "in_channels"},
+        {"\"in_channels\": 3", "\"in_channels\": 3, \"cross_attention_dim\": 768", DDPM_ERR_UNSUPPORTED,
+         "cross_attention_dim"},
+        {"{", "[", DDPM_ERR_FORMAT, "config.json"},
+        {"\"act_fn\": \"silu\",", "\"act_fn\": \"silu\"", DDPM_ERR_FORMAT, "not valid JSON"},
+    };
+    for (size_t i = 0; i < sizeof cfgs / sizeof cfgs[0]; i++) {
+        size_t len;
+        char *c = replaced(cfg, cn, cfgs[i].from, cfgs[i].to, &len);
+        if (!c) {
+            CHECK(0, "config case %zu: pattern not found", i);
+            continue;
+        }
+        ddpm_load_options o = ddpm_load_default_options();
+        o.unet_config = c;
+        o.unet_config_len = len;
+        ddpm_model *m = NULL;
+        ddpm_error err;
+        ddpm_status st = ddpm_model_load_buffer_ex(w, wn, &o, &m, &err);
+        CHECK(st == cfgs[i].st && !m && strstr(err.message, cfgs[i].needle), "config %s -> %s: %s", cfgs[i].to,
+              ddpm_status_str(st), err.message);
+        ddpm_model_free(m);
+        free(c);
+    }
+    static const struct { const char *from, *to; ddpm_status st; const char *needle; } ws[] = {
+        {"\"conv_in.weight\"", "\"conv_in.weigxx\"", DDPM_ERR_MISSING_TENSOR, "conv_in.weight"},
+        {"{\"__metadata__\"", "{\"extra.bias\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]},\"__metadata__\"",
+         DDPM_ERR_FORMAT, "unexpected tensor extra.bias"},
+        {"\"conv_in.bias\":{\"dtype\":\"F32\"", "\"conv_in.bias\":{\"dtype\":\"I32\"", DDPM_ERR_UNSUPPORTED, "I32"},
+        {"\"conv_in.bias\":{\"dtype\":\"F32\",\"shape\":[32]", "\"conv_in.bias\":{\"dtype\":\"F32\",\"shape\":[16,2]",
+         DDPM_ERR_SHAPE, "conv_in.bias"},
+        {"\"conv_in.bias\":{\"dtype\":\"F32\",\"shape\":[32]", "\"conv_in.bias\":{\"dtype\":\"F16\",\"shape\":[64]",
+         DDPM_ERR_SHAPE, "conv_in.bias"},
+    };
+    for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) {
+        size_t len;
+        unsigned char *b = edit_header(w, wn, ws[i].from, ws[i].to, &len);
+        if (!b) {
+            CHECK(0, "weights case %zu: pattern not found", i);
+            continue;
+        }
+        ddpm_load_options o = ddpm_load_default_options();
+        o.unet_config = cfg;
+        o.unet_config_len = cn;
+        ddpm_model *m = NULL;
+        ddpm_error err;
+        ddpm_status st = ddpm_model_load_buffer_ex(b, len, &o, &m, &err);
+        CHECK(st == ws[i].st && !m && strstr(err.message, ws[i].needle), "weights %s -> %s: %s", ws[i].to,
+              ddpm_status_str(st), err.message);
+        ddpm_model_free(m);
+        free(b);
+    }
+    /* weights without any config, a pipeline index naming Stable Diffusion, a folder holding only a .bin */
+    ddpm_model *m = NULL;
+    ddpm_error err;
+    ddpm_status st = ddpm_model_load_buffer(w, wn, &m, &err);
+    CHECK(st == DDPM_ERR_CONFIG && strstr(err.message, "config.json"), "weights alone: %s", err.message);
+    FILE *f = fopen("/tmp/ddpm-test-sd/model_index.json", "wb");
+    if (!f) {
+        (void)system("mkdir -p /tmp/ddpm-test-sd /tmp/ddpm-test-bin");
+        f = fopen("/tmp/ddpm-test-sd/model_index.json", "wb");
+    }
+    if (f) {
+        fputs("{\"_class_name\": \"StableDiffusionPipeline\", \"unet\": [\"diffusers\", \"UNet2DConditionModel\"],"
+              " \"vae\": [\"diffusers\", \"AutoencoderKL\"]}", f);
+        fclose(f);
+        st = ddpm_model_load_path("/tmp/ddpm-test-sd", NULL, NULL, &m, &err);
+        CHECK(st == DDPM_ERR_UNSUPPORTED && strstr(err.message, "Stable Diffusion"), "a Stable Diffusion pipeline: %s",
+              err.message);
+    }
+    f = fopen("/tmp/ddpm-test-bin/config.json", "wb");
+    if (f) {
+        fwrite(cfg, 1, cn, f);
+        fclose(f);
+        f = fopen("/tmp/ddpm-test-bin/diffusion_pytorch_model.bin", "wb");
+        if (f) fclose(f);
+        st = ddpm_model_load_path("/tmp/ddpm-test-bin", NULL, NULL, &m, &err);
+        CHECK(st == DDPM_ERR_UNSUPPORTED && strstr(err.message, "bin_to_safetensors"), "a .bin-only folder: %s",
+              err.message);
+    }
+    free(w);
+    free(cfg);
+}
+
 int main(void) {
+    test_corrupt();
     test_forward();
     test_old_names();
     replay("ddpm20_leading.safetensors", "ddpm", 20, "ddpm", STEP_TOL);
