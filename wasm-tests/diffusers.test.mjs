@@ -110,3 +110,103 @@ test('bad diffusers configs are refused with the key named', async () => {
     (e) => e.code === 'FORMAT' && /config\.json/.test(e.message));
   await assert.rejects(engine.loadModel(smallRgb.weights), (e) => e.code === 'CONFIG' && /config\.json/.test(e.message));
 });
+
+/* google/ddpm-cifar10-32's network with random weights from this test's own generator, its state dict listed from
+ * diffusers' module structure (as tests/test_diffusers_cifar.c does in C, written again here independently). */
+function cifarFile() {
+  const ch = [128, 256, 256, 256], L = 4, lpb = 2, E = 512, list = [];
+  const t = (name, ...shape) => list.push([name, shape]);
+  const conv = (p, o, i, k) => { t(`${p}.weight`, o, i, k, k); t(`${p}.bias`, o); };
+  const lin = (p, o, i) => { t(`${p}.weight`, o, i); t(`${p}.bias`, o); };
+  const norm = (p, c) => { t(`${p}.weight`, c); t(`${p}.bias`, c); };
+  const res = (p, i, o) => {
+    norm(`${p}.norm1`, i); conv(`${p}.conv1`, o, i, 3); lin(`${p}.time_emb_proj`, o, E); norm(`${p}.norm2`, o);
+    conv(`${p}.conv2`, o, o, 3); if (i !== o) conv(`${p}.conv_shortcut`, o, i, 1);
+  };
+  const attn = (p, c) => { norm(`${p}.group_norm`, c); for (const q of ['query', 'key', 'value', 'proj_attn']) lin(`${p}.${q}`, c, c); };
+  conv('conv_in', ch[0], 3, 3); lin('time_embedding.linear_1', E, ch[0]); lin('time_embedding.linear_2', E, E);
+  let out = ch[0];
+  for (let i = 0; i < L; i++) {
+    const inp = out; out = ch[i];
+    for (let j = 0; j < lpb; j++) { res(`down_blocks.${i}.resnets.${j}`, j ? out : inp, out); if (i === 1) attn(`down_blocks.${i}.attentions.${j}`, out); }
+    if (i < L - 1) conv(`down_blocks.${i}.downsamplers.0.conv`, out, out, 3);
+  }
+  res('mid_block.resnets.0', ch[3], ch[3]); attn('mid_block.attentions.0', ch[3]); res('mid_block.resnets.1', ch[3], ch[3]);
+  let prev = ch[3];
+  for (let i = 0; i < L; i++) {
+    const o = ch[L - 1 - i], inp = ch[L - 1 - Math.min(i + 1, L - 1)];
+    for (let j = 0; j <= lpb; j++) {
+      res(`up_blocks.${i}.resnets.${j}`, (j ? o : prev) + (j === lpb ? inp : o), o);
+      if (i === 2) attn(`up_blocks.${i}.attentions.${j}`, o);
+    }
+    if (i < L - 1) conv(`up_blocks.${i}.upsamplers.0.conv`, o, o, 3);
+    prev = o;
+  }
+  norm('conv_norm_out', ch[0]); conv('conv_out', 3, ch[0], 3);
+  const header = { __metadata__: { format: 'pt' } };
+  let off = 0, params = 0;
+  for (const [name, shape] of list) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    header[name] = { dtype: 'F32', shape, data_offsets: [off, off + 4 * n] };
+    off += 4 * n; params += n;
+  }
+  let h = new TextEncoder().encode(JSON.stringify(header));
+  const pad = (8 - (h.length % 8)) % 8;
+  h = Uint8Array.from([...h, ...new Array(pad).fill(32)]);
+  const bytes = new Uint8Array(8 + h.length + off);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(h.length), true);
+  bytes.set(h, 8);
+  const w = new Float32Array(bytes.buffer, 8 + h.length, off / 4);
+  let s = 12345, k = 0;
+  for (const [name, shape] of list) {
+    const n = shape.reduce((a, b) => a * b, 1), fan = shape.length >= 2 ? n / shape[0] : 1;
+    const a = name.endsWith('.bias') ? 0.0866 : name.includes('norm') ? 0.1732 : Math.sqrt(3 / fan);
+    const base = name.includes('norm') && name.endsWith('.weight') ? 1 : 0;
+    for (let i = 0; i < n; i++, k++) {
+      s ^= s << 13; s ^= s >>> 17; s ^= s << 5;
+      w[k] = base + a * (((s >>> 8) & 0xffffff) / 8388608 - 1);
+    }
+  }
+  return { bytes, params, tensors: list.length };
+}
+
+const CIFAR_CONFIG = {
+  _class_name: 'UNet2DModel', act_fn: 'silu', attention_head_dim: null, block_out_channels: [128, 256, 256, 256],
+  center_input_sample: false, down_block_types: ['DownBlock2D', 'AttnDownBlock2D', 'DownBlock2D', 'DownBlock2D'],
+  downsample_padding: 0, flip_sin_to_cos: false, freq_shift: 1, in_channels: 3, layers_per_block: 2,
+  mid_block_scale_factor: 1, norm_eps: 1e-6, norm_num_groups: 32, out_channels: 3, sample_size: 32,
+  time_embedding_type: 'positional', up_block_types: ['UpBlock2D', 'UpBlock2D', 'AttnUpBlock2D', 'UpBlock2D'],
+};
+
+test('the paper\'s CIFAR-10 network in wasm: 35,746,307 parameters, DDPM and DDIM runs, the native build\'s bits', async (t) => {
+  const { bytes, params, tensors } = cifarFile();
+  assert.equal(params, 35746307);
+  const e = await Engine.load();
+  const t0 = performance.now();
+  const model = await e.loadModel({ weights: bytes, config: CIFAR_CONFIG });
+  const mem = e.memory();
+  t.diagnostic(`${tensors} tensors, loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s; wasm heap ` +
+    `${(mem.heapBytes / 2 ** 20).toFixed(0)} MiB, ${(mem.inUseBytes / 2 ** 20).toFixed(0)} MiB in use`);
+  assert.equal(model.config.params, 35746307);
+  assert.equal(model.config.defaults.sampler, 'ddpm');
+  for (const sampler of ['ddpm', 'ddim']) {
+    const { images } = await model.sample({ sampler, timesteps: [999, 500, 0], seed: 3, batch: 1 });
+    assert.equal(images.length, 3 * 32 * 32);
+    assert.ok(images.every((v) => Number.isFinite(v) && v >= -1 && v <= 1), sampler);
+  }
+  if (!skipNative) {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(`${tmpdir()}/ddpm-cifar-`);
+    try {
+      writeFileSync(`${dir}/diffusion_pytorch_model.safetensors`, bytes);
+      writeFileSync(`${dir}/config.json`, JSON.stringify(CIFAR_CONFIG));
+      const x = new Float32Array(3072).map((_, i) => Math.cos(i * 0.37));
+      const nat = native(['eps', dir, '--in', '@x.f32', '--t', '321', '--out', '@out.f32'], { 'x.f32': x });
+      assert.ok(bitwiseEqual(nat, model.eps(x, [321])), 'wasm != native on the CIFAR-10 network');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  e.dispose?.();
+});
