@@ -491,6 +491,11 @@ struct ddpm_sampler_context {
     /* The sampler may write its current estimate of x0 here after each step ([batch, image_elems], may be NULL). */
     float *pred_x0;
     void *engine;                   /* private to the engine */
+    /* NULL, or num_steps entries: the timestep step i moves to (-1: the end), where it is not timesteps[i + 1]:
+     * diffusers' DDPMScheduler and DDIMScheduler step from t to t - T / steps (integer division) on a grid they
+     * made, whatever the grid's next entry (ddpm_denoiser.diffusers_grid). The built-in ddpm and ddim samplers
+     * follow it; the others ignore it. */
+    const int *prev_timesteps;
 };
 
 typedef struct ddpm_sampler_vtable {
@@ -526,7 +531,7 @@ typedef enum ddpm_spacing {
     DDPM_SPACING_LEADING = 0,  /* t_i = i * (T / steps) (+ offset), the DDIM paper's  */
     DDPM_SPACING_TRAILING = 1, /* t_i = round(T - i * T / steps) - 1, always ends at T-1 */
     DDPM_SPACING_LINSPACE = 2  /* round(linspace(0, T-1, steps)) */
-} ddpm_spacing;
+} ddpm_spacing;                /* round: half up; for diffusers models (diffusers_grid) half to even, as numpy */
 
 typedef struct ddpm_sample_params {
     const char *sampler;        /* registry name; default "ddpm" */
@@ -593,6 +598,9 @@ typedef struct ddpm_denoiser {
     const double *option_default_values;
     int labels_required;        /* 1: every evaluation needs labels (no null class): unconditional runs and
                                    guidance are refused */
+    int diffusers_grid;         /* 1 (diffusers models): grids as diffusers' set_timesteps() makes them (numpy's
+                                   round half to even; trailing = round(arange(T, 0, -T / steps)) - 1), and on those
+                                   grids ddpm / ddim step to t - T / steps (ddpm_sampler_context.prev_timesteps) */
 } ddpm_denoiser;
 
 /* A run over any denoiser; the denoiser (and its schedule) must outlive the run. */

@@ -503,7 +503,70 @@ static void test_corrupt(void) {
     free(cfg);
 }
 
+/* diffusers' grids (np.round half to even, np.arange / np.linspace in double) and its t - T // steps stepping rule:
+ * expected values printed by numpy from set_timesteps()'s expressions of diffusers v0.21.4. */
+static int seen_prev[64], seen_n;
+static ddpm_status record_step(void *st, const ddpm_sampler_context *ctx, int i, float *x) {
+    (void)st, (void)x;
+    if (i == 0) {
+        seen_n = ctx->num_steps;
+        for (int k = 0; k < ctx->num_steps && k < 64; k++)
+            seen_prev[k] = ctx->prev_timesteps ? ctx->prev_timesteps[k] : -99;
+    }
+    return DDPM_OK;
+}
+
+static void test_grids(void) {
+    static const int tr16[16] = {999, 937, 874, 811, 749, 687, 624, 561, 499, 437, 374, 311, 249, 187, 124, 61};
+    static const int tr16_prev[16] = {937, 875, 812, 749, 687, 625, 562, 499, 437, 375, 312, 249, 187, 125, 62, -1};
+    static const int li16[16] = {999, 932, 866, 799, 733, 666, 599, 533, 466, 400, 333, 266, 200, 133, 67, 0};
+    static const int tr7[7] = {999, 856, 713, 570, 428, 285, 142}, tr7_prev[7] = {857, 714, 571, 428, 286, 143, 0};
+    static const ddpm_sampler_vtable rec = {DDPM_SAMPLER_API_VERSION, "test_record_prev", "records prev_timesteps",
+                                            0, NULL, 1, NULL, record_step, NULL, NULL};
+    ddpm_sampler_register(&rec, NULL);
+    ddpm_model *m = load_dir(DIR "/small-rgb", DDPM_DTYPE_F32);
+    if (!m) return;
+    const struct { ddpm_spacing sp; int n; const int *ts, *prev; const char *name; } cases[] = {
+        {DDPM_SPACING_TRAILING, 16, tr16, tr16_prev, "trailing 16"},
+        {DDPM_SPACING_LINSPACE, 16, li16, NULL, "linspace 16"},
+        {DDPM_SPACING_TRAILING, 7, tr7, tr7_prev, "trailing 7"},
+    };
+    for (int k = 0; k < 3; k++) {
+        ddpm_sample_params p = ddpm_model_sample_defaults(m);
+        p.sampler = "test_record_prev";
+        p.spacing = cases[k].sp;
+        p.steps = cases[k].n;
+        ddpm_run *r = NULL;
+        ddpm_run_create(m, &p, &r, NULL);
+        int same = r != NULL;
+        for (int i = 0; same && i < cases[k].n; i++) same = ddpm_run_timestep(r, i) == cases[k].ts[i];
+        CHECK(same, "%s: the grid equals diffusers' set_timesteps (np.round half to even)", cases[k].name);
+        if (r) ddpm_run_step(r, NULL);
+        int prev_ok = seen_n == cases[k].n;
+        for (int i = 0; prev_ok && i < cases[k].n; i++)
+            prev_ok = seen_prev[i] == (cases[k].prev ? cases[k].prev[i] : cases[k].ts[i] - 1000 / cases[k].n < 0
+                                                                                ? -1
+                                                                                : cases[k].ts[i] - 1000 / cases[k].n);
+        CHECK(prev_ok, "%s: each step goes to t - T // steps (-1 below 0), as DDPMScheduler / DDIMScheduler", cases[k].name);
+        ddpm_run_free(r);
+    }
+    /* a custom list steps to its next entry, as diffusers' custom_timesteps */
+    ddpm_sample_params p = ddpm_model_sample_defaults(m);
+    const int custom[3] = {900, 450, 10};
+    p.sampler = "test_record_prev";
+    p.timesteps = custom;
+    p.num_timesteps = 3;
+    ddpm_run *r = NULL;
+    ddpm_run_create(m, &p, &r, NULL);
+    if (r) ddpm_run_step(r, NULL);
+    CHECK(seen_n == 3 && seen_prev[0] == -99, "custom timesteps: no t - T // steps rule (the next entry)");
+    ddpm_run_free(r);
+    ddpm_model_free(m);
+    ddpm_sampler_unregister("test_record_prev", NULL);
+}
+
 int main(void) {
+    test_grids();
     test_corrupt();
     test_forward();
     test_old_names();

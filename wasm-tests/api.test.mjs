@@ -53,6 +53,7 @@ test('the shipped model\'s config agrees with `ddpm info`', { skip: skipShipped 
   assert.equal(c.numClasses, Number(/classes\s+(\d+)/.exec(info)[1]));
   assert.equal(c.imageSize, 28);
   assert.deepEqual(c.channelMult, /channel mult\s+([\d,]+)/.exec(info)[1].split(',').map(Number));
+  assert.deepEqual(c.levelChannels, /widths((?: \d+)+)/.exec(info)[1].trim().split(' ').map(Number));
   assert.equal(c.numTimesteps, 1000);
   assert.equal(c.prediction, 'eps');
   assert.equal(c.schedule, 'linear');

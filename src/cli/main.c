@@ -293,6 +293,11 @@ int cli_cmd_info(int argc, char **argv) {
     const ddpm_unet_arch *a = &c->arch;
     printf("format         %s\n", a->diffusers_names ? "diffusers UNet2DModel" : "ddpm (training/model.py)");
     printf("channels       in %d, out %d, base %d\n", c->in_channels, c->out_channels, a->level_channels[0]);
+    if (!a->diffusers_names) {
+        printf("channel mult   ");
+        for (int i = 0; i < c->num_levels; i++) printf("%s%d", i ? "," : "", c->channel_mult[i]);
+        printf("\n");
+    }
     printf("levels         %d; widths", c->num_levels);
     for (int i = 0; i < c->num_levels; i++) printf(" %d", a->level_channels[i]);
     printf("\n");

@@ -43,10 +43,12 @@ static ddpm_status ddim_step(void *st, const ddpm_sampler_context *ctx, int i, f
     const int clip = ctx->option_values[OPT_CLIP] != 0.0, clip_eps = ctx->option_values[OPT_CLIP_EPS] != 0.0;
     const double range = ctx->option_values[OPT_CLIP_RANGE];
     const ddpm__level lt = s->lv[i];
-    /* the level reached: the next timestep's, or after the last step abar = 1 or alphas_cumprod[0] */
-    const ddpm__level lp = i + 1 == ctx->num_steps && ctx->option_values[OPT_ALPHA_ONE] == 0.0
-                               ? ddpm__level_at_t(ctx->schedule, 0)
-                               : s->lv[i + 1];
+    /* the level reached: the next timestep's (or diffusers' t - T / steps, ctx->prev_timesteps), or past the end
+     * abar = 1 or alphas_cumprod[0] (set_alpha_to_one) */
+    const int pt = ctx->prev_timesteps ? ctx->prev_timesteps[i] : (i + 1 < ctx->num_steps ? ctx->timesteps[i + 1] : -1);
+    const ddpm__level lp = pt < 0 ? (ctx->option_values[OPT_ALPHA_ONE] == 0.0 ? ddpm__level_at_t(ctx->schedule, 0)
+                                                                              : s->lv[ctx->num_steps])
+                                  : (ctx->prev_timesteps ? ddpm__level_at_t(ctx->schedule, pt) : s->lv[i + 1]);
     float *out = s->buf[0], *noise = s->buf[1];
     ddpm_status r = ddpm__denoise_at(ctx, s, x, lt.t, out);
     if (r != DDPM_OK) return r;

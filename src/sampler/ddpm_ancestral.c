@@ -55,7 +55,8 @@ static void ddpm_destroy(void *st) {
 
 static ddpm_status ddpm_step(void *st, const ddpm_sampler_context *ctx, int i, float *x) {
     state *s = st;
-    const int t = ctx->timesteps[i], prev = i + 1 < ctx->num_steps ? ctx->timesteps[i + 1] : -1;
+    const int t = ctx->timesteps[i];
+    const int prev = ctx->prev_timesteps ? ctx->prev_timesteps[i] : (i + 1 < ctx->num_steps ? ctx->timesteps[i + 1] : -1);
     const size_t n = (size_t)ctx->batch * ctx->image_elems;
     float tb[DDPM_MAX_BATCH];
     for (int k = 0; k < ctx->batch; k++) tb[k] = (float)t;

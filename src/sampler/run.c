@@ -14,6 +14,7 @@ struct ddpm_run {
     void *state;
     ddpm_sampler_context ctx;
     int *timesteps;
+    int *prev;                  /* diffusers' t - T / steps targets, or NULL */
     double *options;
     float *x, *pred_x0;         /* [batch, D] */
     float *eval_x, *eval_out;   /* [2 batch, D] model batch (doubled under guidance) */
@@ -51,15 +52,23 @@ uint8_t ddpm_to_u8(float x) {
 
 /* ---- the timestep grid ---- */
 
-/* Fills ts[0..steps) descending; offset is added to the leading grid (diffusers' steps_offset). */
-static void make_grid(int T, int steps, ddpm_spacing spacing, int offset, int *ts) {
+/* Fills ts[0..steps) descending; offset is added to the leading grid (diffusers' steps_offset). numpy: the
+ * arithmetic and rounding of diffusers' set_timesteps (np.arange / np.linspace in double, np.round = half to
+ * even); else this project's (round half up). */
+static void make_grid(int T, int steps, ddpm_spacing spacing, int offset, int numpy, int *ts) {
     for (int i = 0; i < steps; i++) {
         int t;
         if (spacing == DDPM_SPACING_TRAILING) {
             /* round(T - i T / steps) - 1, exact in double for T <= 1e5 */
-            t = (int)floor((double)T - (double)i * T / steps + 0.5) - 1;
+            if (numpy) t = (int)nearbyint((double)T + (double)i * -((double)T / steps)) - 1;
+            else t = (int)floor((double)T - (double)i * T / steps + 0.5) - 1;
         } else if (spacing == DDPM_SPACING_LINSPACE) {
-            t = steps == 1 ? T - 1 : (int)floor((double)(T - 1) * (steps - 1 - i) / (steps - 1) + 0.5);
+            if (numpy) { /* np.linspace(0, T - 1, steps)[steps - 1 - i]: j * step, the last entry exactly T - 1 */
+                const int j = steps - 1 - i;
+                t = steps == 1 ? 0 : (j == steps - 1 ? T - 1 : (int)nearbyint(j * ((double)(T - 1) / (steps - 1))));
+            } else {
+                t = steps == 1 ? T - 1 : (int)floor((double)(T - 1) * (steps - 1 - i) / (steps - 1) + 0.5);
+            }
         } else {
             t = (steps - 1 - i) * (T / steps) + offset;
         }
@@ -215,6 +224,7 @@ void ddpm_run_free(ddpm_run *r) {
     if (r->vt.destroy && r->state) r->vt.destroy(r->state);
     if (r->vt.name) ddpm__sampler_release(r->vt.name);
     free(r->timesteps);
+    free(r->prev);
     free(r->options);
     free(r->x);
     free(r->pred_x0);
@@ -286,7 +296,7 @@ ddpm_status ddpm_run_create_with(const ddpm_denoiser *d, const ddpm_sample_param
     r->timesteps = malloc(sizeof(int) * (size_t)steps);
     if (!r->timesteps) goto oom;
     if (p->timesteps) memcpy(r->timesteps, p->timesteps, sizeof(int) * (size_t)steps);
-    else make_grid(T, steps, p->spacing, p->steps_offset, r->timesteps);
+    else make_grid(T, steps, p->spacing, p->steps_offset, d->diffusers_grid, r->timesteps);
     if (p->init_image) {
         int t_start = (int)floor((double)p->strength * T + 0.5) - 1;
         if (t_start > T - 1) t_start = T - 1;
@@ -301,6 +311,14 @@ ddpm_status ddpm_run_create_with(const ddpm_denoiser *d, const ddpm_sample_param
         steps -= first;
     }
 
+    if (d->diffusers_grid && !p->timesteps) { /* DDPMScheduler / DDIMScheduler: step to t - T // steps */
+        const int full = p->steps ? p->steps : T;
+        if (!(r->prev = malloc(sizeof(int) * (size_t)steps))) goto oom;
+        for (int i = 0; i < steps; i++) {
+            const int v = r->timesteps[i] - T / full;
+            r->prev[i] = v < 0 ? -1 : v;
+        }
+    }
     r->x = malloc(sizeof(float) * n * D);
     r->pred_x0 = malloc(sizeof(float) * n * D);
     r->eval_x = malloc(sizeof(float) * 2 * n * D);
@@ -335,6 +353,7 @@ ddpm_status ddpm_run_create_with(const ddpm_denoiser *d, const ddpm_sample_param
     ctx->noise = run_noise;
     ctx->pred_x0 = r->pred_x0;
     ctx->engine = r;
+    ctx->prev_timesteps = r->prev;
     if (r->vt.create && (st = r->vt.create(ctx, &r->state)) != DDPM_OK) {
         ddpm__fail(err, st, "sampler %s failed to start: %s", r->vt.name, ddpm_status_str(st));
         goto fail;
@@ -361,7 +380,8 @@ ddpm_status ddpm_run_create(ddpm_model *m, const ddpm_sample_params *p, ddpm_run
     if (!m) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "model is NULL");
     const ddpm_model_config *c = ddpm_model_get_config(m);
     ddpm_denoiser d = {ddpm_model_get_schedule(m), c->prediction, c->in_channels, c->image_size, c->num_classes,
-                       model_eval, m, model_ws, 0, NULL, NULL, c->num_classes > 0 && !c->arch.null_class};
+                       model_eval, m, model_ws, 0, NULL, NULL, c->num_classes > 0 && !c->arch.null_class,
+                       c->arch.diffusers_names};
     ddpm_model_option_defaults(m, &d.num_option_defaults, &d.option_default_names, &d.option_default_values);
     if (c->in_channels != c->out_channels)
         return ddpm__fail(err, DDPM_ERR_CONFIG, "a model with %d input and %d output channels cannot be sampled",
