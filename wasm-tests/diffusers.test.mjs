@@ -59,6 +59,8 @@ for (const [golden, sched, steps, tol, sampler] of [['ddpm20_leading', 'ddpm', 2
   test(`replay of diffusers' ${golden}: x after every step within ${tol}`, async (t) => {
     const model = await engine.loadModel({ ...smallRgb, scheduler: `${DIR}/sampling/${sched}/scheduler_config.json` });
     assert.equal(model.config.defaults.sampler, sampler);
+    assert.deepEqual(model.config.defaults.samplerOptions,
+      { clip_x0: 1, clip_range: 1, set_alpha_to_one: 1, clip_eps: 0, variance: 0 });
     const g = readAny(`${DIR}/sampling/${golden}.safetensors`);
     const xs = f32(g.x), per = xs.length / steps;
     let worst = 0, i = 0;

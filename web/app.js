@@ -1,13 +1,17 @@
 /**
- * app.js — the demo page's main thread: controls, drawing, the model cache. The engine itself runs in Web Workers
- * (worker.js, managed by pool.js), so this thread only moves pixels to canvases and stays responsive.
+ * app.js — the demo page's main thread: controls, drawing, which model is current (the downloads are downloads.js;
+ * "Your model" is your-model.js). The engine itself runs in Web Workers (worker.js, managed by pool.js), so this
+ * thread only moves pixels to canvases and stays responsive.
  *
- * URL parameters (optional): ?model=URL loads that model file instead of the shipped list (relative to the page).
+ * URL parameters (optional): ?model=URL loads that model file instead of the shipped list (relative to the page);
+ * ?hub=URL is where "Your model" resolves hf: ids (web/your-model.js).
  *
  * Test hook: window.__ddpmDemo holds the page's state (see `demo` below) for browser-tests/; body[data-state]
  * mirrors demo.state ('loading' | 'ready' | 'running' | 'done' | 'stopped' | 'error').
  */
 import { WorkerPool } from './pool.js';
+import { UserError, fileName, compileEngine, openCache, fetchModel, modelHttpError, isMissing } from './downloads.js';
+import { setupYourModel } from './your-model.js';
 
 /* ---------------------------------------------------------------------------------------------------------------
  * What ships, the default first. Entries whose file the server does not have (404) are left out of the list, and
@@ -24,7 +28,6 @@ const FMNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat',
   'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
 const WASM_URL = new URL('dist/ddpm.wasm', import.meta.url);
 const WORKER_URL = new URL('worker.js', import.meta.url);
-const CACHE_NAME = 'ddpm-models-v1';
 const GRID_GAP = 1;            // px between the images of the grid (as StepInfo.rgba's default)
 const GAP_GREY = 40;
 const MAX_WORKERS = Math.max(1, Math.min(8, navigator.hardwareConcurrency || 1));
@@ -86,10 +89,6 @@ function setState(s) {
 /* ---------------------------------------------------------------------------------------------------------------
  * Errors in plain words
  * ------------------------------------------------------------------------------------------------------------- */
-class UserError extends Error {
-  constructor(title, detail = '') { super(title); this.title = title; this.detail = detail; }
-}
-
 function showError(title, detail = '') {
   demo.error = { title, detail };
   el.error.replaceChildren();
@@ -111,148 +110,6 @@ function clearError() {
 }
 
 function status(text) { el.status.textContent = text; }
-
-function fileName(url) { return decodeURIComponent(String(url).split('/').pop()); }
-
-/* ---------------------------------------------------------------------------------------------------------------
- * Loading: the wasm module (compiled here once, handed to every worker) and the model bytes (Cache API)
- * ------------------------------------------------------------------------------------------------------------- */
-async function compileEngine() {
-  let res;
-  try {
-    res = await fetch(WASM_URL);
-  } catch (e) {
-    throw new UserError('The engine could not be downloaded.', `Fetching ${WASM_URL.pathname} failed (${e.message}).`);
-  }
-  if (!res.ok) {
-    throw new UserError('The engine file is missing.',
-      `The server answered HTTP ${res.status} for dist/ddpm.wasm` +
-      (res.status === 404 ? ' — it has probably not been built (bash scripts/build-wasm.sh).' : '.'));
-  }
-  try {
-    const type = res.headers.get('Content-Type') || '';
-    if (WebAssembly.compileStreaming && type.startsWith('application/wasm')) return await WebAssembly.compileStreaming(res);
-    return await WebAssembly.compile(await res.arrayBuffer());
-  } catch (e) {
-    throw new UserError('Your browser could not compile the engine.',
-      `dist/ddpm.wasm is not a WebAssembly module this browser accepts (${e.message}). ` +
-      'Try a current Chrome, Edge, Firefox or Safari, or rebuild the file.');
-  }
-}
-
-/** Reads a response body, reporting progress (0..1) when the size is known. */
-async function readBody(res, onProgress) {
-  const total = Number(res.headers.get('Content-Length')) || 0;
-  if (!res.body || !total) return new Uint8Array(await res.arrayBuffer());
-  const out = new Uint8Array(total);
-  const reader = res.body.getReader();
-  let got = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (got + value.length > total) { // Content-Length lied (compression): fall back to growing
-      const more = new Uint8Array(Math.max(total * 2, got + value.length));
-      more.set(out.subarray(0, got));
-      return finishGrowing(reader, more, got, value, onProgress);
-    }
-    out.set(value, got);
-    got += value.length;
-    onProgress(got / total);
-  }
-  return got === total ? out : out.slice(0, got);
-}
-
-async function finishGrowing(reader, buf, got, value, onProgress) {
-  for (;;) {
-    if (got + value.length > buf.length) {
-      const more = new Uint8Array(2 * (got + value.length));
-      more.set(buf.subarray(0, got));
-      buf = more;
-    }
-    buf.set(value, got);
-    got += value.length;
-    const r = await reader.read();
-    if (r.done) break;
-    value = r.value;
-  }
-  onProgress(1);
-  return buf.slice(0, got);
-}
-
-function modelHttpError(url, status) {
-  const name = fileName(url);
-  const e = status === 404
-    ? new UserError('The model file was not found.',
-      `The server has no ${name} (HTTP 404). Check that the models/ folder was copied next to web/.`)
-    : new UserError('The model file could not be downloaded.', `The server answered HTTP ${status} for ${name}.`);
-  e.httpStatus = status;
-  return e;
-}
-
-// Opened once, from start-up on (opening it takes a while in a fresh profile), in parallel with the engine download.
-let cachePromise = null;
-function openCache() {
-  if (!cachePromise) {
-    cachePromise = (async () => {
-      try { return self.caches ? await caches.open(CACHE_NAME) : null; } catch { return null; }
-    })();
-  }
-  return cachePromise;
-}
-
-/**
- * The model's bytes: from the Cache API when present (revalidated with its ETag / Last-Modified, so a model
- * replaced on the server under the same name is picked up), else from the network, then stored.
- * @returns {Promise<{bytes: ArrayBuffer, from: 'cache'|'network'}>}
- */
-async function fetchModel(url, onProgress) {
-  const abs = new URL(url, location.href).href;
-  const cache = await openCache();
-  const cached = cache ? await cache.match(abs) : null;
-  let res = null;
-  if (cached) {
-    const etag = cached.headers.get('ETag');
-    const lm = cached.headers.get('Last-Modified');
-    const headers = etag ? { 'If-None-Match': etag } : lm ? { 'If-Modified-Since': lm } : null;
-    if (!headers) return { bytes: await cached.arrayBuffer(), from: 'cache' };
-    try {
-      res = await fetch(abs, { headers, cache: 'no-store' });
-    } catch {
-      return { bytes: await cached.arrayBuffer(), from: 'cache' }; // offline: the cached copy is all there is
-    }
-    if (!res.ok) {
-      await res.arrayBuffer().catch(() => {}); // read the (empty) body so the request ends cleanly
-      if (res.status === 404) { await cache.delete(abs); throw modelHttpError(url, 404); }
-      return { bytes: await cached.arrayBuffer(), from: 'cache' }; // 304 Not Modified (or a server hiccup)
-    }
-  } else {
-    try {
-      res = await fetch(abs);
-    } catch (e) {
-      throw new UserError('The model file could not be downloaded.', `${fileName(url)}: ${e.message}.`);
-    }
-    if (!res.ok) throw modelHttpError(url, res.status);
-  }
-  const bytes = await readBody(res, onProgress);
-  if (cache) {
-    const keep = new Headers({ 'Content-Type': 'application/octet-stream', 'Content-Length': String(bytes.length) });
-    for (const h of ['ETag', 'Last-Modified']) if (res.headers.get(h)) keep.set(h, res.headers.get(h));
-    // Not awaited: storing takes a few hundred ms and the bytes are already here. A failure (quota) only means
-    // the next visit downloads the file again.
-    cache.put(abs, new Response(bytes.slice(), { headers: keep })).catch(() => {});
-  }
-  return { bytes: bytes.buffer.byteLength === bytes.length ? bytes.buffer : bytes.slice().buffer, from: 'network' };
-}
-
-/** True when the server definitely does not have `url` (HEAD answers 404 / 410). A network failure or a host that
- *  refuses HEAD counts as "maybe there": an offline visit may still find the file in the cache. */
-async function isMissing(url) {
-  try {
-    const r = await fetch(url, { method: 'HEAD', cache: 'no-store' });
-    await r.arrayBuffer(); // (empty) reading it ends the request cleanly
-    return r.status === 404 || r.status === 410;
-  } catch { return false; }
-}
 
 /**
  * Loads the default model and fills the Model list. With ?model=URL that file alone (a wrong URL shows its error).
@@ -335,8 +192,9 @@ function defaultSteps(sampler) {
   return sampler === 'ddpm' ? T : Math.min(50, T);
 }
 
-function fillSamplers(list) {
-  const keep = el.sampler.value || 'ddpm';
+/** prefer: the model's own default sampler (a diffusers scheduler's), else the one chosen before stays. */
+function fillSamplers(list, prefer = null) {
+  const keep = prefer || el.sampler.value || 'ddpm';
   el.sampler.replaceChildren(...list.map((s) => {
     const o = new Option(s.kind === 'js' ? `${s.name} (plugin)` : s.name, s.name);
     o.title = s.description;
@@ -352,7 +210,9 @@ function onSamplerChange() {
   el.samplerOptions.replaceChildren();
   if (!info) { el.samplerHelp.textContent = ''; return; }
   el.samplerHelp.textContent = info.description +
-    (info.evalsPerStep > 1 ? ` (${info.evalsPerStep} model evaluations per step)` : '');
+    (info.evalsPerStep > 1 ? ` (${info.evalsPerStep} model evaluations per step)` : '') +
+    (demo.config && demo.config.format === 'diffusers' && info.options.length
+      ? ". Options left as shown follow the model's scheduler_config.json." : '');
   for (const opt of info.options) {
     const id = `opt-${info.name}-${opt.name}`;
     const field = document.createElement('div');
@@ -379,6 +239,7 @@ function onSamplerChange() {
       input.value = String(opt.default);
     }
     input.id = id;
+    input.dataset.default = String(opt.default);
     input.dataset.option = opt.name;
     input.dataset.type = opt.type;
     if (opt.help) {
@@ -396,10 +257,14 @@ function onSamplerChange() {
   if (!stepsEdited) el.steps.value = String(defaultSteps(info.name));
 }
 
+/** The option values of the form. A diffusers model gets only those changed from the registry's default: the others
+ *  take the model's own (its scheduler_config.json's clip_sample, variance_type, ...; see ddpm.h). */
 function samplerOptionValues() {
-  const out = {};
+  const out = {}, own = demo.config && demo.config.format === 'diffusers';
   for (const input of el.samplerOptions.querySelectorAll('[data-option]')) {
-    const t = input.dataset.type;
+    const t = input.dataset.type, d = input.dataset.default;
+    if (own && (t === 'bool' ? String(input.checked) === d : t === 'choice' ? input.value === d
+      : input.value.trim() !== '' && Number(input.value) === Number(d))) continue;
     if (t === 'bool') out[input.dataset.option] = input.checked;
     else if (t === 'choice') out[input.dataset.option] = input.value;
     else {
@@ -868,20 +733,31 @@ async function loadModel(url) {
   const t0 = performance.now();
   const { bytes, from } = await fetchModel(url, (p) => status(`Downloading ${fileName(url)}… ${Math.round(p * 100)}%`));
   demo.timings.modelFetched = performance.now();
+  await startModel(bytes, { name: fileName(url), url, from, t0 });
+}
+
+/* The current model: { model (what the workers were given), name, url, from }, to go back to when another fails. */
+let current = null;
+const yourModels = new Map(); // Model-list value -> { model, name } of the models loaded with "Your model"
+
+/** Hands a model (a file's ArrayBuffer, or a diffusers model's resolved bytes) to the workers and shows it. */
+async function startModel(model, { name, url = null, from, t0 = performance.now() }) {
+  setState('loading');
   status(`Starting the engine${MAX_WORKERS > 1 ? 's' : ''}…`);
   if (!wasmModule) wasmModule = await wasmPromise;
   let info;
   try {
-    info = await pool.load(wasmModule, bytes);
+    info = await pool.load(wasmModule, model);
     demo.timings.workersReady = performance.now();
   } catch (e) {
     if (e.stage === 'engine') {
       throw new UserError('The engine failed to start.', `${e.message}${e.code ? ` (${e.code})` : ''}`);
     }
     throw new UserError('The model file could not be used.',
-      `${fileName(url)} was downloaded but the engine rejected it: ${e.message}${e.code ? ` (${e.code})` : ''}.`);
+      `${name} was read but the engine rejected it: ${e.message}${e.code ? ` (${e.code})` : ''}.`);
   }
-  demo.modelUrl = url;
+  current = { model, name, url, from };
+  demo.modelUrl = url ?? name;
   demo.modelFrom = from;
   demo.config = info.config;
   demo.samplers = info.samplers;
@@ -889,11 +765,11 @@ async function loadModel(url) {
   const cfg = info.config;
   el.steps.max = String(cfg.numTimesteps);
   fillClasses(cfg);
-  fillSamplers(info.samplers);
+  fillSamplers(info.samplers, cfg.format === 'diffusers' ? cfg.defaults.sampler : null);
   layoutGrid(1, cfg.imageSize);
   renderPreview();
   const dataset = meta(cfg, 'dataset'), note = meta(cfg, 'note');
-  el.aboutModel.textContent = `${fileName(url)}: ${(cfg.params / 1e6).toFixed(2)} M parameters, ` +
+  el.aboutModel.textContent = `${name}: ${(cfg.params / 1e6).toFixed(2)} M parameters, ` +
     `${cfg.imageSize}×${cfg.imageSize}×${cfg.inChannels}, T = ${cfg.numTimesteps}, ` +
     `${(cfg.flops / 1e9).toFixed(2)} GFLOP per evaluation` +
     (dataset ? `; data: ${dataset}` : '') + (note ? ` (${note})` : '') + `; engine ${info.version}` +
@@ -918,7 +794,7 @@ async function main() {
     throw new UserError('This browser cannot run the engine: it has no Web Workers.');
   }
   openCache();
-  wasmPromise = compileEngine().then((m) => { demo.timings.wasmCompiled = performance.now(); return m; });
+  wasmPromise = compileEngine(WASM_URL).then((m) => { demo.timings.wasmCompiled = performance.now(); return m; });
   wasmPromise.then((m) => pool.startEngine(m), () => {}); // a failure is reported by loadModel
   el.workers.value = String(Math.min(2, MAX_WORKERS));
   pool = new WorkerPool(WORKER_URL, Number(el.workers.value));
@@ -933,8 +809,34 @@ el.randomSeed.addEventListener('click', () => { el.seed.value = String(randomSee
 el.steps.addEventListener('input', () => { stepsEdited = true; });
 el.sampler.addEventListener('change', onSamplerChange);
 el.model.addEventListener('change', () => {
-  loadModel(el.model.value).catch(fail);
+  const mine = yourModels.get(el.model.value);
+  (mine ? startModel(mine.model, { name: mine.name, from: 'your model' }) : loadModel(el.model.value)).catch(fail);
 });
+
+/** "Your model" (web/your-model.js): the resolved bytes become the current model and an entry of the Model list; a
+ *  model the engine rejects leaves the one before in place. */
+async function useYourModel(model, name) {
+  const before = current;
+  clearError();
+  if (pool.active) { // a run that started during the download ends first
+    stop();
+    while (pool.active) await new Promise((r) => setTimeout(r, 50));
+  }
+  try {
+    await startModel(model, { name, from: 'your model' });
+  } catch (e) {
+    if (before) await startModel(before.model, before).catch(fail);
+    else setState('error');
+    throw e;
+  }
+  const value = `your:${name}`;
+  yourModels.set(value, { model, name });
+  if (![...el.model.options].some((o) => o.value === value)) el.model.append(new Option(`Your model: ${name}`, value));
+  el.model.value = value;
+  return demo.config;
+}
+setupYourModel({ demo, use: useYourModel, showError, clearError,
+  busy: () => ['loading', 'running', 'stopping'].includes(demo.state) });
 for (const r of document.querySelectorAll('input[name="view"]')) r.addEventListener('change', drawFrame);
 el.workers.addEventListener('change', () => {
   const n = Number(el.workers.value);

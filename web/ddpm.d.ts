@@ -5,6 +5,7 @@
  *   import { Engine } from './ddpm.js';
  *   const engine = await Engine.load();                       // ddpm.wasm next to ddpm.js
  *   const model = await engine.loadModel('models/fmnist-cond.i8.safetensors');
+ *   const rgb = await engine.loadModel('hf:google/ddpm-cifar10-32', { onProgress: (p) => bar(p.loaded / p.total!) });
  *   for await (const s of model.steps({ seed: 7, batch: 16, classLabel: 3 })) draw(s.rgba('x0'));
  *   const { images } = await model.sample({ seed: 7, batch: 16, classLabel: 3, sampler: 'ddim', steps: 50 });
  *   model.dispose(); engine.dispose();
@@ -24,8 +25,98 @@ export class DdpmError extends Error {
   readonly cause?: unknown;
 }
 
-/** Model bytes: a URL/path (fetched; a file path in Node), an ArrayBuffer/typed array, or a fetch Response. */
-export type ModelSource = string | URL | ArrayBuffer | ArrayBufferView | Response;
+/** One file's bytes: a URL/path (fetched; a file path in Node), an ArrayBuffer/typed array, a fetch Response or a
+ *  Blob / File. */
+export type FileSource = string | URL | ArrayBuffer | ArrayBufferView | Response | Blob;
+
+/** A Hugging Face diffusers UNet2DModel as its files. */
+export interface DiffusersFiles {
+  /** diffusion_pytorch_model.safetensors (F32, F16 or BF16). */
+  weights: FileSource;
+  /** config.json: a file, or its JSON text or object (null: `weights` is this project's single file, as in a
+   *  ResolvedModel). */
+  config: FileSource | object | null;
+  /** scheduler_config.json (DDPMScheduler, DDIMScheduler or PNDMScheduler); absent: DDPMScheduler's defaults. */
+  scheduler?: FileSource | object | null;
+}
+
+/**
+ * What Engine.loadModel and resolveModel take:
+ * - this project's single weights file (a FileSource; also what Model.export writes);
+ * - a diffusers UNet2DModel as DiffusersFiles;
+ * - `'hf:OWNER/REPO'` or `'hf:OWNER/REPO@REVISION'` (default revision 'main'): a Hugging Face hub repo, its files
+ *   at `{hubBase}/{OWNER}/{REPO}/resolve/{REVISION}/{file}`;
+ * - a folder: a URL string ending in '/' (relative to the page), or in Node a directory path (file: URL, or a path
+ *   ending in '/' or naming a directory);
+ * - files picked in a page: a FileList / File[] (paths from webkitRelativePath, so a webkitdirectory pick works) or
+ *   a Map from path to Blob (a dropped folder). A common top folder is ignored; a lone .safetensors file beside a
+ *   config.json is taken as the weights whatever its name; one .safetensors file alone is a single-file model.
+ *
+ * A folder or repo is read as diffusers lays it out: model_index.json first (optional; when present its "unet" must
+ * be ["diffusers", "UNet2DModel"], and the files are then in unet/ and scheduler/; a pipeline with a vae /
+ * text_encoder or a UNet2DConditionModel is a latent text-to-image pipeline such as Stable Diffusion: 'UNSUPPORTED'),
+ * then config.json (its _class_name must be UNet2DModel: checked before the weights are downloaded),
+ * scheduler_config.json (optional) and diffusion_pytorch_model.safetensors (or the variant file, see
+ * LoadOptions.variant). Only diffusion_pytorch_model.bin there: 'UNSUPPORTED', with how to convert it
+ * (training/bin_to_safetensors.py).
+ */
+export type ModelSource = FileSource | DiffusersFiles | FileList | Blob[] | Map<string, Blob>;
+
+/** A download's progress: after every chunk of every file (one event per file when it comes from the cache or a
+ *  local file). */
+export interface DownloadProgress {
+  /** The file's path in the folder / repo: 'config.json', 'unet/diffusion_pytorch_model.safetensors', ... */
+  file: string;
+  /** The URL it is read from (the resolve URL for a hub file), or the local path. */
+  url: string;
+  /** Bytes so far, increasing; equals total at the end. */
+  loaded: number;
+  /** Content-Length, or null when the server sends none (or a compressed body). */
+  total: number | null;
+  /** True when the file came from the Cache API. */
+  cached?: boolean;
+}
+
+export interface LoadOptions {
+  /** Rounds the weights on load: 'f32' (as stored; default), 'f16', or 'i8' (per-output-channel scales). */
+  quantize?: 'f32' | 'f16' | 'i8';
+  /** Folders and repos: a diffusers weights variant, e.g. 'fp16' reads diffusion_pytorch_model.fp16.safetensors,
+   *  falling back to diffusion_pytorch_model.safetensors when the variant file is 404. */
+  variant?: string;
+  onProgress?: (p: DownloadProgress) => void;
+  /** The hub for 'hf:' ids in this call (a mirror, a local test server); default Engine.hubBase. */
+  hubBase?: string;
+  /** false: the Cache API is neither read nor written. Otherwise, where it exists (browsers; not Node), every file
+   *  of a folder or repo, and the absence (404) of an optional one, is kept in the cache 'ddpm-models-v1' under its
+   *  URL (the resolve URL for a hub file) and read from there next time without the network, so a cached model
+   *  loads offline. A revision such as 'main' can move: give a commit as the revision to pin one, or clear the
+   *  cache to see a newer one. */
+  cache?: boolean;
+  /** Aborts the downloads: rejects with code 'ABORTED'. */
+  signal?: AbortSignal;
+}
+
+/** A model's bytes as the loader takes them: what resolveModel returns (structured-cloneable: post it to a Worker
+ *  and pass it to loadModel there). */
+export interface ResolvedModel {
+  weights: Uint8Array;
+  /** config.json; null for this project's single-file format (the config is in the file). */
+  config: Uint8Array | null;
+  /** scheduler_config.json; null when there is none. */
+  scheduler: Uint8Array | null;
+  /** The hub id / folder URL for messages; null for a single file or DiffusersFiles. */
+  where: string | null;
+}
+
+/**
+ * Reads a ModelSource into bytes without an engine: the download, progress, cache and early checks of
+ * Engine.loadModel (options other than quantize). Errors, each a DdpmError with the URL in its message: 'IO' for
+ * HTTP 404 ("not found"), 401 / 403 ("forbidden, the repo may be gated or private"), a failed fetch ("a CORS policy
+ * or the network may be the cause") and a body shorter than its Content-Length ("truncated download: got N of M
+ * bytes"); 'UNSUPPORTED' for a text-to-image pipeline, a non-UNet2DModel config or .bin-only weights; 'FORMAT' for a
+ * JSON file that does not parse; 'ABORTED'; 'INVALID_ARGUMENT' for a malformed 'hf:' id or option.
+ */
+export function resolveModel(src: ModelSource, opts?: Omit<LoadOptions, 'quantize'>): Promise<ResolvedModel>;
 
 export interface ModelConfig {
   inChannels: number;
@@ -51,6 +142,29 @@ export interface ModelConfig {
   flops: number;
   /** `__metadata__` of the file (dataset, training steps, metrics, class names...). */
   metadata: Record<string, string>;
+  /** 'diffusers' for a diffusers UNet2DModel (also after Model.export), 'ddpm' for this project's format. */
+  format: 'diffusers' | 'ddpm';
+  /** Channels of each resolution level (block_out_channels; baseChannels x channelMult for 'ddpm'). */
+  levelChannels: number[];
+  /** Where self-attention sits: levels (0 = full resolution) of the encoder and decoder, the middle block, and the
+   *  channels per head (attention_head_dim; null: one head). */
+  attention: { downLevels: number[]; upLevels: number[]; mid: boolean; headDim: number | null };
+  /** GroupNorm epsilon. */
+  normEps: number;
+  /** True when a class-conditional model has the null class (classifier-free guidance, classLabel null). */
+  nullClass: boolean;
+  /** True when the schedule is computed in float32 as diffusers does (diffusers models). */
+  float32Schedule: boolean;
+  /** What sample() uses when the options leave them out: from scheduler_config.json for diffusers models
+   *  (DDPMScheduler -> 'ddpm', DDIMScheduler -> 'ddim', PNDMScheduler -> 'plms'; timestep_spacing; steps_offset),
+   *  otherwise 'ddpm', 'leading', 0. samplerOptions: the option values the scheduler config implies (clip_x0,
+   *  clip_range, set_alpha_to_one, clip_eps, variance), applied to every sampler that has an option of that name
+   *  unless sample()'s samplerOptions set it; empty for 'ddpm' models. */
+  defaults: { sampler: string; spacing: 'leading' | 'trailing' | 'linspace'; stepsOffset: number;
+    samplerOptions: Record<string, number> };
+  /** The diffusers config.json and scheduler_config.json texts the model was loaded from (null for 'ddpm'). */
+  unetConfig: string | null;
+  schedulerConfig: string | null;
 }
 
 export interface SamplerOptionInfo {
@@ -79,7 +193,19 @@ export interface SampleOptions {
   samplerOptions?: Record<string, number | boolean | string>;
   /** 1..T; default T. */
   steps?: number;
+  /** Default: the model's defaults.spacing. */
   spacing?: 'leading' | 'trailing' | 'linspace';
+  /** Added to every timestep of the leading grid (diffusers' steps_offset), clamped to T-1; 0..T-1, default the
+   *  model's defaults.stepsOffset. */
+  stepsOffset?: number;
+  /** A custom grid instead of steps / spacing (diffusers' set_timesteps(timesteps=...)): 1..T strictly descending
+   *  integers in [0, T). */
+  timesteps?: ArrayLike<number>;
+  /** Replay: x at the first timestep, [batch, C, S, S], instead of the seeded x_T. */
+  startX?: Float32Array;
+  /** Replay: [K, batch, C, S, S]: the k-th noise draw of the sampler takes tensor k instead of the RNG (ddpm draws
+   *  once per step but the last); a run that needs more than K fails with 'INVALID_ARGUMENT'. */
+  noise?: Float32Array;
   /** Integer 0 .. 2^53-1. Required. */
   seed: number;
   /** 1..4096 and what the 2 GiB wasm heap allows (refused with 'TOO_LARGE' before allocating); default 1.
@@ -178,6 +304,9 @@ export class Model {
   sample(opts: SampleOptions): Promise<SampleResult>;
   /** The reverse process step by step; `result` resolves when it finishes. Breaking out of the loop aborts. */
   steps(opts: SampleOptions): AsyncIterableIterator<StepInfo> & { result: Promise<SampleResult> };
+  /** The model as one safetensors file in this project's format ('f32', 'f16' or 'i8' weights, as `ddpm convert`);
+   *  a diffusers model's file carries its config.json and scheduler_config.json and loads alone as the same model. */
+  export(dtype?: 'f32' | 'f16' | 'i8'): Uint8Array;
   /** Frees the model's wasm memory; runs still using it end with code 'ABORTED'. */
   dispose(): void;
 }
@@ -187,10 +316,17 @@ export class Engine {
   static load(wasm?: string | URL | ArrayBuffer | ArrayBufferView | Response | WebAssembly.Module): Promise<Engine>;
   /** True when the running JS engine validates WASM SIMD128 (the engine needs it). */
   static simdSupported(): boolean;
+  /** Where 'hf:' ids resolve when loadModel gets no hubBase: 'https://huggingface.co' unless set (a mirror, a test
+   *  server). Global to the module (every Engine, and resolveModel). */
+  static hubBase: string;
   readonly version: string;
   /** The vector backend compiled into the wasm ('wasm-simd128'). */
   readonly simdBackend: string;
-  loadModel(src: ModelSource): Promise<Model>;
+  /** Loads a model from any ModelSource (see there for folders, 'hf:' repos and the diffusers layout). The bytes are
+   *  copied into the wasm heap once and parsed there by the C loader, which validates every config key, shape and
+   *  tensor: 'UNSUPPORTED' names an unsupported config value, 'CONFIG', 'SHAPE', 'MISSING_TENSOR', 'FORMAT' what is
+   *  wrong; for a folder or repo the message starts with its id / URL. Download errors: see resolveModel. */
+  loadModel(src: ModelSource, opts?: LoadOptions): Promise<Model>;
   samplers(): SamplerInfo[];
   /** Registers into the C registry (at most 16 JS samplers at once). Errors: 'EXISTS', 'VERSION', 'INVALID_ARGUMENT'
    *  (name not [a-z0-9_]{1,32}, no step, malformed option), 'TOO_LARGE'. */

@@ -10,9 +10,14 @@
  * - Typed-array views on linear memory are made fresh at each use (`this._f32(ptr, n)`), never kept across a call
  *   into the module, because any call that allocates may grow the memory and detach old views.
  * - Every failure is a DdpmError; a failed call frees what it allocated, so the engine stays usable.
+ * - Where model bytes come from (files, URLs, folders, 'hf:' hub repos, downloads, the Cache API) is hub.js's job;
+ *   this file only hands the resolved bytes to the C loader.
  */
 
-const IS_NODE = typeof process !== 'undefined' && process.versions != null && process.versions.node != null;
+import { DdpmError, fail } from './errors.js';
+import { readBytes, resolveModel, hubDefaults } from './hub.js';
+
+export { DdpmError, resolveModel };
 
 /* The C status enum, in order (include/ddpm.h), as the short codes DdpmError.code carries. */
 const STATUS_CODES = ['OK', 'INVALID_ARGUMENT', 'OUT_OF_MEMORY', 'TOO_LARGE', 'IO', 'FORMAT', 'UNSUPPORTED',
@@ -29,61 +34,8 @@ const MAX_BATCH = 4096;              // DDPM_MAX_BATCH
 const HEAP_LIMIT = 2 ** 31;          // -sMAXIMUM_MEMORY=2GB (src/wasm/CMakeLists.txt)
 const SAMPLER_API_VERSION = 1;       // DDPM_SAMPLER_API_VERSION
 
-/** Every error of this module. `code` is the C status without its DDPM_ERR_ prefix ('INVALID_ARGUMENT', 'FORMAT',
- * 'NOT_FOUND', ...), or a JS-side code: 'ABORTED' (a signal, onStep returning false, a broken loop) and 'PLUGIN'
- * (a JS sampler threw; the original error is `cause`). */
-export class DdpmError extends Error {
-  constructor(code, message, options) {
-    super(message, options);
-    this.name = 'DdpmError';
-    this.code = code;
-  }
-}
-
-const fail = (code, msg) => { throw new DdpmError(code, msg); };
 const levelsOf = (mask, n) => Array.from({ length: n }, (_, i) => i).filter((i) => (mask >>> i) & 1);
 const isInt = (v) => typeof v === 'number' && Number.isInteger(v);
-
-/* ---- loading bytes from URLs, paths, buffers and Responses ---- */
-
-async function nodeReadFile(pathOrUrl) {
-  const fs = await import('node:fs/promises');
-  try {
-    return new Uint8Array(await fs.readFile(pathOrUrl));
-  } catch (e) {
-    throw new DdpmError('IO', `cannot read ${pathOrUrl}: ${e.message}`, { cause: e });
-  }
-}
-
-async function responseBytes(res, what) {
-  if (!res.ok) fail('IO', `${what}: HTTP ${res.status} ${res.statusText || ''}`.trim());
-  return new Uint8Array(await res.arrayBuffer());
-}
-
-/** Bytes of `src`: ArrayBuffer / view (used as is), Response, URL or string (fetched; file: URLs and plain paths
- * are read from disk in Node). */
-async function readBytes(src, what) {
-  if (src instanceof ArrayBuffer) return new Uint8Array(src);
-  if (ArrayBuffer.isView(src)) return new Uint8Array(src.buffer, src.byteOffset, src.byteLength);
-  if (typeof Response !== 'undefined' && src instanceof Response) return responseBytes(src, what);
-  if (typeof src === 'string' || src instanceof URL) {
-    const s = String(src);
-    if (IS_NODE) {
-      const hasScheme = /^[a-zA-Z][a-zA-Z0-9+.-]+:/.test(s);
-      if (!hasScheme) return nodeReadFile(s);
-      const url = new URL(s);
-      if (url.protocol === 'file:') return nodeReadFile(url);
-    }
-    let res;
-    try {
-      res = await fetch(s);
-    } catch (e) {
-      throw new DdpmError('IO', `${what}: cannot fetch ${s}: ${e.message}`, { cause: e });
-    }
-    return responseBytes(res, `${what} ${s}`);
-  }
-  fail('INVALID_ARGUMENT', `${what}: expected a URL, a path, an ArrayBuffer, a typed array or a Response`);
-}
 
 /* ---- pixels ---- */
 
@@ -278,29 +230,27 @@ export class Engine {
 
   /* ---- public API ---- */
 
-  /** Loads a model: this project's weights file (a URL/path, bytes or a Response), or a diffusers UNet2DModel as
-   * { weights, config, scheduler? } (each a URL/path, bytes, a Response, or for config/scheduler a JSON string or
-   * object). opts.quantize: 'f32' (as stored), 'f16' or 'i8' rounds the weights on load. The bytes are copied into
+  /** Where 'hf:OWNER/REPO' ids resolve when loadModel is given no hubBase (default https://huggingface.co). */
+  static get hubBase() { return hubDefaults.base; }
+  static set hubBase(v) { hubDefaults.base = String(v); }
+
+  /** Loads a model (see hub.js for the sources: a weights file; a diffusers UNet2DModel as { weights, config,
+   * scheduler? }, a folder or 'hf:OWNER/REPO[@REVISION]'). opts.quantize: 'f32' (as stored), 'f16' or 'i8' rounds
+   * the weights on load; variant, onProgress, hubBase, cache, signal go to the download. The bytes are copied into
    * the wasm heap and parsed there; the copy is freed once the model is built. */
   async loadModel(src, opts = {}) {
     this._live();
     const Q = { f32: 0, f16: 1, i8: 2 }[opts.quantize ?? 'f32'];
     if (Q === undefined) fail('INVALID_ARGUMENT', `quantize must be f32, f16 or i8, got ${String(opts.quantize)}`);
-    const isParts = src !== null && typeof src === 'object' && !(src instanceof ArrayBuffer) && !ArrayBuffer.isView(src) &&
-      !(src instanceof URL) && !(typeof Response !== 'undefined' && src instanceof Response);
-    if (isParts && src.weights == null) fail('INVALID_ARGUMENT', 'loadModel: a diffusers model needs { weights, config }');
-    const text = async (v, what) => {
-      if (v == null) return null;
-      if (typeof v === 'object' && !(v instanceof URL) && !(v instanceof ArrayBuffer) && !ArrayBuffer.isView(v) &&
-        !(typeof Response !== 'undefined' && v instanceof Response)) return new TextEncoder().encode(JSON.stringify(v));
-      if (typeof v === 'string' && v.trimStart().startsWith('{')) return new TextEncoder().encode(v);
-      return readBytes(v, what);
-    };
-    const [bytes, cfg, sched] = isParts
-      ? await Promise.all([readBytes(src.weights, 'weights'), text(src.config, 'config'), text(src.scheduler, 'scheduler')])
-      : [await readBytes(src, 'model'), null, null];
+    const r = await resolveModel(src, opts);
     this._live();
-    return this._loadBytes(bytes, cfg, sched, Q);
+    if (opts.signal && opts.signal.aborted) fail('ABORTED', `${r.where ?? 'loadModel'}: aborted`);
+    try {
+      return this._loadBytes(r.weights, r.config, r.scheduler, Q);
+    } catch (e) {
+      if (!r.where || !(e instanceof DdpmError)) throw e;
+      throw new DdpmError(e.code, `${r.where}: ${e.message}`, { cause: e });
+    }
   }
 
   /* The model from weights bytes (+ config / scheduler JSON bytes or null); Q: the quantize dtype. */
@@ -599,13 +549,29 @@ export class Model {
           headDim: v[43] || null },
         normEps: d[4], nullClass: v[50] !== 0, float32Schedule: v[54] !== 0,
         defaults: { sampler: e._str(x.ddpm_wasm_model_default_sampler(this._ptr)),
-          spacing: Object.keys(SPACINGS)[v[52]], stepsOffset: v[53] },
+          spacing: Object.keys(SPACINGS)[v[52]], stepsOffset: v[53], samplerOptions: this._optionDefaults() },
         unetConfig: e._str(x.ddpm_model_unet_config_json(this._ptr)) || null,
         schedulerConfig: e._str(x.ddpm_model_scheduler_config_json(this._ptr)) || null,
       };
     } finally {
       x.free(ip);
     }
+  }
+
+  /* The sampler option defaults of the model's scheduler config: { clip_x0: 1, ... } (empty for own models). */
+  _optionDefaults() {
+    const e = this._e, x = e._x, p = e._malloc(16), out = {};
+    try {
+      x.ddpm_wasm_model_option_default(this._ptr, -1, 0, p + 8);
+      const n = e._i32(p + 8, 1)[0];
+      for (let i = 0; i < n; i++) {
+        const name = e._str(x.ddpm_wasm_model_option_default(this._ptr, i, p, 0));
+        out[name] = e._f64(p, 1)[0];
+      }
+    } finally {
+      x.free(p);
+    }
+    return out;
   }
 
   _live() {

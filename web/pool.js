@@ -8,6 +8,8 @@
  *
  *   const pool = new WorkerPool(new URL('./worker.js', import.meta.url), 2);
  *   const info = await pool.load(wasmModule, modelBytes);        // {config, samplers, version}
+ *   // modelBytes: a weights file's ArrayBuffer, or a diffusers model's {weights, config, scheduler} bytes
+ *   // (what web/hub.js resolveModel returns), copied to every worker
  *   const res = await pool.run({seed: 1, batch: 16, ...}, (frame) => draw(frame.x));
  *   // res: {bytes: Uint8Array [B, C, S, S], stopped, lastStep, ms, split: images per worker}
  */
@@ -64,7 +66,7 @@ export class WorkerPool {
     this.workers = [];
     this.size = Math.max(1, size | 0);
     this.wasm = null;       // WebAssembly.Module (or bytes) given to every worker
-    this.modelBytes = null; // ArrayBuffer, copied to every worker
+    this.modelBytes = null; // ArrayBuffer or {weights, config, scheduler} bytes, copied to every worker
     this.info = null;       // the first worker's 'ready' message
     this.runId = 0;
     this.active = null;     // the run in progress
@@ -123,7 +125,9 @@ export class WorkerPool {
       this.info = ready[0];
       return this.info;
     })();
-    this.loading = p.finally(() => { if (this.loading === p) this.loading = null; });
+    const loading = p.finally(() => { if (this.loading === loading) this.loading = null; });
+    loading.catch(() => {}); // the failure is the caller's (below), not an unhandled rejection
+    this.loading = loading;
     // A failed load leaves no half-loaded worker behind.
     return p.catch((e) => { this._terminateAll(); throw e; });
   }

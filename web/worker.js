@@ -4,8 +4,9 @@
  * Messages in (from pool.js):
  *   {type:'engine', wasm: WebAssembly.Module | ArrayBuffer}
  *       instantiates the engine early (while the page still fetches the model); a failure is reported as below.
- *   {type:'init', wasm: WebAssembly.Module | ArrayBuffer, model: ArrayBuffer}
- *       (re)loads: the engine once, the model every time (the previous one is disposed).
+ *   {type:'init', wasm: WebAssembly.Module | ArrayBuffer, model: ArrayBuffer | {weights, config, scheduler}}
+ *       (re)loads: the engine once, the model every time (the previous one is disposed). model: a weights file, or
+ *       a diffusers model's bytes as web/hub.js resolveModel returns them (the page downloads, the worker parses).
  *       -> {type:'ready', version, config, samplers, ms}  or  {type:'error', id:null, stage:'engine'|'model', ...}
  *   {type:'run', id, opts}   opts: SampleOptions without the callbacks/signal (structured-cloneable)
  *       -> {type:'step', id, step, numSteps, t, x: Uint8Array, x0: Uint8Array}   after every step

@@ -8,6 +8,7 @@
 #include "io/json.h"
 #include "io/safetensors.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,10 @@ ddpm_status ddpm__read_file(const char *path, char **data, size_t *size, ddpm_er
         fclose(fp);
         return ddpm__fail(err, DDPM_ERR_IO, "cannot determine the size of %s", path);
     }
+    if (len >= ((long)1 << 40)) { /* Linux opens a folder as a file whose "size" is LONG_MAX */
+        fclose(fp);
+        return ddpm__fail(err, DDPM_ERR_IO, "%s is a folder without config.json or model_index.json", path);
+    }
     if ((unsigned long)len > (unsigned long)DDPM_MAX_WORKSPACE_BYTES) {
         fclose(fp);
         return ddpm__fail(err, DDPM_ERR_TOO_LARGE, "%s is %ld bytes, larger than any model this engine loads", path,
@@ -36,7 +41,12 @@ ddpm_status ddpm__read_file(const char *path, char **data, size_t *size, ddpm_er
         return ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "cannot allocate %ld bytes for %s", len, path);
     }
     size_t got = fread(buf, 1, (size_t)len, fp);
+    const int is_dir = ferror(fp) && errno == EISDIR;
     fclose(fp);
+    if (is_dir) {
+        free(buf);
+        return ddpm__fail(err, DDPM_ERR_IO, "%s is a folder without config.json or model_index.json", path);
+    }
     if (got != (size_t)len) {
         free(buf);
         return ddpm__fail(err, DDPM_ERR_IO, "short read on %s", path);
@@ -110,10 +120,17 @@ ddpm_status ddpm_model_load_path(const char *path, const char *variant, const dd
     ddpm_status st;
     sched[0] = '\0';
     join(p, path, "model_index.json");
-    if (exists(p)) { /* a pipeline */
+    char root_cfg[PATH_MAX_LEN], unet_cfg[PATH_MAX_LEN];
+    join(root_cfg, path, "config.json");
+    join(unet_cfg, path, "unet/config.json");
+    if (exists(p) && (exists(unet_cfg) || !exists(root_cfg))) { /* a pipeline: unet/ and scheduler/ */
         if ((st = check_model_index(p, err)) != DDPM_OK) return st;
         join(unet_dir, path, "unet");
         join(sched, path, "scheduler/scheduler_config.json");
+    } else if (exists(p)) { /* a flat pipeline (google/ddpm-*): model_index.json beside the model's own files */
+        if ((st = check_model_index(p, err)) != DDPM_OK) return st;
+        snprintf(unet_dir, sizeof unet_dir, "%s", path);
+        join(sched, path, "scheduler_config.json");
     } else {
         snprintf(unet_dir, sizeof unet_dir, "%s", path);
         join(p, path, "config.json");

@@ -192,6 +192,21 @@ ddpm_status ddpm_st_parse(const uint8_t *buf, size_t size, ddpm_st_file **out, d
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | buf[i];
     if (hlen == 0) return ddpm__fail(err, DDPM_ERR_FORMAT, "safetensors header length is 0");
+    /* text where the length should be (an HTML error page, a JSON config, a README): say what it is; a real header
+     * length below 2^40 has its top three bytes zero, which no printable text has */
+    int text_start = 1;
+    for (int i = 0; i < 8; i++) text_start &= (buf[i] >= 0x20 && buf[i] != 0x7f && buf[i] < 0xf5) || buf[i] == '\n' || buf[i] == '\r' ||
+                                             buf[i] == '\t';
+    if (text_start && hlen > (uint64_t)(size - 8)) {
+        char start[16];
+        size_t k = 0;
+        for (size_t i = 0; i < size && i < 12 && k + 1 < sizeof start; i++)
+            start[k++] = (buf[i] >= 0x20 && buf[i] < 0x7f) ? (char)buf[i] : ' ';
+        start[k] = '\0';
+        return ddpm__fail(err, DDPM_ERR_FORMAT, "not a safetensors model file (it starts with '%s')%s", start,
+                          buf[0] == '{' ? ": a JSON text, perhaps a config.json (load its folder)"
+                                        : (buf[0] == '<' ? ": an HTML or XML page" : ""));
+    }
     if (hlen > DDPM_ST_MAX_HEADER)
         return ddpm__fail(err, DDPM_ERR_TOO_LARGE, "safetensors header length %" PRIu64 " exceeds the limit of %" PRIu64,
                           hlen, DDPM_ST_MAX_HEADER);

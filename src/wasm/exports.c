@@ -114,6 +114,19 @@ WASM_EXPORT void ddpm_wasm_model_config(const ddpm_model *m, int32_t *ints, doub
     dbl[3] = (double)ddpm_model_num_params(m);
 }
 
+/* The sampler option defaults the model's scheduler config implies: their count (which < 0), or option `which`'s
+ * name (*value receives its value). */
+WASM_EXPORT const char *ddpm_wasm_model_option_default(const ddpm_model *m, int which, double *value, int *count) {
+    int n;
+    const char *const *names;
+    const double *values;
+    ddpm_model_option_defaults(m, &n, &names, &values);
+    if (count) *count = n;
+    if (which < 0 || which >= n) return NULL;
+    if (value) *value = values[which];
+    return names[which];
+}
+
 /* The sampler the model's scheduler config selects ("ddpm" for this project's own models). */
 WASM_EXPORT const char *ddpm_wasm_model_default_sampler(const ddpm_model *m) {
     return ddpm_model_sample_defaults(m).sampler;

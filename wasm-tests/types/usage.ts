@@ -1,5 +1,6 @@
 // Compiled (not run) by the type-check test: the README-style usage must type-check against web/ddpm.d.ts.
-import { Engine, DdpmError, toRGBA, type JsSamplerPlugin, type StepInfo } from '../../web/ddpm.js';
+import { Engine, DdpmError, toRGBA, resolveModel, type JsSamplerPlugin, type StepInfo, type DownloadProgress,
+  type ResolvedModel } from '../../web/ddpm.js';
 
 export async function demo(signal: AbortSignal): Promise<number> {
   const engine = await Engine.load();
@@ -22,4 +23,24 @@ export async function demo(signal: AbortSignal): Promise<number> {
   model.dispose();
   engine.dispose();
   return grid.width + engine.memory().heapBytes + model.config.numClasses + r.bytes().length;
+}
+
+// Diffusers models: a hub repo, a folder, files, with the download options; resolveModel for a Worker.
+export async function hub(signal: AbortSignal, files: FileList): Promise<string> {
+  Engine.hubBase = 'http://127.0.0.1:9000';
+  const engine = await Engine.load();
+  const progress = (p: DownloadProgress) => { if (p.total !== null) void (p.loaded / p.total); };
+  const m = await engine.loadModel('hf:google/ddpm-cifar10-32@main', { variant: 'fp16', onProgress: progress,
+    hubBase: 'https://huggingface.co', cache: false, signal, quantize: 'f16' });
+  const c = m.config;
+  const info = `${c.format} ${c.levelChannels.join(',')} ${c.attention.headDim ?? 1} ${c.defaults.sampler} ` +
+    `${c.defaults.spacing} ${c.defaults.stepsOffset} ${c.unetConfig?.length ?? 0} ${c.schedulerConfig ?? ''}`;
+  const r: ResolvedModel = await resolveModel(files, { onProgress: progress });
+  const again = await engine.loadModel(r);
+  const bytes: Uint8Array = again.export('i8');
+  const parts = await engine.loadModel({ weights: bytes, config: { sample_size: 32 }, scheduler: '{"_class_name": "DDIMScheduler"}' });
+  await engine.loadModel('https://example.com/models/mine/');
+  await parts.sample({ seed: 1, timesteps: [999, 500, 0], stepsOffset: 1, startX: new Float32Array(3072),
+    noise: new Float32Array(3072 * 2) });
+  return info;
 }
