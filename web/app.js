@@ -212,8 +212,13 @@ function onSamplerChange() {
   el.samplerHelp.textContent = info.description +
     (info.evalsPerStep > 1 ? ` (${info.evalsPerStep} model evaluations per step)` : '') +
     (demo.config && demo.config.format === 'diffusers' && info.options.length
-      ? ". Options left as shown follow the model's scheduler_config.json." : '');
-  for (const opt of info.options) {
+      ? ". The options start at what the model's scheduler_config.json implies." : '');
+  const own = (demo.config && demo.config.defaults && demo.config.defaults.samplerOptions) || {};
+  for (const o of info.options) {
+    /* the model's default where its scheduler config sets one (clip_x0, clip_range, set_alpha_to_one, ...) */
+    const m = own[o.name];
+    const opt = m === undefined ? o
+      : { ...o, default: o.type === 'bool' ? m !== 0 : o.type === 'choice' ? (o.choices || [])[m] ?? o.default : m };
     const id = `opt-${info.name}-${opt.name}`;
     const field = document.createElement('div');
     field.className = opt.type === 'bool' ? 'field check' : 'field';
@@ -257,14 +262,11 @@ function onSamplerChange() {
   if (!stepsEdited) el.steps.value = String(defaultSteps(info.name));
 }
 
-/** The option values of the form. A diffusers model gets only those changed from the registry's default: the others
- *  take the model's own (its scheduler_config.json's clip_sample, variance_type, ...; see ddpm.h). */
+/** The option values of the form (which start at the model's own defaults: model.config.defaults.samplerOptions). */
 function samplerOptionValues() {
-  const out = {}, own = demo.config && demo.config.format === 'diffusers';
+  const out = {};
   for (const input of el.samplerOptions.querySelectorAll('[data-option]')) {
-    const t = input.dataset.type, d = input.dataset.default;
-    if (own && (t === 'bool' ? String(input.checked) === d : t === 'choice' ? input.value === d
-      : input.value.trim() !== '' && Number(input.value) === Number(d))) continue;
+    const t = input.dataset.type;
     if (t === 'bool') out[input.dataset.option] = input.checked;
     else if (t === 'choice') out[input.dataset.option] = input.value;
     else {
