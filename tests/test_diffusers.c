@@ -211,6 +211,19 @@ static void test_forward(void) {
         for (size_t i = 0; i < nx; i++) num += (eq[i] - eps[i]) * (double)(eq[i] - eps[i]), den += (double)eps[i] * eps[i];
         CHECK(dq <= qs[k].tol, "%s on load: eps max|d| vs diffusers = %.2e (tolerance %.0e), relative L2 %.2e",
               qs[k].name, dq, qs[k].tol, sqrt(num / den));
+        /* against PyTorch run with the weights export.py's F16 / I8 files hold (training/diffusers_quant_golden.py) */
+        raw_golden qg;
+        if (raw_open(&qg, "tests/data/diffusers-ref/small-rgb-quant.safetensors")) {
+            size_t nq;
+            float *ref = raw_get_f32(&qg, k == 0 ? "eps_f16" : "eps_i8", &nq);
+            const double dr = ref && nq == nx ? tu_max_abs_diff(eq, ref, nq) : 1e9;
+            CHECK(dr <= EPS_TOL, "%s on load vs PyTorch with the same quantized weights: max|d| = %.2e (tolerance %.0e)",
+                  qs[k].name, dr, EPS_TOL);
+            free(ref);
+            raw_close(&qg);
+        } else {
+            CHECK(0, "open tests/data/diffusers-ref/small-rgb-quant.safetensors");
+        }
         free(eq);
         ddpm_model_free(mq);
     }

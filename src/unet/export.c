@@ -131,7 +131,7 @@ static void put_data(sbuf *b, ddpm_dtype dt, const entry *e, float *scale_out) {
             const float *r = e->data + o * per;
             float amax = 0.0f;
             for (size_t i = 0; i < per; i++) amax = fabsf(r[i]) > amax ? fabsf(r[i]) : amax;
-            const float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
+            const float scale = amax > 0.0f ? (float)((double)amax / 127.0) : 1.0f; /* as training/export.py */
             scale_out[o] = scale;
             for (size_t i = 0; i < per; i++) {
                 double v = nearbyint((double)r[i] / (double)scale);

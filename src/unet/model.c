@@ -28,7 +28,7 @@ static void quantize_rows(float *w, size_t n, size_t rows, ddpm_dtype q) {
     for (size_t o = 0; o < rows; o++) {
         float *r = w + o * per, amax = 0.0f;
         for (size_t i = 0; i < per; i++) amax = fabsf(r[i]) > amax ? fabsf(r[i]) : amax;
-        const float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
+        const float scale = amax > 0.0f ? (float)((double)amax / 127.0) : 1.0f; /* as training/export.py */
         for (size_t i = 0; i < per; i++) {
             double v = nearbyint((double)r[i] / (double)scale); /* round half to even, as numpy's rint */
             v = v < -127.0 ? -127.0 : (v > 127.0 ? 127.0 : v);
