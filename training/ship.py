@@ -235,6 +235,13 @@ def main():
     meta = dict(base_meta)
     meta["ddpm.metrics"] = json.dumps(metrics, separators=(",", ":"))
     meta["ddpm.eval_protocol"] = json.dumps(sampling, separators=(",", ":"))
+    # the headline under fixed keys (tools read these without parsing the metrics): the main run's FD at 10k
+    # samples, or its 1/n-bias fit out to 10k, and the 10k train/test floor
+    main = metrics.get("i8_guided" if cfg.num_classes else "i8_uncond", {})
+    fd10k = main.get("fd_fit_at_10k", main.get("fd") if main.get("n") == 10000 else None)
+    if fd10k is not None:
+        meta["ddpm.fd_10k"] = f"{fd10k:.3f}"
+        meta["ddpm.fd_floor_10k"] = "0.025"  # evaluate.py --floor: 6 disjoint 10k train sets vs the test set
     for dt in ("i8", "f16"):
         path = export.export(sd, cfg, ck["schedule"], os.path.join(models, f"{a.name}.{dt}.safetensors"), dt, meta)
         print(f"wrote {path} ({os.path.getsize(path)/2**20:.2f} MiB)")
