@@ -441,8 +441,11 @@ size_t ddpm_model_workspace_bytes(const ddpm_model *m, int n);
 typedef void (*ddpm_trace_fn)(void *user_data, const char *name, const float *data, int n, int c, int h, int w);
 void ddpm_model_set_trace(ddpm_model *m, ddpm_trace_fn fn, void *user_data);
 
-/* Which kernels the forward pass uses. DDPM_KERNELS_SCALAR is the plain reference for every op. */
-typedef enum ddpm_kernels { DDPM_KERNELS_SIMD = 0, DDPM_KERNELS_SCALAR = 1 } ddpm_kernels;
+/* Which kernels the forward pass uses. DDPM_KERNELS_SCALAR is the plain reference for every op (float32 sums, direct
+ * convolutions). DDPM_KERNELS_PRECISE carries every sum, GroupNorm, SiLU and softmax in double and rounds each op's
+ * output once to float32 (eps within ~1e-7 of a float64 forward pass, where SIMD's Winograd gives ~1e-5): for
+ * reproducing another engine's long deterministic runs (a DDIM replay at eta 0 compounds every rounding); slowest. */
+typedef enum ddpm_kernels { DDPM_KERNELS_SIMD = 0, DDPM_KERNELS_SCALAR = 1, DDPM_KERNELS_PRECISE = 2 } ddpm_kernels;
 void ddpm_model_set_kernels(ddpm_model *m, ddpm_kernels k);
 /* The vector backend: "wasm-simd128", "sse2" or "scalar" (the 4-lane layer compiled into this build), natively on x86
  * followed by " + avx2" or " + avx512f" when the CPU lets the GEMMs and Winograd transforms run wider (same results

@@ -51,6 +51,10 @@ test('small-rgb: eps within 1e-4 of diffusers, bit for bit the native CLI', asyn
       assert.ok(bitwiseEqual(nat, eps.subarray(k * per, (k + 1) * per)), `image ${k}: wasm != native`);
     }
   }
+  model.setKernels('precise');
+  const p = model.eps(x, ts), dp = maxAbsDiff(p, f32(g.eps));
+  t.diagnostic(`precise kernels: eps vs diffusers max|d| = ${dp.toExponential(2)}`);
+  assert.ok(dp <= 1e-5 && !bitwiseEqual(p, eps), `precise: ${dp}`);
   model.dispose?.();
 });
 

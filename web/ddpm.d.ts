@@ -307,6 +307,10 @@ export class Model {
   /** The model as one safetensors file in this project's format ('f32', 'f16' or 'i8' weights, as `ddpm convert`);
    *  a diffusers model's file carries its config.json and scheduler_config.json and loads alone as the same model. */
   export(dtype?: 'f32' | 'f16' | 'i8'): Uint8Array;
+  /** The forward pass's kernels: 'simd' (default), 'scalar' (the plain reference) or 'precise' (double sums and
+   *  transcendentals, eps within ~2e-6 of a float64 pass: for reproducing another engine's long deterministic runs,
+   *  such as a 50-step DDIM replay of diffusers, within 1e-3; slowest). */
+  setKernels(kind: 'simd' | 'scalar' | 'precise'): void;
   /** Frees the model's wasm memory; runs still using it end with code 'ABORTED'. */
   dispose(): void;
 }

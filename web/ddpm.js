@@ -610,6 +610,15 @@ export class Model {
     }
   }
 
+  /** Which kernels the forward pass uses: 'simd' (default, fast), 'scalar' (the plain reference) or 'precise'
+   * (double sums: for reproducing another engine's long deterministic runs, e.g. a DDIM replay; slowest). */
+  setKernels(kind) {
+    this._live();
+    const k = { simd: 0, scalar: 1, precise: 2 }[kind];
+    if (k === undefined) fail('INVALID_ARGUMENT', `setKernels: expected simd, scalar or precise, got ${String(kind)}`);
+    this._e._x.ddpm_model_set_kernels(this._ptr, k);
+  }
+
   /** The model as one safetensors file (Uint8Array) in 'f32', 'f16' or 'i8' (`ddpm convert`): a diffusers model's
    * file carries its config.json and scheduler_config.json and loads alone as the same model. */
   export(dtype = 'f32') {

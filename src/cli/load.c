@@ -7,7 +7,7 @@
 #include <string.h>
 
 void cli_model_flags_init(cli_flag *f) {
-    const char *names[CLI_MODEL_FLAG_COUNT] = {"variant", "quantize", "config", "scheduler"};
+    const char *names[CLI_MODEL_FLAG_COUNT] = {"variant", "quantize", "config", "scheduler", "kernels"};
     for (int i = 0; i < CLI_MODEL_FLAG_COUNT; i++) {
         memset(&f[i], 0, sizeof f[i]);
         f[i].name = names[i];
@@ -45,7 +45,14 @@ static void die_load(const char *path, const ddpm_error *err) {
 ddpm_model *cli_load_model_flags(const char *path, const cli_flag *mf) {
     ddpm_load_options o = ddpm_load_default_options();
     const char *variant = mf ? mf[0].value : NULL, *q = mf ? mf[1].value : NULL;
-    const char *config = mf ? mf[2].value : NULL, *sched = mf ? mf[3].value : NULL;
+    const char *config = mf ? mf[2].value : NULL, *sched = mf ? mf[3].value : NULL, *kern = mf ? mf[4].value : NULL;
+    ddpm_kernels kernels = DDPM_KERNELS_SIMD;
+    if (kern) {
+        if (strcmp(kern, "simd") == 0) kernels = DDPM_KERNELS_SIMD;
+        else if (strcmp(kern, "scalar") == 0) kernels = DDPM_KERNELS_SCALAR;
+        else if (strcmp(kern, "precise") == 0) kernels = DDPM_KERNELS_PRECISE;
+        else cli_die("--kernels must be simd, scalar or precise, got '%s'", kern);
+    }
     if (q) {
         if (strcmp(q, "f32") == 0) o.quantize = DDPM_DTYPE_F32;
         else if (strcmp(q, "f16") == 0) o.quantize = DDPM_DTYPE_F16;
@@ -76,9 +83,11 @@ ddpm_model *cli_load_model_flags(const char *path, const cli_flag *mf) {
         ddpm_status st = ddpm_model_load_buffer_ex(wbuf, wlen, &o, &m, &err);
         free(ctext), free(stext), free(wbuf);
         if (st != DDPM_OK) die_load(path, &err);
+        ddpm_model_set_kernels(m, kernels);
         return m;
     }
     if (ddpm_model_load_path(path, variant, &o, &m, &err) != DDPM_OK) die_load(path, &err);
+    ddpm_model_set_kernels(m, kernels);
     return m;
 }
 

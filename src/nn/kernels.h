@@ -87,6 +87,7 @@ typedef struct ddpm_kernel_table {
 } ddpm_kernel_table;
 
 extern const ddpm_kernel_table ddpm_kernels_scalar;
+extern const ddpm_kernel_table ddpm_kernels_precise; /* double sums and transcendentals (kernels_precise.c) */
 extern const ddpm_kernel_table ddpm_kernels_simd;
 
 /* Data movement shared by both tables. */

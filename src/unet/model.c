@@ -321,7 +321,9 @@ void ddpm_model_set_trace(ddpm_model *m, ddpm_trace_fn fn, void *user_data) {
 }
 
 void ddpm_model_set_kernels(ddpm_model *m, ddpm_kernels k) {
-    if (m) m->K = k == DDPM_KERNELS_SCALAR ? &ddpm_kernels_scalar : &ddpm_kernels_simd;
+    if (m) m->K = k == DDPM_KERNELS_SCALAR ? &ddpm_kernels_scalar
+                  : k == DDPM_KERNELS_PRECISE ? &ddpm_kernels_precise
+                                              : &ddpm_kernels_simd;
 }
 
 /* ---- forward ---- */
