@@ -362,6 +362,13 @@ void ddpm_model_free(ddpm_model *m);
  * and its sampling defaults (ddpm_model_sample_defaults): "ddpm" for DDPMScheduler, "ddim" for DDIMScheduler, "plms"
  * for PNDMScheduler, with clip_sample, timestep_spacing, steps_offset and set_alpha_to_one as the samplers' options.
  */
+typedef enum ddpm_winograd {
+    DDPM_WINOGRAD_AUTO = 0,
+    DDPM_WINOGRAD_PRECOMPUTED = 1, /* computed once at load and kept */
+    DDPM_WINOGRAD_ON_THE_FLY = 2   /* computed into scratch by every convolution that needs them */
+} ddpm_winograd;
+#define DDPM_WINOGRAD_PRECOMPUTE_MAX_BYTES ((size_t)512 << 20)
+
 typedef struct ddpm_load_options {
     const char *unet_config;      /* config.json text of a UNet2DModel (need not be NUL-terminated), or NULL: the
                                      configuration comes from the weights file's own metadata (this project's format,
@@ -375,6 +382,13 @@ typedef struct ddpm_load_options {
                                      scale = max|w[o]| / 127 (as training/export.py and `ddpm convert` store them).
                                      The engine computes in float32 either way; the rounding makes a model behave as
                                      its F16 / I8 file will */
+    ddpm_winograd winograd;       /* where the 3x3 convolutions' Winograd weights (4x the raw 3x3 weights) live:
+                                     AUTO (default) precomputes them when they take at most
+                                     DDPM_WINOGRAD_PRECOMPUTE_MAX_BYTES, else transforms each conv's weights when it
+                                     runs: the same bits either way. The transform's cost is per weight, the
+                                     convolution's per pixel: on the fly, the CIFAR-10 network (32x32) needs 187 MiB
+                                     instead of 597 MiB of wasm heap but runs 6.7x slower; at 256x256 the transform is
+                                     64x smaller next to the convolutions */
 } ddpm_load_options;
 
 ddpm_load_options ddpm_load_default_options(void);

@@ -155,18 +155,19 @@ static double now(void) {
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
-static ddpm_model *load(const unsigned char *buf, size_t size, ddpm_dtype q) {
+static ddpm_model *load(const unsigned char *buf, size_t size, ddpm_dtype q, ddpm_winograd wg) {
     ddpm_load_options o = ddpm_load_default_options();
     o.unet_config = config_json;
     o.unet_config_len = strlen(config_json);
     o.scheduler_config = sched_json;
     o.scheduler_config_len = strlen(sched_json);
     o.quantize = q;
+    o.winograd = wg;
     ddpm_model *m = NULL;
     ddpm_error err;
     const double t0 = now();
     ddpm_status st = ddpm_model_load_buffer_ex(buf, size, &o, &m, &err);
-    CHECK(st == DDPM_OK, "load the CIFAR-10 network (quantize %d) in %.2f s: %s", (int)q, now() - t0,
+    CHECK(st == DDPM_OK, "load the CIFAR-10 network (quantize %d, winograd %d) in %.2f s: %s", (int)q, (int)wg, now() - t0,
           st == DDPM_OK ? "ok" : err.message);
     return m;
 }
@@ -178,7 +179,7 @@ int main(void) {
     unsigned char *buf = make_file(&l, &size, &params);
     CHECK(params == 35746307, "the tensor list from diffusers' structure has %zu parameters in %d tensors (35,746,307)",
           params, l.n);
-    ddpm_model *m = load(buf, size, DDPM_DTYPE_F32);
+    ddpm_model *m = load(buf, size, DDPM_DTYPE_F32, DDPM_WINOGRAD_AUTO);
     if (!m) return tu_finish("test_diffusers_cifar");
     CHECK(ddpm_model_num_params(m) == 35746307, "the engine reports %zu parameters", ddpm_model_num_params(m));
     printf("     %.3f GFLOP per evaluation\n", ddpm_model_flops(m) / 1e9);
@@ -219,7 +220,17 @@ int main(void) {
     }
 
     /* I8 on load: close to the F32 network */
-    ddpm_model *q = load(buf, size, DDPM_DTYPE_I8);
+    /* Winograd weights transformed on the fly: the same bits, without the 430 MB of precomputed transforms */
+    ddpm_model *lazy = load(buf, size, DDPM_DTYPE_F32, DDPM_WINOGRAD_ON_THE_FLY);
+    if (lazy) {
+        static float yl[2 * D];
+        t0 = now();
+        ddpm_model_forward(lazy, 2, x, t, NULL, yl, NULL);
+        CHECK(memcmp(yl, y, sizeof yl) == 0, "on-the-fly Winograd weights: the same bits (%.0f ms at batch 2)",
+              (now() - t0) * 1e3);
+        ddpm_model_free(lazy);
+    }
+    ddpm_model *q = load(buf, size, DDPM_DTYPE_I8, DDPM_WINOGRAD_AUTO);
     if (q) {
         static float yq[2 * D];
         ddpm_model_forward(q, 2, x, t, NULL, yq, NULL);

@@ -80,6 +80,10 @@ export interface DownloadProgress {
 export interface LoadOptions {
   /** Rounds the weights on load: 'f32' (as stored; default), 'f16', or 'i8' (per-output-channel scales). */
   quantize?: 'f32' | 'f16' | 'i8';
+  /** Where the 3x3 convolutions' Winograd weights (4x the raw ones) live: 'auto' (default: precomputed up to
+   *  512 MiB, else 'on-the-fly'), 'precomputed', or 'on-the-fly' (each convolution transforms its weights when it
+   *  runs: about a third of the memory; 6.7x slower at 32x32, a small cost at 256x256). The same results. */
+  winograd?: 'auto' | 'precomputed' | 'on-the-fly';
   /** Folders and repos: a diffusers weights variant, e.g. 'fp16' reads diffusion_pytorch_model.fp16.safetensors,
    *  falling back to diffusion_pytorch_model.safetensors when the variant file is 404. */
   variant?: string;

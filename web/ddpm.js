@@ -242,27 +242,29 @@ export class Engine {
     this._live();
     const Q = { f32: 0, f16: 1, i8: 2 }[opts.quantize ?? 'f32'];
     if (Q === undefined) fail('INVALID_ARGUMENT', `quantize must be f32, f16 or i8, got ${String(opts.quantize)}`);
+    const W = { auto: 0, precomputed: 1, 'on-the-fly': 2 }[opts.winograd ?? 'auto'];
+    if (W === undefined) fail('INVALID_ARGUMENT', `winograd must be auto, precomputed or on-the-fly, got ${String(opts.winograd)}`);
     const r = await resolveModel(src, opts);
     this._live();
     if (opts.signal && opts.signal.aborted) fail('ABORTED', `${r.where ?? 'loadModel'}: aborted`);
     try {
-      return this._loadBytes(r.weights, r.config, r.scheduler, Q);
+      return this._loadBytes(r.weights, r.config, r.scheduler, Q, W);
     } catch (e) {
       if (!r.where || !(e instanceof DdpmError)) throw e;
       throw new DdpmError(e.code, `${r.where}: ${e.message}`, { cause: e });
     }
   }
 
-  /* The model from weights bytes (+ config / scheduler JSON bytes or null); Q: the quantize dtype. */
-  _loadBytes(bytes, cfg, sched, Q) {
+  /* The model from weights bytes (+ config / scheduler JSON bytes or null); Q: the quantize dtype, W: ddpm_winograd. */
+  _loadBytes(bytes, cfg, sched, Q, W = 0) {
     const x = this._x, ptrs = [];
     let ptr = 0;
     try {
       const put = (b) => { if (!b) return 0; const p = this._malloc(b.length || 1); ptrs.push(p); this._u8(p, b.length).set(b); return p; };
       const buf = put(bytes), cp = put(cfg), sp = put(sched);
       const out = this._malloc(4); ptrs.push(out);
-      const st = x.ddpm_wasm_model_load(buf, bytes.length, cp, cfg ? cfg.length : 0, sp, sched ? sched.length : 0, Q, out,
-        this._err);
+      const st = x.ddpm_wasm_model_load(buf, bytes.length, cp, cfg ? cfg.length : 0, sp, sched ? sched.length : 0, Q, W,
+        out, this._err);
       if (st !== 0) throw this._error(st);
       ptr = this._i32(out, 1)[0];
     } finally {

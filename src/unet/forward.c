@@ -32,7 +32,7 @@
  * integer far below 2^53), so that a config too large for the workspace limit is refused before any size_t
  * arithmetic could wrap in wasm32; the pointer carving in ddpm_unet_forward reads the same table. */
 typedef struct sizes {
-    double maxact, maxconv, maxatt, skips;
+    double maxact, maxconv, maxatt, skips, maxwino; /* maxwino: one conv's Winograd weights (wino_lazy models) */
     int maxc, maxcin, group;
 } sizes;
 
@@ -57,8 +57,14 @@ static double scratch_of(const ddpm_conv *c, int r_in, int g) {
     return umax(col, wino);
 }
 
+static void max_wino(void *ctx, ddpm_conv *c) {
+    double *m = ctx;
+    if (c->k == 3 && c->stride == 1) *m = umax(*m, (double)ddpm_wino_weight_floats(c->cin, c->cout));
+}
+
 static void measure(const ddpm_unet *u, int n, sizes *s) {
     memset(s, 0, sizeof *s);
+    if (u->wino_lazy) ddpm_unet_each_conv((ddpm_unet *)u, max_wino, &s->maxwino); /* reads the plan only */
     const int S = u->cfg.image_size, g = n < DDPM_FWD_GROUP ? n : DDPM_FWD_GROUP;
     s->group = g;
     s->maxc = u->emb;
@@ -109,7 +115,8 @@ static void measure(const ddpm_unet *u, int n, sizes *s) {
 static double workspace_total(const ddpm_unet *u, int n, const sizes *s) {
     const double E = u->emb;
     const double per = 3 * E + s->maxc + s->skips + 3 * s->maxact;
-    return n * per + 2.0 * s->group * s->maxact + s->maxconv + 2 * s->maxatt + 64 + 2.0 * s->group * s->maxcin;
+    return n * per + 2.0 * s->group * s->maxact + s->maxconv + 2 * s->maxatt + 64 + 2.0 * s->group * s->maxcin +
+           s->maxwino;
 }
 
 size_t ddpm_unet_workspace_floats(const ddpm_unet *u, int n) {
@@ -126,14 +133,25 @@ typedef struct fwd {
     const ddpm_kernel_table *K;
     int n, group;
     const float *temb_silu;
-    float *tproj, *t1, *t2, *scratch, *att1, *att2, *pre_a, *pre_b;
+    float *tproj, *t1, *t2, *scratch, *att1, *att2, *pre_a, *pre_b, *wino_tmp;
     ddpm_trace_fn trace;
     void *trace_user;
 } fwd;
 
+/* The conv's descriptor; for a wino_lazy model's 3x3 stride-1 conv under a table that runs Winograd (conv_pre),
+ * its Winograd weights are computed here into f->wino_tmp, the same values a precomputed arena would hold. */
+static ddpm_conv_desc desc_for(const fwd *f, const ddpm_conv *c, int r_in, const float *bias2) {
+    ddpm_conv_desc d = desc_of(c, r_in, bias2);
+    if (!d.wino && f->u->wino_lazy && f->K->conv_pre && c->k == 3 && c->stride == 1) {
+        ddpm_wino_transform_weights(c->cin, c->cout, c->w, f->wino_tmp);
+        d.wino = f->wino_tmp;
+    }
+    return d;
+}
+
 /* y: [gn, cout, ro, ro] = conv(x: [gn, cin, r_in, r_in]) (+ bias2: [gn, cout]) */
 static void conv(const fwd *f, const ddpm_conv *c, int r_in, int gn, const float *x, float *y, const float *bias2) {
-    ddpm_conv_desc d = desc_of(c, r_in, bias2);
+    ddpm_conv_desc d = desc_for(f, c, r_in, bias2);
     f->K->conv2d(&d, gn, x, y, f->scratch);
 }
 
@@ -150,11 +168,11 @@ static void norm_conv(const fwd *f, const ddpm_norm *nm, const ddpm_conv *c, int
     const int hw = r * r, G = f->u->cfg.groups;
     const float eps = f->u->cfg.arch.norm_eps;
     const size_t in_sz = (size_t)c->cin * hw;
-    if (K->conv_pre && c->wino && c->k == 3 && c->stride == 1) {
+    ddpm_conv_desc d = desc_for(f, c, r, bias2);
+    if (K->conv_pre && d.wino && c->k == 3 && c->stride == 1) {
         for (int i = 0; i < gn; i++)
             K->group_norm_coeffs(x + i * in_sz, c->cin, hw, G, nm->gamma, nm->beta, eps, f->pre_a + (size_t)i * c->cin,
                                  f->pre_b + (size_t)i * c->cin);
-        ddpm_conv_desc d = desc_of(c, r, bias2);
         d.pre_scale = f->pre_a;
         d.pre_shift = f->pre_b;
         d.pre_silu = 1;
@@ -259,7 +277,8 @@ void ddpm_unet_forward(const ddpm_unet *u, const ddpm_kernel_table *K, int n, co
     float *att1 = cs + (size_t)s.maxconv;
     float *att2 = att1 + maxatt;
     float *pre_a = att2 + maxatt, *pre_b = pre_a + (size_t)GR * s.maxcin;
-    fwd f = {u, K, n, GR, temb_silu, tproj, t1, t2, cs, att1, att2, pre_a, pre_b, trace, trace_user};
+    float *wino_tmp = pre_b + (size_t)GR * s.maxcin;
+    fwd f = {u, K, n, GR, temb_silu, tproj, t1, t2, cs, att1, att2, pre_a, pre_b, wino_tmp, trace, trace_user};
 
     /* temb: [n, E] = fc2(silu(fc1(sinusoid(t)))) + class_embed[y] */
     timestep_embedding(t, n, C, a->freq_shift, a->flip_sin_to_cos, scratch);

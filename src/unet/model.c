@@ -172,6 +172,9 @@ ddpm_status ddpm_model_load_buffer_ex(const void *data, size_t size, const ddpm_
     if (!data && size) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "data is NULL");
     const ddpm_load_options defaults = ddpm_load_default_options();
     if (!opt) opt = &defaults;
+    if ((unsigned)opt->winograd > DDPM_WINOGRAD_ON_THE_FLY)
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "winograd: %d is not AUTO, PRECOMPUTED or ON_THE_FLY",
+                          (int)opt->winograd);
     if (opt->quantize != DDPM_DTYPE_F32 && opt->quantize != DDPM_DTYPE_F16 && opt->quantize != DDPM_DTYPE_I8)
         return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "quantize: %d is not F32, F16 or I8", (int)opt->quantize);
     ddpm_st_file *f = NULL;
@@ -209,12 +212,17 @@ ddpm_status ddpm_model_load_buffer_ex(const void *data, size_t size, const ddpm_
     {
         const size_t wf = ddpm_unet_wino_floats(&m->u);
         size_t wbytes;
-        if (!ddpm__mul_size(wf, sizeof(float), &wbytes) || !(m->wino = ddpm__alloc_aligned(wbytes ? wbytes : 16))) {
+        const int ok = ddpm__mul_size(wf, sizeof(float), &wbytes);
+        m->u.wino_lazy = opt->winograd == DDPM_WINOGRAD_ON_THE_FLY ||
+                         (opt->winograd == DDPM_WINOGRAD_AUTO && (!ok || wbytes > DDPM_WINOGRAD_PRECOMPUTE_MAX_BYTES));
+        if (m->u.wino_lazy) goto wino_done;
+        if (!ok || !(m->wino = ddpm__alloc_aligned(wbytes ? wbytes : 16))) {
             st = ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "cannot allocate %zu floats of Winograd weights", wf);
             goto fail;
         }
         ddpm_unet_wino_fill(&m->u, m->wino);
     }
+wino_done:
     if ((st = copy_file_info(m, f)) != DDPM_OK) {
         ddpm__fail(err, st, "out of memory");
         goto fail;

@@ -57,6 +57,8 @@ typedef struct ddpm_unet {
     ddpm_norm norm_out;
     int num_down, num_up;
     ddpm_block down[DDPM_MAX_BLOCKS], up[DDPM_MAX_BLOCKS];
+    int wino_lazy;           /* 1: no precomputed Winograd weights; the forward pass transforms each 3x3 stride-1
+                                conv's weights into scratch when its kernel table runs Winograd (same values) */
     ddpm_resblock mid1, mid2;
     ddpm_attn mid_attn;      /* used when cfg.arch.mid_attention */
     int mid_res;

@@ -133,16 +133,17 @@ WASM_EXPORT const char *ddpm_wasm_model_default_sampler(const ddpm_model *m) {
 }
 
 /* ddpm_model_load_buffer_ex with the options spelled out: config / sched may be NULL (length 0); quantize is a
- * ddpm_dtype (F32 = as stored). */
+ * ddpm_dtype (F32 = as stored), winograd a ddpm_winograd. */
 WASM_EXPORT int ddpm_wasm_model_load(const void *weights, size_t size, const char *config, size_t config_len,
-                                     const char *sched, size_t sched_len, int quantize, ddpm_model **out,
-                                     ddpm_error *err) {
+                                     const char *sched, size_t sched_len, int quantize, int winograd,
+                                     ddpm_model **out, ddpm_error *err) {
     ddpm_load_options o = ddpm_load_default_options();
     o.unet_config = config;
     o.unet_config_len = config_len;
     o.scheduler_config = sched;
     o.scheduler_config_len = sched_len;
     o.quantize = (ddpm_dtype)quantize;
+    o.winograd = (ddpm_winograd)winograd;
     return (int)ddpm_model_load_buffer_ex(weights, size, &o, out, err);
 }
 
