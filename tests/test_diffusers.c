@@ -10,7 +10,9 @@
  *     every step within 1e-3 of diffusers' x[i].
  */
 #include "testutil.h"
+#include "io/diffusers_config.h"
 #include "io/json.h"
+#include "unet/unet.h"
 
 #define DIR "tests/data/diffusers"
 #if defined(__SANITIZE_ADDRESS__)
@@ -592,7 +594,40 @@ static void test_grids(void) {
     ddpm_sampler_unregister("test_record_prev", NULL);
 }
 
+/* The paper's 256x256 networks (google/ddpm-celebahq-256 and its siblings: 6 levels, attention at 16x16 only) from
+ * their config alone: the plan's tensor count against diffusers' parameter count, 113,673,219. */
+static ddpm_status count_visit(void *ctx, const char *name, const char *alt, int ndim, const int64_t *shape,
+                               float **slot, ddpm_error *err) {
+    (void)name, (void)alt, (void)slot, (void)err;
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
+    *(size_t *)ctx += n;
+    return DDPM_OK;
+}
+
+static void test_256_config(void) {
+    static const char cfg[] =
+        "{\"_class_name\": \"UNet2DModel\", \"act_fn\": \"silu\", \"attention_head_dim\": null,"
+        " \"block_out_channels\": [128, 128, 256, 256, 512, 512], \"center_input_sample\": false,"
+        " \"down_block_types\": [\"DownBlock2D\", \"DownBlock2D\", \"DownBlock2D\", \"DownBlock2D\", \"AttnDownBlock2D\","
+        " \"DownBlock2D\"], \"downsample_padding\": 0, \"flip_sin_to_cos\": false, \"freq_shift\": 1,"
+        " \"in_channels\": 3, \"layers_per_block\": 2, \"mid_block_scale_factor\": 1, \"norm_eps\": 1e-06,"
+        " \"norm_num_groups\": 32, \"out_channels\": 3, \"sample_size\": 256, \"time_embedding_type\": \"positional\","
+        " \"up_block_types\": [\"UpBlock2D\", \"AttnUpBlock2D\", \"UpBlock2D\", \"UpBlock2D\", \"UpBlock2D\","
+        " \"UpBlock2D\"]}";
+    ddpm_model_config c;
+    ddpm_error err;
+    ddpm_status st = ddpm_diffusers_config_parse(cfg, strlen(cfg), &c, &err);
+    CHECK(st == DDPM_OK && c.num_levels == 6 && c.arch.level_channels[4] == 512 && c.arch.level_channels[5] == 512,
+          "google/ddpm-celebahq-256's config: 6 levels, widths ... 512 512: %s", st == DDPM_OK ? "ok" : err.message);
+    static ddpm_unet u;
+    size_t params = 0;
+    if (st == DDPM_OK && ddpm_unet_plan(&u, &c, &err) == DDPM_OK) ddpm_unet_visit(&u, count_visit, &params, &err);
+    CHECK(params == 113673219, "its plan holds %zu parameters (diffusers: 113,673,219)", params);
+}
+
 int main(void) {
+    test_256_config();
     test_grids();
     test_corrupt();
     test_forward();

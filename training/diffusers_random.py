@@ -105,6 +105,13 @@ def random_state_dict(model, seed):
             v = z / float(np.prod(p.shape[1:])) ** 0.5
         out[name] = v
     bad = [k for k, v in out.items() if bool(((v == 0) | (v == 1)).any())]
+    if bad and sum(v.numel() for v in out.values()) > 10_000_000:
+        # at 10^8 draws an exact 0 (or 1) is bound to occur: nudge those few values instead of refusing
+        for k in bad:
+            v = out[k]
+            v[v == 0] = 1e-8
+            v[v == 1] = 1 + 2 ** -20
+        bad = []
     assert not bad, f"a weight is exactly 0 or 1 in {bad}; pick another seed"
     return out
 

@@ -175,10 +175,12 @@ static ddpm_status read_config(reader *R, ddpm_model_config *cfg) {
                           levels, DDPM_MAX_LEVELS);
     cfg->num_levels = levels;
     for (int i = 0; i < levels; i++) {
-        int64_t ch = default_channels[i];
+        int64_t ch;
         if (bc) {
             if (bc->items[i].type != DDPM_JSON_INT) return wrong_type(R, "block_out_channels", "a list of integers");
             ch = bc->items[i].integer;
+        } else {
+            ch = default_channels[i]; /* levels == 4 here */
         }
         if (ch < 1) return ddpm__fail(R->err, DDPM_ERR_CONFIG, "config.json: block_out_channels[%d] = %lld", i,
                                       (long long)ch);
