@@ -45,16 +45,16 @@ static ddpm_conv_desc desc_of(const ddpm_conv *c, int r_in, const float *bias2) 
     return d;
 }
 
-/* Floats of convolution scratch for g images: at least ddpm_conv_scratch_floats() of either path (Winograd's
- * padded input and chunk buffers, winograd.c; the im2col matrix, kernels_common.c), in double. */
+/* Floats of convolution scratch for g images, at least ddpm_conv_scratch_floats(), in double: a 3x3 stride-1 conv
+ * always runs Winograd under the SIMD table (its weights precomputed or transformed per call, desc_for) and directly
+ * under the scalar and precise ones, so it needs Winograd's padded input and chunk buffers (winograd.c); the other
+ * convolutions the im2col matrix (kernels_common.c; none for 1x1 stride 1). */
 static double scratch_of(const ddpm_conv *c, int r_in, int g) {
     const double ro = c->stride == 2 ? (r_in + 1) / 2 : r_in;
-    const double col = (c->k == 1 && c->stride == 1) ? 0.0 : (double)c->cin * c->k * c->k * ro * ro;
-    if (c->k != 3 || c->stride != 1) return col;
+    if (c->k != 3 || c->stride != 1) return (c->k == 1 && c->stride == 1) ? 0.0 : (double)c->cin * c->k * c->k * ro * ro;
     const double side = 4.0 * ((r_in + 3) / 4) + 2, cin4 = (c->cin + 3) / 4 * 4.0;
     const double coutp = (double)((c->cout + DDPM_WINO_NB - 1) / DDPM_WINO_NB * DDPM_WINO_NB);
-    const double wino = g * cin4 * side * side + 36.0 * (DDPM_WINO_CHUNK * (cin4 + coutp) + 2 * DDPM_WINO_PLANE_PAD) + 16;
-    return umax(col, wino);
+    return g * cin4 * side * side + 36.0 * (DDPM_WINO_CHUNK * (cin4 + coutp) + 2 * DDPM_WINO_PLANE_PAD) + 16;
 }
 
 static void max_wino(void *ctx, ddpm_conv *c) {
