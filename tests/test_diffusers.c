@@ -626,7 +626,45 @@ static void test_256_config(void) {
     CHECK(params == 113673219, "its plan holds %zu parameters (diffusers: 113,673,219)", params);
 }
 
+/* A PNDMScheduler config selects plms with PNDM's set_alpha_to_one = false: the run's last step ends at
+ * alphas_cumprod[0], as diffusers' PNDM does, unless the params say otherwise. */
+static void test_pndm_defaults(void) {
+    static const char sched[] = "{\"_class_name\": \"PNDMScheduler\", \"beta_end\": 0.012, \"beta_schedule\": "
+                                "\"scaled_linear\", \"beta_start\": 0.00085, \"num_train_timesteps\": 1000, "
+                                "\"skip_prk_steps\": true, \"steps_offset\": 1}";
+    size_t wn, cn;
+    unsigned char *w = tu_read_file(DIR "/small-rgb/diffusion_pytorch_model.safetensors", &wn);
+    char *cfg = (char *)tu_read_file(DIR "/small-rgb/config.json", &cn);
+    ddpm_load_options o = ddpm_load_default_options();
+    o.unet_config = cfg, o.unet_config_len = cn, o.scheduler_config = sched, o.scheduler_config_len = strlen(sched);
+    ddpm_model *m = NULL;
+    ddpm_error err;
+    ddpm_status st = ddpm_model_load_buffer_ex(w, wn, &o, &m, &err);
+    CHECK(st == DDPM_OK, "PNDMScheduler config: %s", st == DDPM_OK ? "ok" : err.message);
+    if (m) {
+        ddpm_sample_params p = ddpm_model_sample_defaults(m);
+        CHECK(strcmp(p.sampler, "plms") == 0 && p.steps_offset == 1, "PNDMScheduler -> %s, steps_offset %d", p.sampler,
+              p.steps_offset);
+        p.steps = 5;
+        p.seed = 2;
+        static float a[768], b[768], c[768];
+        const char *names[1] = {"set_alpha_to_one"};
+        const double zero[1] = {0}, one[1] = {1};
+        ddpm_sample(m, &p, a, NULL, NULL, NULL);
+        p.num_options = 1, p.option_names = names, p.option_values = zero;
+        ddpm_sample(m, &p, b, NULL, NULL, NULL);
+        p.option_values = one;
+        ddpm_sample(m, &p, c, NULL, NULL, NULL);
+        CHECK(memcmp(a, b, sizeof a) == 0 && memcmp(a, c, sizeof a) != 0,
+              "plms on a PNDM model ends at alphas_cumprod[0] (set_alpha_to_one = false) unless asked otherwise");
+    }
+    ddpm_model_free(m);
+    free(w);
+    free(cfg);
+}
+
 int main(void) {
+    test_pndm_defaults();
     test_256_config();
     test_grids();
     test_corrupt();

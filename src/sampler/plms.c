@@ -10,12 +10,19 @@
  * with the transfer phi = the deterministic DDIM step, x_p = sqrt(abar_p) (x_t - sqrt(1 - abar_t) e) / sqrt(abar_t)
  * + sqrt(1 - abar_p) e (algebraically PNDM's eq. 11). With a single step the run is one DDIM step. Deterministic.
  * Like diffusers, the Adams-Bashforth coefficients assume an evenly spaced grid. Models predicting x0 or v are
- * converted to eps at each evaluation's own timestep.
+ * converted to eps at each evaluation's own timestep. Option set_alpha_to_one (default on): the last step goes to
+ * abar = 1 (the clean image), or, off, to abar = alphas_cumprod[0] as PNDMScheduler's default set_alpha_to_one =
+ * false does; on diffusers models every step goes to ctx->prev_timesteps (t - T / steps) when it is set.
  */
 #include "sampler/common.h"
 
 #include <math.h>
 #include <string.h>
+
+static const ddpm_sampler_option plms_options[] = {
+    {"set_alpha_to_one", DDPM_OPTION_BOOL, 1, 0, 1, NULL,
+     "the last step goes to abar = 1 (1) or to abar = alphas_cumprod[0] (0, PNDMScheduler's default)"},
+};
 
 /* buffers: 0 model output, 1 x'_1 (step 0), 2..5 the noise history e (ring of 4) */
 enum { B_OUT, B_X1, B_E0 };
@@ -38,7 +45,12 @@ static void to_eps(const ddpm_sampler_context *ctx, const ddpm__level *l, const 
 static ddpm_status plms_step(void *st, const ddpm_sampler_context *ctx, int i, float *x) {
     ddpm__state *s = st;
     const size_t n = (size_t)ctx->batch * ctx->image_elems;
-    const ddpm__level lt = s->lv[i], lp = s->lv[i + 1];
+    const ddpm__level lt = s->lv[i];
+    /* the level reached: the next grid point (or diffusers' t - T / steps), past the end abar = 1 or abar[0] */
+    const int pt = ctx->prev_timesteps ? ctx->prev_timesteps[i] : (i + 1 < ctx->num_steps ? ctx->timesteps[i + 1] : -1);
+    const ddpm__level lp = pt < 0 ? (ctx->option_values[0] == 0.0 ? ddpm__level_at_t(ctx->schedule, 0)
+                                                                  : s->lv[ctx->num_steps])
+                                  : (ctx->prev_timesteps ? ddpm__level_at_t(ctx->schedule, pt) : s->lv[i + 1]);
     float *out = s->buf[B_OUT];
     if (i == 0) s->count = s->head = 0;
     ddpm_status r = ddpm__denoise_at(ctx, s, x, lt.t, out);
@@ -53,7 +65,7 @@ static ddpm_status plms_step(void *st, const ddpm_sampler_context *ctx, int i, f
     const double cx = lp.sa / lt.sa, ce = lp.s1 - cx * lt.s1;
 
     if (s->count == 1) {
-        if (ctx->num_steps == 1 || lp.t < 0.0) { /* nothing to average with: one DDIM step */
+        if (ctx->num_steps == 1 || pt < 0) { /* nothing to average with: one DDIM step */
             for (size_t j = 0; j < n; j++) x[j] = (float)(cx * x[j] + ce * e_new[j]);
             return DDPM_OK;
         }
@@ -87,8 +99,8 @@ const ddpm_sampler_vtable ddpm_sampler_plms = {
     DDPM_SAMPLER_API_VERSION,
     "plms",
     "PNDM's pseudo linear multistep (Liu et al. 2022), diffusers' skip_prk_steps variant: deterministic, 4th order",
-    0,
-    NULL,
+    1,
+    plms_options,
     1,
     plms_create,
     plms_step,
