@@ -6,29 +6,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { Engine, DdpmError } from '../web/ddpm.js';
-import { path, maxAbsDiff, bitwiseEqual, native, skipNative } from './helpers.mjs';
+import { path, maxAbsDiff, bitwiseEqual, native, skipNative, readSafetensors } from './helpers.mjs';
 
 const DIR = path('tests/data/diffusers');
 const engine = await Engine.load();
 
-/** Every tensor of a safetensors file as a Float64Array (F32, F64, I64), read independently of the engine. */
-function readAny(file) {
-  const buf = readFileSync(file);
-  const n = Number(buf.readBigUInt64LE(0));
-  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
-  const out = {};
-  for (const [name, v] of Object.entries(header)) {
-    if (name === '__metadata__') continue;
-    const [b, e] = v.data_offsets;
-    const bytes = buf.subarray(8 + n + b, 8 + n + e);
-    const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length);
-    const arr = v.dtype === 'F32' ? new Float32Array(ab) : v.dtype === 'F64' ? new Float64Array(ab)
-      : Array.from(new BigInt64Array(ab), Number);
-    out[name] = { shape: v.shape, data: Float64Array.from(arr) };
-  }
-  return out;
-}
-
+const readAny = (file) => readSafetensors(file, true);
 const f32 = (t) => Float32Array.from(t.data);
 const smallRgb = { weights: `${DIR}/small-rgb/diffusion_pytorch_model.safetensors`, config: `${DIR}/small-rgb/config.json` };
 

@@ -16,18 +16,21 @@ export const hasNative = existsSync(NATIVE_CLI);
 export const skipShipped = hasShipped ? false : `no shipped model at ${SHIPPED}`;
 export const skipNative = hasNative ? false : `no native CLI at ${NATIVE_CLI} (build it: cmake -S . -B build && cmake --build build)`;
 
-/** The tensors of a safetensors file (F32 only, as the golden files hold), read independently of the engine. */
-export function readSafetensors(file) {
+/** The tensors of a safetensors file, read independently of the engine: F32 as Float32Array; with anyDtype, also
+ * F64 and I64 (diffusers' goldens), every tensor then as a Float64Array. */
+export function readSafetensors(file, anyDtype = false) {
   const buf = readFileSync(file);
   const n = Number(buf.readBigUInt64LE(0));
   const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
   const out = {};
   for (const [name, v] of Object.entries(header)) {
     if (name === '__metadata__') continue;
-    if (v.dtype !== 'F32') throw new Error(`${file}: ${name} is ${v.dtype}`);
+    if (v.dtype !== 'F32' && !(anyDtype && (v.dtype === 'F64' || v.dtype === 'I64'))) throw new Error(`${file}: ${name} is ${v.dtype}`);
     const [b, e] = v.data_offsets;
     const bytes = buf.subarray(8 + n + b, 8 + n + e);
-    out[name] = { shape: v.shape, data: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)) };
+    const ab = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length);
+    const data = v.dtype === 'F32' ? new Float32Array(ab) : v.dtype === 'F64' ? new Float64Array(ab) : Array.from(new BigInt64Array(ab), Number);
+    out[name] = { shape: v.shape, data: anyDtype ? Float64Array.from(data) : data };
   }
   return out;
 }
