@@ -574,8 +574,9 @@ typedef struct ddpm_sample_params {
     const float *noise;         /* optional [noise_count, batch, C, S, S]: the k-th draw of the sampler's noise
                                    (ctx->noise, in call order) takes tensor k instead of the RNG. The built-ins draw
                                    once per step that adds noise: ddpm on every step but the last; ddim with eta > 0
-                                   on every step but the last; euler_a and dpm2_a once per step whose next level is
-                                   above 0. A run that draws more than noise_count tensors fails with
+                                   on every step but the last (with set_alpha_to_one = 0 the last too); euler_a,
+                                   dpm2_a, and dpmpp_2m_sde / dpmpp_3m_sde with eta > 0, once per step whose next
+                                   level is above 0. A run that draws more than noise_count tensors fails with
                                    DDPM_ERR_INVALID_ARGUMENT at that step. The run keeps a copy: the caller may
                                    free both arrays once ddpm_run_create() returns. */
     int noise_count;

@@ -1,8 +1,9 @@
 /*
  * The built-in samplers step by step against float64 trajectories computed independently by
  * training/ref_samplers.py (tests/data/samplers_ref.h): each sampler in its published form (DDIM eq. 12, diffusers'
- * PNDM step_plms, k-diffusion's sample_*), an analytic model (per element, data N(mu_j, sd_j^2) and its exact noise
- * predictor, as eps / x0 / v) and a table of injected noise.
+ * PNDM step_plms and UniPCMultistepScheduler, k-diffusion's sample_*, the DPM-Solver++ SDE ones included), an
+ * analytic model (per element, data N(mu_j, sd_j^2) and its exact noise predictor, as eps / x0 / v) and a table of
+ * injected noise.
  *
  * The test is the engine here: it builds a ddpm_sampler_context by hand (the plugin contract), so it controls x, the
  * model and the noise. Teacher forcing: step i gets x_i of the reference trajectory (rounded to float32) and its

@@ -15,6 +15,16 @@ reads the C), each sampler in its own published form:
                -sigma / sqrt(sigma^2 + 1), c_skip = 1 / (sigma^2 + 1)), sigma_to_t's log-sigma interpolation,
                get_sigmas_karras (rho = 7) and linear_multistep_coeff (here integrated exactly with numpy
                polynomials instead of scipy.integrate.quad).
+  - dpmpp_2m_sde, dpmpp_3m_sde: k-diffusion's sample_dpmpp_2m_sde (solver_type midpoint / heun) and
+               sample_dpmpp_3m_sde in the same sigma parameterisation, with the BrownianTreeNoiseSampler replaced by
+               the table of i.i.d. normals below (one draw per step, as diffusers' sde-dpmsolver++ draws them).
+  - unipc:     diffusers' UniPCMultistepScheduler with predict_x0 = True: v0.21.4's step() bookkeeping
+               (model_outputs / timestep_list, this_order, lower_order_nums, last_sample, the corrector on every step
+               after the first), multistep_uni_p_bh_update and multistep_uni_c_bh_update's R / b construction (the
+               h_phi_k recurrence, torch.linalg.solve -> np.linalg.solve) in the VP scale, lambda = log alpha - log
+               sigma, alpha and sigma from the VE sigma as later versions' _sigma_to_alpha_sigma_t (Karras grids).
+               The step after the last goes to sigma = 0 (the engine's convention and diffusers' later
+               final_sigmas_type "zero"), where the predictor is taken first order (its r_k are 0 there).
 The model is an analytic one: per element j, data x0 ~ N(mu_j, s_j^2), and the exact posterior-mean noise predictor
 E[eps | x_t] = sqrt(1 - a) (x_t - sqrt(a) mu) / (a s^2 + 1 - a), a = abar(t), with abar at fractional t from log sigma
 interpolated linearly between integer timesteps; x0 and v predictions are derived from it. Timesteps reach the
@@ -267,6 +277,76 @@ def sample_dpmpp_2m(model, x, sigmas):
         yield x
 
 
+def log_step(sigmas, i):
+    """h = lambda_{i+1} - lambda_i, lambda = -log sigma (k-diffusion's t_fn)"""
+    return math.log(sigmas[i]) - math.log(sigmas[i + 1])
+
+
+def sde_noise(i, sigma_next, eta_h, s_noise):
+    """k-diffusion: noise_sampler(sigma, sigma_next) * sigma_next * (-2 eta h).expm1().neg().sqrt() * s_noise"""
+    return noise(i) * sigma_next * math.sqrt(-math.expm1(-2 * eta_h)) * s_noise
+
+
+def sde_multistep(model, x, sigmas, update):
+    """the loop of k-diffusion's sample_dpmpp_{2m,3m}_sde: the last step (to sigma = 0) is the denoising step
+    x = denoised; the others call update(i, x, denoised, h), which keeps the sampler's history"""
+    for i in range(len(sigmas) - 1):
+        denoised = model(x, sigmas[i])
+        x = denoised if sigmas[i + 1] == 0 else update(i, x, denoised, log_step(sigmas, i))
+        yield x
+
+
+def sample_dpmpp_2m_sde(model, x, sigmas, eta=1.0, s_noise=1.0, solver_type="midpoint"):
+    hist = {"old_denoised": None, "h_last": None}
+
+    def update(i, x, denoised, h):
+        eta_h = eta * h
+        x = sigmas[i + 1] / sigmas[i] * math.exp(-eta_h) * x + (-math.expm1(-h - eta_h)) * denoised
+        old_denoised, h_last = hist["old_denoised"], hist["h_last"]
+        if old_denoised is not None:
+            r = h_last / h
+            if solver_type == "heun":
+                x = x + ((-math.expm1(-h - eta_h)) / (-h - eta_h) + 1) * (1 / r) * (denoised - old_denoised)
+            else:
+                x = x + 0.5 * (-math.expm1(-h - eta_h)) * (1 / r) * (denoised - old_denoised)
+        if eta:
+            x = x + sde_noise(i, sigmas[i + 1], eta_h, s_noise)
+        hist["old_denoised"], hist["h_last"] = denoised, h
+        return x
+
+    return sde_multistep(model, x, sigmas, update)
+
+
+def sample_dpmpp_3m_sde(model, x, sigmas, eta=1.0, s_noise=1.0):
+    hist = {"denoised_1": None, "denoised_2": None, "h_1": None, "h_2": None}
+
+    def update(i, x, denoised, h):
+        denoised_1, denoised_2, h_1, h_2 = hist["denoised_1"], hist["denoised_2"], hist["h_1"], hist["h_2"]
+        h_eta = h * (eta + 1)
+        x = math.exp(-h_eta) * x + (-math.expm1(-h_eta)) * denoised
+        if h_2 is not None:
+            r0 = h_1 / h
+            r1 = h_2 / h
+            d1_0 = (denoised - denoised_1) / r0
+            d1_1 = (denoised_1 - denoised_2) / r1
+            d1 = d1_0 + (d1_0 - d1_1) * r0 / (r0 + r1)
+            d2 = (d1_0 - d1_1) / (r0 + r1)
+            phi_2 = math.expm1(-h_eta) / h_eta + 1
+            phi_3 = phi_2 / h_eta - 0.5
+            x = x + phi_2 * d1 - phi_3 * d2
+        elif h_1 is not None:
+            r = h_1 / h
+            d = (denoised - denoised_1) / r
+            phi_2 = math.expm1(-h_eta) / h_eta + 1
+            x = x + phi_2 * d
+        if eta:
+            x = x + sde_noise(i, sigmas[i + 1], h * eta, s_noise)
+        hist.update(denoised_1=denoised, denoised_2=denoised_1, h_1=h, h_2=h_1)
+        return x
+
+    return sde_multistep(model, x, sigmas, update)
+
+
 K_SAMPLERS = {
     "euler": sample_euler,
     "euler_a": sample_euler_ancestral,
@@ -274,6 +354,8 @@ K_SAMPLERS = {
     "dpm2_a": sample_dpm_2_ancestral,
     "lms": sample_lms,
     "dpmpp_2m": sample_dpmpp_2m,
+    "dpmpp_2m_sde": sample_dpmpp_2m_sde,
+    "dpmpp_3m_sde": sample_dpmpp_3m_sde,
 }
 
 
@@ -285,6 +367,10 @@ def run_k(name, model, opts):
         kw = {"eta": opts.get("eta", 1.0), "s_noise": opts.get("s_noise", 1.0)}
     if name == "lms":
         kw = {"order": int(opts.get("order", 4))}
+    if name in ("dpmpp_2m_sde", "dpmpp_3m_sde"):
+        kw = {"eta": opts.get("eta", 1.0), "s_noise": opts.get("s_noise", 1.0)}
+    if name == "dpmpp_2m_sde":
+        kw["solver_type"] = ("midpoint", "heun")[int(opts.get("solver_type", 0))]
     x_ve = X_T * math.sqrt(1 + sigmas[0] ** 2)  # the run's x_T is VP at the first level
     traj = [X_T]
     for i, x in enumerate(K_SAMPLERS[name](KDenoiser(model), x_ve, sigmas, **kw)):
@@ -365,6 +451,113 @@ def run_plms(model, opts):
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# UniPC (diffusers' UniPCMultistepScheduler, predict_x0 = True) in the VP scale
+# ----------------------------------------------------------------------------------------------------------------
+class UniPC:
+    """The scheduler's state and its two updates; levels are indexed by grid position (NSTEPS = the end, sigma 0)."""
+
+    def __init__(self, sigmas, solver_order=2, solver_type="bh2", lower_order_final=True, corrector=True):
+        self.solver_order, self.solver_type = solver_order, solver_type
+        self.lower_order_final, self.corrector = lower_order_final, corrector
+        # _sigma_to_alpha_sigma_t of the VE sigmas (NSTEPS + 1 levels, the last 0)
+        self.alpha = [1 / math.sqrt(sg ** 2 + 1) for sg in sigmas]
+        self.sigma = [sg * al for sg, al in zip(sigmas, self.alpha)]
+        self.lam = [math.log(al) - math.log(sg) if sg > 0 else math.inf for al, sg in zip(self.alpha, self.sigma)]
+        self.model_outputs = [None] * solver_order
+        self.timestep_list = [None] * solver_order
+        self.lower_order_nums = 0
+        self.last_sample = None
+        self.this_order = None
+
+    def convert_model_output(self, model_output, k, sample, pred):
+        alpha_t, sigma_t = self.alpha[k], self.sigma[k]
+        if pred == EPS:
+            return (sample - sigma_t * model_output) / alpha_t
+        if pred == X0:
+            return model_output
+        return alpha_t * sample - sigma_t * model_output
+
+    def _r_b(self, h, s0, order):
+        """rks, D1s' nodes and b as multistep_uni_*_bh_update build them"""
+        rks, nodes = [], []
+        for i in range(1, order):
+            si = self.timestep_list[-(i + 1)]
+            rks.append((self.lam[si] - self.lam[s0]) / h)
+            nodes.append(self.model_outputs[-(i + 1)])
+        rks.append(1.0)
+        rks = np.array(rks)
+        hh = -h
+        h_phi_1 = math.expm1(hh)
+        h_phi_k = h_phi_1 / hh - 1
+        factorial_i = 1
+        B_h = hh if self.solver_type == "bh1" else math.expm1(hh)
+        R, b = [], []
+        for i in range(1, order + 1):
+            R.append(rks ** (i - 1))
+            b.append(h_phi_k * factorial_i / B_h)
+            factorial_i *= i + 1
+            h_phi_k = h_phi_k / hh - 1 / factorial_i
+        return rks, nodes, np.array(R), np.array(b), h_phi_1, B_h
+
+    def predictor(self, t, x, order):
+        s0 = self.timestep_list[-1]
+        m0 = self.model_outputs[-1]
+        h = self.lam[t] - self.lam[s0]
+        rks, nodes, R, b, h_phi_1, B_h = self._r_b(h, s0, order)
+        D1s = [(mi - m0) / rk for mi, rk in zip(nodes, rks[:-1])]
+        if order == 2:
+            rhos_p = np.array([0.5])
+        elif order > 2:
+            rhos_p = np.linalg.solve(R[:-1, :-1], b[:-1])
+        x_t_ = self.sigma[t] / self.sigma[s0] * x - self.alpha[t] * h_phi_1 * m0
+        if not D1s:  # diffusers adds alpha_t B_h * 0, which is NaN for bh1 (B_h = -inf) on the step to sigma = 0
+            return x_t_
+        pred_res = sum(rho * d for rho, d in zip(rhos_p, D1s))
+        return x_t_ - self.alpha[t] * B_h * pred_res
+
+    def corrector_update(self, model_t, t, last_sample, order):
+        s0 = self.timestep_list[-1]
+        m0 = self.model_outputs[-1]
+        h = self.lam[t] - self.lam[s0]
+        rks, nodes, R, b, h_phi_1, B_h = self._r_b(h, s0, order)
+        D1s = [(mi - m0) / rk for mi, rk in zip(nodes, rks[:-1])]
+        rhos_c = np.array([0.5]) if order == 1 else np.linalg.solve(R, b)
+        x_t_ = self.sigma[t] / self.sigma[s0] * last_sample - self.alpha[t] * h_phi_1 * m0
+        corr_res = sum(rho * d for rho, d in zip(rhos_c[:-1], D1s)) if D1s else 0
+        return x_t_ - self.alpha[t] * B_h * (corr_res + rhos_c[-1] * (model_t - m0))
+
+    def step(self, x0_pred, k, sample):
+        """step(): k = grid position; x0_pred = convert_model_output at the uncorrected sample"""
+        if self.corrector and k > 0 and self.last_sample is not None:
+            sample = self.corrector_update(x0_pred, k, self.last_sample, self.this_order)
+        self.model_outputs = self.model_outputs[1:] + [x0_pred]
+        self.timestep_list = self.timestep_list[1:] + [k]
+        this_order = min(self.solver_order, NSTEPS - k) if self.lower_order_final else self.solver_order
+        self.this_order = min(this_order, self.lower_order_nums + 1)
+        if k == NSTEPS - 1:
+            self.this_order = 1  # to sigma = 0
+        self.last_sample = sample
+        prev = self.predictor(k + 1, sample, self.this_order)
+        self.lower_order_nums = min(self.lower_order_nums + 1, self.solver_order)
+        return prev
+
+
+def run_unipc(model, opts):
+    karras = bool(opts.get("karras", 0))
+    sigmas = grid_sigmas(karras)
+    sched = UniPC(sigmas, int(opts.get("order", 2)), ("bh1", "bh2")[int(opts.get("variant", 1))],
+                  bool(opts.get("lower_order_final", 1)), bool(opts.get("corrector", 1)))
+    x = X_T.copy()
+    traj = [x]
+    for k, t in enumerate(TIMESTEPS):
+        t_model = sigma_to_t(sigmas[k]) if karras else t  # fractional on the Karras grid (diffusers rounds it)
+        x0 = sched.convert_model_output(model(x, t_model), k, x, model.pred)
+        x = sched.step(x0, k, x)
+        traj.append(x)
+    return traj
+
+
+# ----------------------------------------------------------------------------------------------------------------
 CASES = [  # sampler, prediction, options
     ("ddim", EPS, {}),
     ("ddim", X0, {"eta": 0.7, "clip_x0": 1}),
@@ -384,8 +577,23 @@ CASES = [  # sampler, prediction, options
     ("lms", V, {"order": 3}),
     ("dpm2_a", EPS, {}),
     ("dpm2_a", X0, {"eta": 0.5, "s_noise": 1.1, "karras": 1}),
+    ("unipc", EPS, {}),
+    ("unipc", V, {"order": 3, "variant": 0}),
+    ("unipc", X0, {"order": 3, "corrector": 0}),
+    ("unipc", EPS, {"order": 3, "lower_order_final": 0}),
+    ("unipc", V, {"order": 1}),
+    ("unipc", X0, {"order": 2, "variant": 0, "lower_order_final": 0}),
+    ("unipc", EPS, {"order": 3, "karras": 1}),
+    ("dpmpp_2m_sde", EPS, {}),
+    ("dpmpp_2m_sde", V, {"solver_type": 1, "karras": 1, "eta": 0.6}),
+    ("dpmpp_2m_sde", X0, {"eta": 0.0}),
+    ("dpmpp_2m_sde", EPS, {"solver_type": 1, "s_noise": 0.8}),
+    ("dpmpp_3m_sde", EPS, {}),
+    ("dpmpp_3m_sde", X0, {"eta": 0.5, "karras": 1, "s_noise": 1.2}),
+    ("dpmpp_3m_sde", V, {"eta": 0.0}),
 ]
 MAX_CALLS = 2 * NSTEPS + 1
+MAX_OPTIONS = max(len(o) for _, _, o in CASES)
 
 
 def run_case(name, pred, opts):
@@ -395,6 +603,8 @@ def run_case(name, pred, opts):
         traj = run_ddim(model, opts)
     elif name == "plms":
         traj = run_plms(model, opts)
+    elif name == "unipc":
+        traj = run_unipc(model, opts)
     else:
         traj = run_k(name, model, opts)
     assert len(traj) == NSTEPS + 1, (name, len(traj))
@@ -428,6 +638,7 @@ def main():
     w("#define REF_S_N %d" % N)
     w("#define REF_S_STREAMS %d" % NSTREAMS)
     w("#define REF_S_MAX_CALLS %d" % MAX_CALLS)
+    w("#define REF_S_MAX_OPTIONS %d" % MAX_OPTIONS)
     w("static const int ref_s_timesteps[REF_S_STEPS] = {%s};" % ", ".join(str(t) for t in TIMESTEPS))
     w("static const double ref_s_mu[REF_S_D] = %s;" % fmt(MU))
     w("static const double ref_s_sd[REF_S_D] = %s;" % fmt(SD))
@@ -439,8 +650,8 @@ def main():
     w("    const char *sampler;")
     w("    int prediction;                 /* ddpm_prediction */")
     w("    int num_options;")
-    w("    const char *option_names[3];")
-    w("    double option_values[3];")
+    w("    const char *option_names[REF_S_MAX_OPTIONS];")
+    w("    double option_values[REF_S_MAX_OPTIONS];")
     w("    int num_calls;                  /* model evaluations of the whole run, and their timesteps */")
     w("    double call_t[REF_S_MAX_CALLS];")
     w("    double x[REF_S_STEPS + 1][REF_S_N]; /* x[0] = x_T; x[i + 1] = after step i (VP scale) */")
@@ -457,7 +668,7 @@ def main():
         ct = fmt(calls + [0.0] * (MAX_CALLS - len(calls)))
         xs = "{" + ", ".join(fmt(traj[i]) for i in range(NSTEPS + 1)) + "}"
         w("    {\"%s\", %d, %d, %s, %s, %d, %s, %s}," % (name, pred, len(names), on, ov, len(calls), ct, xs))
-        print("%-9s %-3s %-42s calls %2d  mean |x_final| %.4f  x_final[0:3] %s" % (
+        print("%-12s %-3s %-48s calls %2d  mean |x_final| %.4f  x_final[0:3] %s" % (
             name, PRED_NAMES[pred], opts, len(calls), float(np.mean(np.abs(traj[-1]))),
             np.array2string(traj[-1][:3], precision=5)))
     w("};")

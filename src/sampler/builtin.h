@@ -13,6 +13,9 @@ extern const ddpm_sampler_vtable ddpm_sampler_euler_a;  /* "euler_a": Euler ance
 extern const ddpm_sampler_vtable ddpm_sampler_heun;     /* "heun": Heun's method (2 evaluations per step) */
 extern const ddpm_sampler_vtable ddpm_sampler_lms;      /* "lms": linear multistep, order 1..4 */
 extern const ddpm_sampler_vtable ddpm_sampler_dpm2_a;   /* "dpm2_a": DPM-Solver-2 ancestral (2 evaluations) */
+extern const ddpm_sampler_vtable ddpm_sampler_unipc;    /* "unipc": UniPC predictor-corrector, order 1..3 */
+extern const ddpm_sampler_vtable ddpm_sampler_dpmpp_2m_sde; /* "dpmpp_2m_sde": DPM-Solver++(2M) SDE */
+extern const ddpm_sampler_vtable ddpm_sampler_dpmpp_3m_sde; /* "dpmpp_3m_sde": DPM-Solver++(3M) SDE */
 
 /* NULL-terminated list, registered in this order on the registry's first use. */
 extern const ddpm_sampler_vtable *const ddpm_builtin_samplers[];

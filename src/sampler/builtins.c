@@ -11,5 +11,8 @@ const ddpm_sampler_vtable *const ddpm_builtin_samplers[] = {
     &ddpm_sampler_heun,
     &ddpm_sampler_lms,
     &ddpm_sampler_dpm2_a,
+    &ddpm_sampler_unipc,
+    &ddpm_sampler_dpmpp_2m_sde,
+    &ddpm_sampler_dpmpp_3m_sde,
     NULL,
 };

@@ -29,6 +29,28 @@ double ddpm__det_exp(double x) {
     return p * scale;
 }
 
+/* ---- phi functions ---- */
+
+void ddpm__phi(double z, int kmax, double *phi) {
+    if (kmax > 7) kmax = 7;
+    double inv_fact = 1.0; /* 1 / k! */
+    if (fabs(z) < 1.0) {
+        for (int k = 0; k <= kmax; k++) {
+            /* phi_k = (1 / k!) (1 + z / (k+1) (1 + z / (k+2) (1 + ...))), through z^24: remainder < 1e-24 */
+            double p = 1.0;
+            for (int j = 24; j >= 1; j--) p = 1.0 + p * z / (double)(k + j);
+            phi[k] = p * inv_fact;
+            inv_fact /= (double)(k + 1);
+        }
+        return;
+    }
+    phi[0] = ddpm__det_exp(z);
+    for (int k = 0; k < kmax; k++) {
+        phi[k + 1] = (phi[k] - inv_fact) / z;
+        inv_fact /= (double)(k + 1);
+    }
+}
+
 /* ---- noise levels ---- */
 
 static double abar_floor(const ddpm_schedule *s, int t) {
@@ -161,4 +183,29 @@ void ddpm__state_destroy(void *state) {
 ddpm_status ddpm__denoise_at(const ddpm_sampler_context *ctx, ddpm__state *s, const float *x, double t, float *out) {
     for (int k = 0; k < ctx->batch; k++) s->tb[k] = (float)t;
     return ctx->denoise(ctx, x, s->tb, out);
+}
+
+double ddpm__sde_noise(const ddpm_sampler_context *ctx, int i, const ddpm__level *ln, double eta, double h,
+                       double s_noise, float *z) {
+    double pn[2];
+    ddpm__phi(-2.0 * eta * h, 1, pn);
+    const double v = 2.0 * eta * h * pn[1]; /* 1 - e^(-2 eta h) */
+    ctx->noise(ctx, i, 0, z);
+    return s_noise * ln->s1 * sqrt(v > 0.0 ? v : 0.0);
+}
+
+void ddpm__multistep_update(const ddpm_sampler_context *ctx, const ddpm__level *l, const float *out, float *x,
+                            double a, const double *c, int nh, const float *const *hist, double nz, const float *z,
+                            float *x0_out) {
+    const size_t n = (size_t)ctx->batch * ctx->image_elems;
+    for (size_t j = 0; j < n; j++) {
+        double x0, eps;
+        ddpm__split(ctx->prediction, l->sa, l->s1, x[j], out[j], &x0, &eps);
+        if (ctx->pred_x0) ctx->pred_x0[j] = (float)x0;
+        double v = a * x[j] + c[0] * x0;
+        for (int k = 0; k < nh; k++) v += c[k + 1] * hist[k][j];
+        if (z) v += nz * z[j];
+        if (x0_out) x0_out[j] = (float)x0;
+        x[j] = (float)v;
+    }
 }

@@ -1,6 +1,7 @@
 /*
- * Helpers shared by the built-in samplers (ddim, plms, dpmpp_2m and the sigma-space family euler, euler_a, heun,
- * lms, dpm2_a): noise levels, model output -> (x0, eps), the sigma grid, per-run scratch buffers.
+ * Helpers shared by the built-in samplers (ddim, plms, the sigma-space family euler, euler_a, heun, lms, dpm2_a, and
+ * the exponential integrators dpmpp_2m, dpmpp_2m_sde, dpmpp_3m_sde, unipc): noise levels, model output -> (x0, eps),
+ * the sigma grid, per-run scratch buffers, the phi functions.
  *
  * Two scales of the same state:
  *     VP (the run's x, the DDPM scale):   x_t  = sqrt(abar) x0 + sqrt(1 - abar) eps
@@ -85,5 +86,31 @@ void ddpm__ancestral_sigmas(double sigma, double sigma_next, double eta, double 
 
 /* exp(x) with + - * / only (about 1 ulp), for |x| <= 700. */
 double ddpm__det_exp(double x);
+
+/* The weights of exponential integrators (Hochbruck & Ostermann 2010), phi[k] = phi_k(z) for k = 0 .. kmax (<= 7):
+ *     phi_0(z) = e^z,   phi_k(z) = sum_{j >= 0} z^j / (j + k)!,   phi_{k+1}(z) = (phi_k(z) - 1 / k!) / z,
+ * so expm1(z) = z phi_1(z). By the series for |z| < 1 (where the recurrence cancels), by the recurrence from
+ * ddpm__det_exp beyond; a few ulp for finite |z| <= 700. With lambda = -log sigma and h = lambda_{i+1} - lambda_i,
+ * DPM-Solver++ and UniPC's data-prediction updates are combinations of phi_k(-h) (times h^k). */
+void ddpm__phi(double z, int kmax, double *phi);
+
+/* The option every sigma-grid sampler offers (ddpm__levels' karras). */
+#define DDPM__KARRAS_OPTION                                                                                           \
+    {"karras", DDPM_OPTION_BOOL, 0, 0, 1, NULL,                                                                       \
+     "Karras et al.'s rho = 7 sigma spacing between the grid's first and last noise level (fractional timesteps)"}
+
+/* The noise of the DPM-Solver++ SDE samplers on step i from level l to ln (sigma > 0), h = lambda_{i+1} - lambda_i:
+ * draws z = ctx->noise(step i, stream 0) and returns its VP coefficient s_noise sqrt(1 - abar_{i+1})
+ * sqrt(1 - e^(-2 eta h)) (k-diffusion's sigma_{i+1} sqrt(1 - e^(-2 eta h)) s_noise in the VE scale). */
+double ddpm__sde_noise(const ddpm_sampler_context *ctx, int i, const ddpm__level *ln, double eta, double h,
+                       double s_noise, float *z);
+
+/* The update of the exponential multistep samplers, per element j in the VP scale, from level l:
+ *     x0_j = the model output out_j at x_j -> x0 (also written to ctx->pred_x0, if any, and to x0_out)
+ *     x_j <- a x_j + c[0] x0_j + sum_{k=1..nh} c[k] hist[k-1]_j + nz z_j          (z = NULL: no noise term)
+ * hist[k] may be x0_out: each element is read before it is overwritten. */
+void ddpm__multistep_update(const ddpm_sampler_context *ctx, const ddpm__level *l, const float *out, float *x,
+                            double a, const double *c, int nh, const float *const *hist, double nz, const float *z,
+                            float *x0_out);
 
 #endif

@@ -17,8 +17,7 @@ enum { OPT_ETA, OPT_S_NOISE, OPT_KARRAS };
 static const ddpm_sampler_option dpm2_a_options[] = {
     {"eta", DDPM_OPTION_FLOAT, 1, 0, 1, NULL, "ancestral noise: 0 = deterministic DPM-Solver-2, 1 = full ancestral"},
     {"s_noise", DDPM_OPTION_FLOAT, 1, 0, 2, NULL, "scale of the injected noise (1 = exact; > 1 adds detail)"},
-    {"karras", DDPM_OPTION_BOOL, 0, 0, 1, NULL,
-     "Karras et al.'s rho = 7 sigma spacing between the grid's first and last noise level (fractional timesteps)"},
+    DDPM__KARRAS_OPTION,
 };
 
 enum { B_OUT, B_X2, B_NOISE };

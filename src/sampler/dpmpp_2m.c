@@ -16,8 +16,7 @@
 enum { OPT_KARRAS };
 
 static const ddpm_sampler_option dpmpp_options[] = {
-    {"karras", DDPM_OPTION_BOOL, 0, 0, 1, NULL,
-     "Karras et al.'s rho = 7 sigma spacing between the grid's first and last noise level (fractional timesteps)"},
+    DDPM__KARRAS_OPTION,
 };
 
 enum { B_OUT, B_PREV }; /* model output; the previous step's x0 */

@@ -14,8 +14,7 @@ enum { OPT_ETA, OPT_S_NOISE, OPT_KARRAS };
 static const ddpm_sampler_option euler_a_options[] = {
     {"eta", DDPM_OPTION_FLOAT, 1, 0, 1, NULL, "ancestral noise: 0 = plain Euler, 1 = the full ancestral step"},
     {"s_noise", DDPM_OPTION_FLOAT, 1, 0, 2, NULL, "scale of the injected noise (1 = exact; > 1 adds detail)"},
-    {"karras", DDPM_OPTION_BOOL, 0, 0, 1, NULL,
-     "Karras et al.'s rho = 7 sigma spacing between the grid's first and last noise level (fractional timesteps)"},
+    DDPM__KARRAS_OPTION,
 };
 
 static ddpm_status euler_a_create(const ddpm_sampler_context *ctx, void **st) {

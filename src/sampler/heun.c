@@ -10,8 +10,7 @@
 enum { OPT_KARRAS };
 
 static const ddpm_sampler_option heun_options[] = {
-    {"karras", DDPM_OPTION_BOOL, 0, 0, 1, NULL,
-     "Karras et al.'s rho = 7 sigma spacing between the grid's first and last noise level (fractional timesteps)"},
+    DDPM__KARRAS_OPTION,
 };
 
 enum { B_OUT, B_D, B_X2 }; /* model output; d; x' (VP scale at sigma_{i+1}) */

@@ -15,8 +15,7 @@ enum { OPT_ORDER, OPT_KARRAS };
 
 static const ddpm_sampler_option lms_options[] = {
     {"order", DDPM_OPTION_INT, 4, 1, 4, NULL, "how many past derivatives the multistep formula uses (1 = Euler)"},
-    {"karras", DDPM_OPTION_BOOL, 0, 0, 1, NULL,
-     "Karras et al.'s rho = 7 sigma spacing between the grid's first and last noise level (fractional timesteps)"},
+    DDPM__KARRAS_OPTION,
 };
 
 #define LMS_MAX 4
