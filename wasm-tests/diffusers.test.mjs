@@ -63,6 +63,19 @@ for (const [golden, sched, steps, tol, sampler] of [['ddpm20_leading', 'ddpm', 2
   });
 }
 
+test('Winograd weights on the fly: the same bits as precomputed, less heap', async () => {
+  const e = await Engine.load();
+  const a = await e.loadModel(smallRgb, { winograd: 'precomputed' });
+  const heapA = e.memory().inUseBytes;
+  const b = await e.loadModel(smallRgb, { winograd: 'on-the-fly' });
+  const heapB = e.memory().inUseBytes - heapA;
+  const x = new Float32Array(2 * 768).map((_, i) => Math.cos(i * 0.1));
+  assert.ok(bitwiseEqual(a.eps(x, [3, 800]), b.eps(x, [3, 800])));
+  assert.ok(heapB < heapA, `on the fly ${heapB} bytes, precomputed ${heapA}`);
+  await assert.rejects(e.loadModel(smallRgb, { winograd: 'sometimes' }), (err) => err.code === 'INVALID_ARGUMENT');
+  e.dispose?.();
+});
+
 test('convert to I8 in memory and back: the same model as quantize-on-load', async () => {
   const a = await engine.loadModel(smallRgb, { quantize: 'i8' });
   const bytes = a.export('i8');
