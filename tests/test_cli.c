@@ -165,6 +165,60 @@ static void test_refusals(void) {
     CHECK(rc != 0 && !exists(out), "refused: a class label on an unconditional model (exit %d)", rc);
 }
 
+/* Diffusers folders from the command line: info on the folder and on its config.json, convert to I8 and back (the
+ * converted file gives the bytes --quantize i8 gives), replay inputs checked, and clear words for files that are not
+ * models. */
+static int same_file(const char *a, const char *b) {
+    size_t na, nb;
+    unsigned char *x = tu_read_file(a, &na), *y = tu_read_file(b, &nb);
+    const int same = x && y && na == nb && memcmp(x, y, na) == 0;
+    free(x), free(y);
+    return same;
+}
+
+static void test_diffusers(void) {
+    const char *dir = "tests/data/diffusers/small-rgb";
+    char args[2048], log[8192], conv[512], x[512], e1[512], e2[512];
+    snprintf(args, sizeof args, "info %s", dir);
+    int rc = run_cli(args, log, sizeof log);
+    CHECK(rc == 0 && strstr(log, "diffusers UNet2DModel") && strstr(log, "parameters     1113955"),
+          "info on a diffusers folder (exit %d)", rc);
+    snprintf(args, sizeof args, "info %s/config.json", dir);
+    rc = run_cli(args, log, sizeof log);
+    CHECK(rc == 0 && strstr(log, "parameters     1113955"), "info on its config.json (exit %d)", rc);
+    snprintf(conv, sizeof conv, "%s/small.i8.safetensors", tmpdir);
+    snprintf(args, sizeof args, "convert %s --dtype i8 --out %s", dir, conv);
+    rc = run_cli(args, log, sizeof log);
+    CHECK(rc == 0 && exists(conv), "convert --dtype i8 (exit %d)", rc);
+    /* eps of the converted file = eps of the folder quantized on load, byte for byte */
+    snprintf(x, sizeof x, "%s/x.f32", tmpdir);
+    float xs[768];
+    tu_fill(xs, 768, 5, -1.0f, 1.0f);
+    FILE *f = fopen(x, "wb");
+    if (f) fwrite(xs, sizeof xs, 1, f), fclose(f);
+    snprintf(e1, sizeof e1, "%s/e1.f32", tmpdir);
+    snprintf(e2, sizeof e2, "%s/e2.f32", tmpdir);
+    snprintf(args, sizeof args, "eps %s --in %s --t 321 --out %s", conv, x, e1);
+    const int r1 = run_cli(args, log, sizeof log);
+    snprintf(args, sizeof args, "eps %s --quantize i8 --in %s --t 321 --out %s", dir, x, e2);
+    const int r2 = run_cli(args, log, sizeof log);
+    CHECK(r1 == 0 && r2 == 0 && same_file(e1, e2), "the converted I8 file = the folder with --quantize i8, bit for bit");
+    /* replay noise: one tensor where a 3-step DDPM run draws two is refused at the step that runs out */
+    snprintf(args, sizeof args, "sample %s --seed 1 --steps 3 --noise %s --raw %s/r.f32 --quiet", dir, x, tmpdir);
+    rc = run_cli(args, log, sizeof log);
+    CHECK(rc != 0 && strstr(log, "replay noise tensor 2, but only 1"), "--noise too short: \"%.80s\"", log);
+    char raw[600];
+    snprintf(raw, sizeof raw, "%s/r.f32", tmpdir);
+    snprintf(args, sizeof args, "sample %s --seed 1 --steps 3 --start %s --raw %s --quiet", dir, x, raw);
+    rc = run_cli(args, log, sizeof log);
+    CHECK(rc == 0 && exists(raw), "--start with one image's x_T (exit %d)", rc);
+    /* not models */
+    rc = run_cli("info README.md", log, sizeof log);
+    CHECK(rc != 0 && strstr(log, "not a safetensors model file"), "a text file: \"%.90s\"", log);
+    rc = run_cli("info tests", log, sizeof log);
+    CHECK(rc != 0 && strstr(log, "is a folder without config.json"), "a folder that is no model: \"%.90s\"", log);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: test_cli PATH_TO_DDPM\n");
@@ -178,6 +232,7 @@ int main(int argc, char **argv) {
     test_info();
     test_sample();
     test_refusals();
+    test_diffusers();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
