@@ -237,6 +237,30 @@ static void test_forward(void) {
         } else {
             CHECK(0, "open tests/data/diffusers-ref/small-rgb-quant.safetensors");
         }
+        /* compact: the same bits, and the same exported file */
+        ddpm_load_options oc = ddpm_load_default_options();
+        oc.quantize = qs[k].q;
+        oc.compact = 1;
+        ddpm_model *mc = NULL;
+        ddpm_error cerr;
+        ddpm_status cst = ddpm_model_load_path(DIR "/small-rgb", NULL, &oc, &mc, &cerr);
+        CHECK(cst == DDPM_OK, "%s compact: %s", qs[k].name, cst == DDPM_OK ? "ok" : cerr.message);
+        if (mc) {
+            double dc;
+            float *ec = eval_golden(mc, &g, &dc);
+            CHECK(memcmp(ec, eq, sizeof(float) * nx) == 0 && ddpm_model_num_params(mc) == 1113955,
+                  "%s compact: 3x3 weights kept as %s, the same eps bits and parameter count", qs[k].name,
+                  qs[k].q == DDPM_DTYPE_I8 ? "int8" : "binary16");
+            void *fa, *fb;
+            size_t na, nb;
+            const ddpm_dtype xd = qs[k].q;
+            if (ddpm_model_export(mq, xd, &fa, &na, NULL) == DDPM_OK && ddpm_model_export(mc, xd, &fb, &nb, NULL) == DDPM_OK) {
+                CHECK(na == nb && memcmp(fa, fb, na) == 0, "%s compact: the exported file is byte-identical", qs[k].name);
+                free(fa), free(fb);
+            }
+            free(ec);
+            ddpm_model_free(mc);
+        }
         free(eq);
         ddpm_model_free(mq);
     }

@@ -155,7 +155,7 @@ static double now(void) {
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
-static ddpm_model *load(const unsigned char *buf, size_t size, ddpm_dtype q, ddpm_winograd wg) {
+static ddpm_model *load(const unsigned char *buf, size_t size, ddpm_dtype q, ddpm_winograd wg, int compact) {
     ddpm_load_options o = ddpm_load_default_options();
     o.unet_config = config_json;
     o.unet_config_len = strlen(config_json);
@@ -163,6 +163,7 @@ static ddpm_model *load(const unsigned char *buf, size_t size, ddpm_dtype q, ddp
     o.scheduler_config_len = strlen(sched_json);
     o.quantize = q;
     o.winograd = wg;
+    o.compact = compact;
     ddpm_model *m = NULL;
     ddpm_error err;
     const double t0 = now();
@@ -179,7 +180,7 @@ int main(void) {
     unsigned char *buf = make_file(&l, &size, &params);
     CHECK(params == 35746307, "the tensor list from diffusers' structure has %zu parameters in %d tensors (35,746,307)",
           params, l.n);
-    ddpm_model *m = load(buf, size, DDPM_DTYPE_F32, DDPM_WINOGRAD_AUTO);
+    ddpm_model *m = load(buf, size, DDPM_DTYPE_F32, DDPM_WINOGRAD_AUTO, 0);
     if (!m) return tu_finish("test_diffusers_cifar");
     CHECK(ddpm_model_num_params(m) == 35746307, "the engine reports %zu parameters", ddpm_model_num_params(m));
     printf("     %.3f GFLOP per evaluation\n", ddpm_model_flops(m) / 1e9);
@@ -221,7 +222,7 @@ int main(void) {
 
     /* I8 on load: close to the F32 network */
     /* Winograd weights transformed on the fly: the same bits, without the 430 MB of precomputed transforms */
-    ddpm_model *lazy = load(buf, size, DDPM_DTYPE_F32, DDPM_WINOGRAD_ON_THE_FLY);
+    ddpm_model *lazy = load(buf, size, DDPM_DTYPE_F32, DDPM_WINOGRAD_ON_THE_FLY, 0);
     if (lazy) {
         static float yl[2 * D];
         t0 = now();
@@ -230,7 +231,7 @@ int main(void) {
               (now() - t0) * 1e3);
         ddpm_model_free(lazy);
     }
-    ddpm_model *q = load(buf, size, DDPM_DTYPE_I8, DDPM_WINOGRAD_AUTO);
+    ddpm_model *q = load(buf, size, DDPM_DTYPE_I8, DDPM_WINOGRAD_AUTO, 0);
     if (q) {
         static float yq[2 * D];
         ddpm_model_forward(q, 2, x, t, NULL, yq, NULL);
@@ -239,6 +240,15 @@ int main(void) {
         const double rel = sqrt(num / ss);
         CHECK(rel < 0.05, "I8 on load: eps relative L2 vs F32 = %.2e (tolerance 5e-2)", rel);
         ddpm_model_free(q);
+        /* compact I8: the 3x3 weights stay int8 (the CIFAR-10 network in ~45 MB of weights), the same bits */
+        ddpm_model *qc = load(buf, size, DDPM_DTYPE_I8, DDPM_WINOGRAD_AUTO, 1);
+        if (qc) {
+            static float yc[2 * D];
+            ddpm_model_forward(qc, 2, x, t, NULL, yc, NULL);
+            CHECK(memcmp(yc, yq, sizeof yc) == 0 && ddpm_model_num_params(qc) == 35746307,
+                  "compact I8: the same bits as I8 on load, 35,746,307 parameters");
+            ddpm_model_free(qc);
+        }
     }
     ddpm_model_free(m);
     free(buf);

@@ -76,6 +76,18 @@ test('Winograd weights on the fly: the same bits as precomputed, less heap', asy
   e.dispose?.();
 });
 
+test('compact I8 / F16 weights: the same bits as quantize alone, less heap', async () => {
+  const x = new Float32Array(2 * 768).map((_, i) => Math.sin(i * 0.3));
+  for (const quantize of ['i8', 'f16']) {
+    const e1 = await Engine.load(), e2 = await Engine.load();
+    const a = await e1.loadModel(smallRgb, { quantize }), b = await e2.loadModel(smallRgb, { quantize, compact: true });
+    assert.ok(e2.memory().inUseBytes < e1.memory().inUseBytes / 2, `${quantize}: ${e2.memory().inUseBytes} vs ${e1.memory().inUseBytes}`);
+    assert.ok(bitwiseEqual(a.eps(x, [4, 600]), b.eps(x, [4, 600])), quantize);
+    e1.dispose?.(); e2.dispose?.();
+  }
+  await assert.rejects(engine.loadModel(smallRgb, { compact: true }), (err) => err.code === 'INVALID_ARGUMENT');
+});
+
 test('convert to I8 in memory and back: the same model as quantize-on-load', async () => {
   const a = await engine.loadModel(smallRgb, { quantize: 'i8' });
   const bytes = a.export('i8');

@@ -248,7 +248,7 @@ export class Engine {
     this._live();
     if (opts.signal && opts.signal.aborted) fail('ABORTED', `${r.where ?? 'loadModel'}: aborted`);
     try {
-      return this._loadBytes(r.weights, r.config, r.scheduler, Q, W);
+      return this._loadBytes(r.weights, r.config, r.scheduler, Q, W, opts.compact ? 1 : 0);
     } catch (e) {
       if (!r.where || !(e instanceof DdpmError)) throw e;
       throw new DdpmError(e.code, `${r.where}: ${e.message}`, { cause: e });
@@ -256,7 +256,7 @@ export class Engine {
   }
 
   /* The model from weights bytes (+ config / scheduler JSON bytes or null); Q: the quantize dtype, W: ddpm_winograd. */
-  _loadBytes(bytes, cfg, sched, Q, W = 0) {
+  _loadBytes(bytes, cfg, sched, Q, W = 0, compact = 0) {
     const x = this._x, ptrs = [];
     let ptr = 0;
     try {
@@ -264,7 +264,7 @@ export class Engine {
       const buf = put(bytes), cp = put(cfg), sp = put(sched);
       const out = this._malloc(4); ptrs.push(out);
       const st = x.ddpm_wasm_model_load(buf, bytes.length, cp, cfg ? cfg.length : 0, sp, sched ? sched.length : 0, Q, W,
-        out, this._err);
+        compact, out, this._err);
       if (st !== 0) throw this._error(st);
       ptr = this._i32(out, 1)[0];
     } finally {

@@ -8,6 +8,7 @@
 #include "unet/model_internal.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@ typedef struct entry {
     int64_t shape[4];
     const float *data;
     size_t count;
+    float *owned;      /* a compacted conv's weights expanded for writing (freed with the list) */
 } entry;
 
 typedef struct collect {
@@ -28,11 +30,21 @@ typedef struct collect {
 
 static ddpm_status collect_visit(void *ctx, const char *name, const char *alt, int ndim, const int64_t *shape,
                                  float **slot, ddpm_error *err) {
-    (void)alt, (void)err;
+    (void)alt;
     collect *c = ctx;
     size_t count = 1;
     for (int i = 0; i < ndim; i++) count *= (size_t)shape[i];
     const float *data = slot ? *slot : c->next;
+    float *owned = NULL;
+    if (slot && !*slot && c->list) { /* a compacted 3x3 conv (model.c): slot is &conv->w; expand its weights */
+        const ddpm_conv *cv = (const ddpm_conv *)(const void *)((const char *)slot - offsetof(ddpm_conv, w));
+        owned = malloc(sizeof(float) * (count ? count : 1));
+        if (!owned) return ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "export: out of memory");
+        const size_t per = count / (size_t)shape[0];
+        for (size_t i = 0; i < count; i++)
+            owned[i] = cv->wh ? ddpm_f16_to_f32(cv->wh[i]) : cv->wscale[i / per] * (float)cv->wq[i];
+        data = owned;
+    }
     if (c->list) {
         entry *e = &c->list[c->n];
         snprintf(e->name, sizeof e->name, "%s", name);
@@ -40,9 +52,10 @@ static ddpm_status collect_visit(void *ctx, const char *name, const char *alt, i
         for (int i = 0; i < 4; i++) e->shape[i] = i < ndim ? shape[i] : 0;
         e->data = data;
         e->count = count;
+        e->owned = owned;
     }
     c->n++;
-    c->next = data + count;
+    c->next = data ? data + count : NULL;
     return DDPM_OK;
 }
 
@@ -169,7 +182,11 @@ ddpm_status ddpm_model_export(const ddpm_model *m, ddpm_dtype dtype, void **out,
     if (!list) return ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "export: out of memory");
     c.list = list;
     c.n = 0;
-    ddpm_unet_visit(&u, collect_visit, &c, err);
+    if (ddpm_unet_visit(&u, collect_visit, &c, err) != DDPM_OK) {
+        for (int i = 0; i < c.n; i++) free(list[i].owned);
+        free(list);
+        return DDPM_ERR_OUT_OF_MEMORY;
+    }
 
     /* the header: metadata, then every tensor (and its scale) in visit order */
     sbuf h = {0}, d = {0};
@@ -215,6 +232,7 @@ ddpm_status ddpm_model_export(const ddpm_model *m, ddpm_dtype dtype, void **out,
     const int failed = h.failed || d.failed || !scales || d.len != 8 + h.len + off;
     free(h.p);
     free(scales);
+    for (int i = 0; i < c.n; i++) free(list[i].owned);
     free(list);
     if (failed) {
         free(d.p);

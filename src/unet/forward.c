@@ -18,6 +18,7 @@
  * it packs its input; the result is bitwise the unfused one, and one pass over the activations is saved.
  */
 #include "unet/unet.h"
+#include "io/safetensors.h"
 #include "nn/winograd.h"
 
 #include <math.h>
@@ -32,7 +33,8 @@
  * integer far below 2^53), so that a config too large for the workspace limit is refused before any size_t
  * arithmetic could wrap in wasm32; the pointer carving in ddpm_unet_forward reads the same table. */
 typedef struct sizes {
-    double maxact, maxconv, maxatt, skips, maxwino; /* maxwino: one conv's Winograd weights (wino_lazy models) */
+    double maxact, maxconv, maxatt, skips;
+    double maxwino, maxexpand; /* one conv's Winograd weights (wino_lazy) / expanded 3x3 weights (compact) */
     int maxc, maxcin, group;
 } sizes;
 
@@ -62,9 +64,15 @@ static void max_wino(void *ctx, ddpm_conv *c) {
     if (c->k == 3 && c->stride == 1) *m = umax(*m, (double)ddpm_wino_weight_floats(c->cin, c->cout));
 }
 
+static void max_expand(void *ctx, ddpm_conv *c) {
+    double *m = ctx;
+    if (c->k == 3) *m = umax(*m, (double)c->cin * c->cout * 9);
+}
+
 static void measure(const ddpm_unet *u, int n, sizes *s) {
     memset(s, 0, sizeof *s);
     if (u->wino_lazy) ddpm_unet_each_conv((ddpm_unet *)u, max_wino, &s->maxwino); /* reads the plan only */
+    if (u->compact) ddpm_unet_each_conv((ddpm_unet *)u, max_expand, &s->maxexpand);
     const int S = u->cfg.image_size, g = n < DDPM_FWD_GROUP ? n : DDPM_FWD_GROUP;
     s->group = g;
     s->maxc = u->emb;
@@ -116,7 +124,7 @@ static double workspace_total(const ddpm_unet *u, int n, const sizes *s) {
     const double E = u->emb;
     const double per = 3 * E + s->maxc + s->skips + 3 * s->maxact;
     return n * per + 2.0 * s->group * s->maxact + s->maxconv + 2 * s->maxatt + 64 + 2.0 * s->group * s->maxcin +
-           s->maxwino;
+           s->maxwino + s->maxexpand;
 }
 
 size_t ddpm_unet_workspace_floats(const ddpm_unet *u, int n) {
@@ -133,7 +141,7 @@ typedef struct fwd {
     const ddpm_kernel_table *K;
     int n, group;
     const float *temb_silu;
-    float *tproj, *t1, *t2, *scratch, *att1, *att2, *pre_a, *pre_b, *wino_tmp;
+    float *tproj, *t1, *t2, *scratch, *att1, *att2, *pre_a, *pre_b, *wino_tmp, *wexp;
     ddpm_trace_fn trace;
     void *trace_user;
 } fwd;
@@ -142,8 +150,18 @@ typedef struct fwd {
  * its Winograd weights are computed here into f->wino_tmp, the same values a precomputed arena would hold. */
 static ddpm_conv_desc desc_for(const fwd *f, const ddpm_conv *c, int r_in, const float *bias2) {
     ddpm_conv_desc d = desc_of(c, r_in, bias2);
+    if (!c->w) { /* compacted: the float32 values the loader's rounding gives, into f->wexp */
+        const size_t per = (size_t)c->cin * c->k * c->k, total = per * c->cout;
+        if (c->wh) {
+            for (size_t i = 0; i < total; i++) f->wexp[i] = ddpm_f16_to_f32(c->wh[i]);
+        } else {
+            for (int o = 0; o < c->cout; o++)
+                for (size_t i = 0; i < per; i++) f->wexp[o * per + i] = c->wscale[o] * (float)c->wq[o * per + i];
+        }
+        d.weight = f->wexp;
+    }
     if (!d.wino && f->u->wino_lazy && f->K->conv_pre && c->k == 3 && c->stride == 1) {
-        ddpm_wino_transform_weights(c->cin, c->cout, c->w, f->wino_tmp);
+        ddpm_wino_transform_weights(c->cin, c->cout, d.weight, f->wino_tmp);
         d.wino = f->wino_tmp;
     }
     return d;
@@ -277,8 +295,8 @@ void ddpm_unet_forward(const ddpm_unet *u, const ddpm_kernel_table *K, int n, co
     float *att1 = cs + (size_t)s.maxconv;
     float *att2 = att1 + maxatt;
     float *pre_a = att2 + maxatt, *pre_b = pre_a + (size_t)GR * s.maxcin;
-    float *wino_tmp = pre_b + (size_t)GR * s.maxcin;
-    fwd f = {u, K, n, GR, temb_silu, tproj, t1, t2, cs, att1, att2, pre_a, pre_b, wino_tmp, trace, trace_user};
+    float *wino_tmp = pre_b + (size_t)GR * s.maxcin, *wexp = wino_tmp + (size_t)s.maxwino;
+    fwd f = {u, K, n, GR, temb_silu, tproj, t1, t2, cs, att1, att2, pre_a, pre_b, wino_tmp, wexp, trace, trace_user};
 
     /* temb: [n, E] = fc2(silu(fc1(sinusoid(t)))) + class_embed[y] */
     timestep_embedding(t, n, C, a->freq_shift, a->flip_sin_to_cos, scratch);

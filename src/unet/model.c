@@ -5,6 +5,7 @@
 #include "unet/model_internal.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,26 @@ typedef struct bind_ctx {
     float *arena;    /* NULL in the counting pass */
     size_t used;
     ddpm_dtype quantize;
+    int compact;     /* keep 3x3 conv weights as int8 + scales (I8) or binary16 (F16) */
+    int8_t *q;       /* compact arenas (fill pass) */
+    float *qscale;
+    uint16_t *h;
+    size_t q_used, s_used, h_used, compacted; /* compacted: parameters held compactly */
+    size_t tmp_count;                         /* the largest compacted tensor */
+    float *tmp;      /* one tensor's float32 values while compacting */
 } bind_ctx;
+
+/* One row of an I8 tensor as training/export.py quantizes it: scale = max|w| / 127, q = rint(w / scale). */
+static float quantize_row(const float *r, size_t per, int8_t *q) {
+    float amax = 0.0f;
+    for (size_t i = 0; i < per; i++) amax = fabsf(r[i]) > amax ? fabsf(r[i]) : amax;
+    const float scale = amax > 0.0f ? (float)((double)amax / 127.0) : 1.0f;
+    for (size_t i = 0; i < per; i++) {
+        double v = nearbyint((double)r[i] / (double)scale); /* round half to even, as numpy's rint */
+        q[i] = (int8_t)(v < -127.0 ? -127.0 : (v > 127.0 ? 127.0 : v));
+    }
+    return scale;
+}
 
 /* w: [rows, n / rows] rounded in place to what an F16 or I8 file of it holds (the loader's own dequantization). */
 static void quantize_rows(float *w, size_t n, size_t rows, ddpm_dtype q) {
@@ -25,17 +45,19 @@ static void quantize_rows(float *w, size_t n, size_t rows, ddpm_dtype q) {
         return;
     }
     const size_t per = n / rows;
+    int8_t qs[4096];
     for (size_t o = 0; o < rows; o++) {
-        float *r = w + o * per, amax = 0.0f;
-        for (size_t i = 0; i < per; i++) amax = fabsf(r[i]) > amax ? fabsf(r[i]) : amax;
-        const float scale = amax > 0.0f ? (float)((double)amax / 127.0) : 1.0f; /* as training/export.py */
-        for (size_t i = 0; i < per; i++) {
-            double v = nearbyint((double)r[i] / (double)scale); /* round half to even, as numpy's rint */
-            v = v < -127.0 ? -127.0 : (v > 127.0 ? 127.0 : v);
-            r[i] = scale * (float)v;
-        }
+        float *r = w + o * per;
+        int8_t *qr = per <= sizeof qs ? qs : malloc(per);
+        if (!qr) continue; /* cannot happen for configs the validator lets through (per <= 36864) */
+        const float scale = quantize_row(r, per, qr);
+        for (size_t i = 0; i < per; i++) r[i] = scale * (float)qr[i];
+        if (qr != qs) free(qr);
     }
 }
+
+/* Every 3x3 conv weight is visited with slot = &conv->w (plan.c's v_conv): the conv it belongs to. */
+static ddpm_conv *conv_of_slot(float **slot) { return (ddpm_conv *)(void *)((char *)slot - offsetof(ddpm_conv, w)); }
 
 static ddpm_status bind_visit(void *ctx, const char *name, const char *alt, int ndim, const int64_t *shape,
                               float **slot, ddpm_error *err) {
@@ -46,12 +68,38 @@ static ddpm_status bind_visit(void *ctx, const char *name, const char *alt, int 
             return ddpm__fail(err, DDPM_ERR_TOO_LARGE, "tensor %s is too large", name);
     const char *use = name;
     if (!ddpm_st_find(b->file, name) && alt && ddpm_st_find(b->file, alt)) use = alt;
+    const int compact = b->compact && slot && ndim == 4 && shape[2] == 3 && shape[3] == 3;
     if (!b->arena) {
         /* counting pass: also report a missing tensor early, before the big allocation */
         if (!ddpm_st_find(b->file, use))
             return ddpm__fail(err, DDPM_ERR_MISSING_TENSOR, "the config needs tensor %s, which the file lacks", name);
+        if (compact) {
+            b->q_used += count, b->s_used += (size_t)shape[0], b->compacted += count;
+            b->tmp_count = count > b->tmp_count ? count : b->tmp_count;
+            return DDPM_OK;
+        }
         if (!ddpm__add_size(b->used, count, &b->used))
             return ddpm__fail(err, DDPM_ERR_TOO_LARGE, "model too large");
+        return DDPM_OK;
+    }
+    if (compact) { /* read, then keep only the int8 rows + scales or the halves */
+        ddpm_status st = ddpm_st_read_f32(b->file, use, ndim, shape, b->tmp, err);
+        if (st != DDPM_OK) return st;
+        ddpm_conv *cv = conv_of_slot(slot);
+        const size_t rows = (size_t)shape[0], per = count / rows;
+        if (b->quantize == DDPM_DTYPE_F16) {
+            uint16_t *h = b->h + b->h_used;
+            for (size_t i = 0; i < count; i++) h[i] = ddpm_f32_to_f16(b->tmp[i]);
+            cv->wh = h;
+            b->h_used += count;
+        } else {
+            int8_t *q = b->q + b->q_used;
+            float *sc = b->qscale + b->s_used;
+            for (size_t o = 0; o < rows; o++) sc[o] = quantize_row(b->tmp + o * per, per, q + o * per);
+            cv->wq = q, cv->wscale = sc;
+            b->q_used += count, b->s_used += rows;
+        }
+        *slot = NULL;
         return DDPM_OK;
     }
     float *dst = b->arena + b->used;
@@ -172,6 +220,8 @@ ddpm_status ddpm_model_load_buffer_ex(const void *data, size_t size, const ddpm_
     if (!data && size) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "data is NULL");
     const ddpm_load_options defaults = ddpm_load_default_options();
     if (!opt) opt = &defaults;
+    if (opt->compact && opt->quantize != DDPM_DTYPE_F16 && opt->quantize != DDPM_DTYPE_I8)
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "compact needs quantize F16 or I8");
     if ((unsigned)opt->winograd > DDPM_WINOGRAD_ON_THE_FLY)
         return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "winograd: %d is not AUTO, PRECOMPUTED or ON_THE_FLY",
                           (int)opt->winograd);
@@ -191,8 +241,24 @@ ddpm_status ddpm_model_load_buffer_ex(const void *data, size_t size, const ddpm_
     if ((st = ddpm_unet_plan(&m->u, &cfg, err)) != DDPM_OK) goto fail;
     if ((st = ddpm_schedule_create(&cfg.schedule, &m->sched, err)) != DDPM_OK) goto fail;
     m->u.cfg.schedule = *ddpm_schedule_get_params(m->sched); /* custom betas: point at the schedule's copy */
-    bind_ctx b = {f, NULL, 0, opt->quantize};
+    bind_ctx b = {f, NULL, 0, opt->quantize, opt->compact, NULL, NULL, NULL, 0, 0, 0, 0, 0, NULL};
     if ((st = ddpm_unet_visit(&m->u, bind_visit, &b, err)) != DDPM_OK) goto fail;
+    if (b.compacted) { /* the compact arenas: int8 + scales, or halves; the F32 arena then holds the rest */
+        const int half = opt->quantize == DDPM_DTYPE_F16;
+        const size_t cbytes = half ? 2 * b.q_used : b.q_used + 4 * b.s_used + 16;
+        m->compact = ddpm__alloc_aligned(cbytes);
+        b.tmp = malloc(sizeof(float) * b.tmp_count);
+        if (!m->compact || !b.tmp) {
+            free(b.tmp);
+            st = ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "cannot allocate %zu bytes of compact weights", cbytes);
+            goto fail;
+        }
+        if (half) b.h = m->compact;
+        else b.qscale = m->compact, b.q = (int8_t *)(void *)((float *)m->compact + b.s_used);
+        m->compact_params = b.compacted;
+        m->u.compact = 1;
+        b.q_used = b.s_used = 0;
+    }
     size_t bytes;
     if (!ddpm__mul_size(b.used, sizeof(float), &bytes) || bytes > size * 4 + 4096) {
         /* F32 weights cannot be more than 4x the file (I8 is the densest dtype): anything else is inconsistent */
@@ -207,13 +273,15 @@ ddpm_status ddpm_model_load_buffer_ex(const void *data, size_t size, const ddpm_
     m->weight_floats = b.used;
     b.arena = m->weights;
     b.used = 0;
-    if ((st = ddpm_unet_visit(&m->u, bind_visit, &b, err)) != DDPM_OK) goto fail;
+    st = ddpm_unet_visit(&m->u, bind_visit, &b, err);
+    free(b.tmp);
+    if (st != DDPM_OK) goto fail;
     if ((st = ddpm_st_check_all_used(f, err)) != DDPM_OK) goto fail;
     {
         const size_t wf = ddpm_unet_wino_floats(&m->u);
         size_t wbytes;
         const int ok = ddpm__mul_size(wf, sizeof(float), &wbytes);
-        m->u.wino_lazy = opt->winograd == DDPM_WINOGRAD_ON_THE_FLY ||
+        m->u.wino_lazy = m->u.compact || opt->winograd == DDPM_WINOGRAD_ON_THE_FLY ||
                          (opt->winograd == DDPM_WINOGRAD_AUTO && (!ok || wbytes > DDPM_WINOGRAD_PRECOMPUTE_MAX_BYTES));
         if (m->u.wino_lazy) goto wino_done;
         if (!ok || !(m->wino = ddpm__alloc_aligned(wbytes ? wbytes : 16))) {
@@ -259,6 +327,7 @@ void ddpm_model_free(ddpm_model *m) {
     ddpm_schedule_free(m->sched);
     ddpm__free_aligned(m->weights);
     ddpm__free_aligned(m->wino);
+    ddpm__free_aligned(m->compact);
     ddpm__free_aligned(m->ws);
     for (int i = 0; i < m->num_tensors; i++) free((char *)m->tensors[i].name);
     free(m->tensors);
@@ -278,7 +347,7 @@ void ddpm_model_free(ddpm_model *m) {
 
 const ddpm_model_config *ddpm_model_get_config(const ddpm_model *m) { return m ? &m->u.cfg : NULL; }
 const ddpm_schedule *ddpm_model_get_schedule(const ddpm_model *m) { return m ? m->sched : NULL; }
-size_t ddpm_model_num_params(const ddpm_model *m) { return m ? m->weight_floats : 0; }
+size_t ddpm_model_num_params(const ddpm_model *m) { return m ? m->weight_floats + m->compact_params : 0; }
 int ddpm_model_num_tensors(const ddpm_model *m) { return m ? m->num_tensors : 0; }
 double ddpm_model_flops(const ddpm_model *m) { return m ? m->flops : 0.0; }
 int ddpm_model_num_metadata(const ddpm_model *m) { return m ? m->num_meta : 0; }

@@ -10,9 +10,14 @@
 typedef struct ddpm_conv {
     int cin, cout, k, stride;
     int pad_after_only;     /* see ddpm_conv_desc */
-    float *w; /* [cout, cin, k, k] */
+    float *w; /* [cout, cin, k, k]; NULL when compacted (then wq + wscale or wh hold it) */
     float *b; /* [cout] */
     float *wino; /* 3x3 stride 1: ddpm_wino_transform_weights(w), filled after binding (NULL until then) */
+    /* a compacted 3x3 conv's weights (ddpm_load_options.compact): int8 rows with one scale per output channel,
+     * w[o, ...] = wscale[o] * wq[o, ...], or binary16; the forward pass expands them per call */
+    const int8_t *wq;
+    const float *wscale;
+    const uint16_t *wh;
 } ddpm_conv;
 
 typedef struct ddpm_norm {
@@ -57,6 +62,7 @@ typedef struct ddpm_unet {
     ddpm_norm norm_out;
     int num_down, num_up;
     ddpm_block down[DDPM_MAX_BLOCKS], up[DDPM_MAX_BLOCKS];
+    int compact;             /* 1: 3x3 conv weights kept compacted (ddpm_conv.wq / wh), expanded per call */
     int wino_lazy;           /* 1: no precomputed Winograd weights; the forward pass transforms each 3x3 stride-1
                                 conv's weights into scratch when its kernel table runs Winograd (same values) */
     ddpm_resblock mid1, mid2;

@@ -136,7 +136,7 @@ WASM_EXPORT const char *ddpm_wasm_model_default_sampler(const ddpm_model *m) {
  * ddpm_dtype (F32 = as stored), winograd a ddpm_winograd. */
 WASM_EXPORT int ddpm_wasm_model_load(const void *weights, size_t size, const char *config, size_t config_len,
                                      const char *sched, size_t sched_len, int quantize, int winograd,
-                                     ddpm_model **out, ddpm_error *err) {
+                                     int compact, ddpm_model **out, ddpm_error *err) {
     ddpm_load_options o = ddpm_load_default_options();
     o.unet_config = config;
     o.unet_config_len = config_len;
@@ -144,6 +144,7 @@ WASM_EXPORT int ddpm_wasm_model_load(const void *weights, size_t size, const cha
     o.scheduler_config_len = sched_len;
     o.quantize = (ddpm_dtype)quantize;
     o.winograd = (ddpm_winograd)winograd;
+    o.compact = compact;
     return (int)ddpm_model_load_buffer_ex(weights, size, &o, out, err);
 }
 
