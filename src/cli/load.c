@@ -7,11 +7,11 @@
 #include <string.h>
 
 void cli_model_flags_init(cli_flag *f) {
-    const char *names[CLI_MODEL_FLAG_COUNT] = {"variant", "quantize", "config", "scheduler", "kernels"};
+    const char *names[CLI_MODEL_FLAG_COUNT] = {"variant", "quantize", "config", "scheduler", "kernels", "compact"};
     for (int i = 0; i < CLI_MODEL_FLAG_COUNT; i++) {
         memset(&f[i], 0, sizeof f[i]);
         f[i].name = names[i];
-        f[i].takes_value = 1;
+        f[i].takes_value = i != 5; /* --compact is a switch */
     }
 }
 
@@ -58,6 +58,10 @@ ddpm_model *cli_load_model_flags(const char *path, const cli_flag *mf) {
         else if (strcmp(q, "f16") == 0) o.quantize = DDPM_DTYPE_F16;
         else if (strcmp(q, "i8") == 0) o.quantize = DDPM_DTYPE_I8;
         else cli_die("--quantize must be f32, f16 or i8, got '%s'", q);
+    }
+    if (mf && mf[5].count) {
+        if (o.quantize == DDPM_DTYPE_F32) cli_die("--compact needs --quantize i8 or f16");
+        o.compact = 1;
     }
     ddpm_error err;
     ddpm_model *m = NULL;
