@@ -7,6 +7,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+float ddpm_quantize_row_i8(const float *w, size_t n, int8_t *q) {
+    float amax = 0.0f;
+    for (size_t i = 0; i < n; i++) amax = fabsf(w[i]) > amax ? fabsf(w[i]) : amax;
+    const float scale = amax > 0.0f ? (float)((double)amax / 127.0) : 1.0f;
+    for (size_t i = 0; i < n; i++) {
+        const double v = nearbyint((double)w[i] / (double)scale);
+        q[i] = (int8_t)(v < -127.0 ? -127.0 : (v > 127.0 ? 127.0 : v));
+    }
+    return scale;
+}
+
 uint16_t ddpm_f32_to_f16(float f) {
     uint32_t x;
     memcpy(&x, &f, sizeof x);

@@ -87,6 +87,10 @@ char *ddpm_st_printable(const char *s, char *buf, size_t size);
 float ddpm_f16_to_f32(uint16_t h);
 /* binary32 -> binary16, rounded to nearest even (overflow to infinity, NaN stays NaN). */
 uint16_t ddpm_f32_to_f16(float f);
+/* One row of an I8 tensor as training/export.py quantizes it: scale = max|w| / 127 (1 for an all-zero row),
+ * q[i] = rint(w[i] / scale) clamped to [-127, 127] (round half to even, as numpy); returns the scale. The loader
+ * dequantizes as scale * (float)q[i]. */
+float ddpm_quantize_row_i8(const float *w, size_t n, int8_t *q);
 
 /*
  * Reads tensor `name` as float32 into dst (expected_shape[0] * ... * expected_shape[ndim-1] floats; ndim 0 .. 4).

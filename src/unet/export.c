@@ -37,7 +37,7 @@ static ddpm_status collect_visit(void *ctx, const char *name, const char *alt, i
     const float *data = slot ? *slot : c->next;
     float *owned = NULL;
     if (slot && !*slot && c->list) { /* a compacted 3x3 conv (model.c): slot is &conv->w; expand its weights */
-        const ddpm_conv *cv = (const ddpm_conv *)(const void *)((const char *)slot - offsetof(ddpm_conv, w));
+        const ddpm_conv *cv = ddpm_unet_conv_of_weight_slot(slot);
         owned = malloc(sizeof(float) * (count ? count : 1));
         if (!owned) return ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "export: out of memory");
         const size_t per = count / (size_t)shape[0];
@@ -140,19 +140,16 @@ static void put_data(sbuf *b, ddpm_dtype dt, const entry *e, float *scale_out) {
         }
     } else if (is_i8(dt, e)) {
         const size_t rows = (size_t)e->shape[0], per = e->count / rows;
-        for (size_t o = 0; o < rows; o++) {
-            const float *r = e->data + o * per;
-            float amax = 0.0f;
-            for (size_t i = 0; i < per; i++) amax = fabsf(r[i]) > amax ? fabsf(r[i]) : amax;
-            const float scale = amax > 0.0f ? (float)((double)amax / 127.0) : 1.0f; /* as training/export.py */
-            scale_out[o] = scale;
-            for (size_t i = 0; i < per; i++) {
-                double v = nearbyint((double)r[i] / (double)scale);
-                v = v < -127.0 ? -127.0 : (v > 127.0 ? 127.0 : v);
-                const signed char q = (signed char)v;
-                put(b, &q, 1);
-            }
+        int8_t *q = malloc(per ? per : 1);
+        if (!q) {
+            b->failed = 1;
+            return;
         }
+        for (size_t o = 0; o < rows; o++) {
+            scale_out[o] = ddpm_quantize_row_i8(e->data + o * per, per, q);
+            put(b, q, per);
+        }
+        free(q);
     } else {
         for (size_t i = 0; i < e->count; i++) {
             uint32_t u;

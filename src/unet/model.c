@@ -26,38 +26,23 @@ typedef struct bind_ctx {
     float *tmp;      /* one tensor's float32 values while compacting */
 } bind_ctx;
 
-/* One row of an I8 tensor as training/export.py quantizes it: scale = max|w| / 127, q = rint(w / scale). */
-static float quantize_row(const float *r, size_t per, int8_t *q) {
-    float amax = 0.0f;
-    for (size_t i = 0; i < per; i++) amax = fabsf(r[i]) > amax ? fabsf(r[i]) : amax;
-    const float scale = amax > 0.0f ? (float)((double)amax / 127.0) : 1.0f;
-    for (size_t i = 0; i < per; i++) {
-        double v = nearbyint((double)r[i] / (double)scale); /* round half to even, as numpy's rint */
-        q[i] = (int8_t)(v < -127.0 ? -127.0 : (v > 127.0 ? 127.0 : v));
-    }
-    return scale;
-}
-
 /* w: [rows, n / rows] rounded in place to what an F16 or I8 file of it holds (the loader's own dequantization). */
-static void quantize_rows(float *w, size_t n, size_t rows, ddpm_dtype q) {
+static ddpm_status quantize_rows(float *w, size_t n, size_t rows, ddpm_dtype q, ddpm_error *err) {
     if (q == DDPM_DTYPE_F16) {
         for (size_t i = 0; i < n; i++) w[i] = ddpm_f16_to_f32(ddpm_f32_to_f16(w[i]));
-        return;
+        return DDPM_OK;
     }
     const size_t per = n / rows;
-    int8_t qs[4096];
+    int8_t *qr = malloc(per ? per : 1);
+    if (!qr) return ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "quantize: out of memory");
     for (size_t o = 0; o < rows; o++) {
         float *r = w + o * per;
-        int8_t *qr = per <= sizeof qs ? qs : malloc(per);
-        if (!qr) continue; /* cannot happen for configs the validator lets through (per <= 36864) */
-        const float scale = quantize_row(r, per, qr);
+        const float scale = ddpm_quantize_row_i8(r, per, qr);
         for (size_t i = 0; i < per; i++) r[i] = scale * (float)qr[i];
-        if (qr != qs) free(qr);
     }
+    free(qr);
+    return DDPM_OK;
 }
-
-/* Every 3x3 conv weight is visited with slot = &conv->w (plan.c's v_conv): the conv it belongs to. */
-static ddpm_conv *conv_of_slot(float **slot) { return (ddpm_conv *)(void *)((char *)slot - offsetof(ddpm_conv, w)); }
 
 static ddpm_status bind_visit(void *ctx, const char *name, const char *alt, int ndim, const int64_t *shape,
                               float **slot, ddpm_error *err) {
@@ -85,7 +70,7 @@ static ddpm_status bind_visit(void *ctx, const char *name, const char *alt, int 
     if (compact) { /* read, then keep only the int8 rows + scales or the halves */
         ddpm_status st = ddpm_st_read_f32(b->file, use, ndim, shape, b->tmp, err);
         if (st != DDPM_OK) return st;
-        ddpm_conv *cv = conv_of_slot(slot);
+        ddpm_conv *cv = ddpm_unet_conv_of_weight_slot(slot);
         const size_t rows = (size_t)shape[0], per = count / rows;
         if (b->quantize == DDPM_DTYPE_F16) {
             uint16_t *h = b->h + b->h_used;
@@ -95,7 +80,7 @@ static ddpm_status bind_visit(void *ctx, const char *name, const char *alt, int 
         } else {
             int8_t *q = b->q + b->q_used;
             float *sc = b->qscale + b->s_used;
-            for (size_t o = 0; o < rows; o++) sc[o] = quantize_row(b->tmp + o * per, per, q + o * per);
+            for (size_t o = 0; o < rows; o++) sc[o] = ddpm_quantize_row_i8(b->tmp + o * per, per, q + o * per);
             cv->wq = q, cv->wscale = sc;
             b->q_used += count, b->s_used += rows;
         }
@@ -105,8 +90,9 @@ static ddpm_status bind_visit(void *ctx, const char *name, const char *alt, int 
     float *dst = b->arena + b->used;
     ddpm_status st = ddpm_st_read_f32(b->file, use, ndim, shape, dst, err);
     if (st != DDPM_OK) return st;
-    if (b->quantize == DDPM_DTYPE_F16 || (b->quantize == DDPM_DTYPE_I8 && ndim >= 2))
-        quantize_rows(dst, count, ndim >= 1 ? (size_t)shape[0] : 1, b->quantize);
+    if ((b->quantize == DDPM_DTYPE_F16 || (b->quantize == DDPM_DTYPE_I8 && ndim >= 2)) &&
+        (st = quantize_rows(dst, count, ndim >= 1 ? (size_t)shape[0] : 1, b->quantize, err)) != DDPM_OK)
+        return st;
     if (slot) *slot = dst;
     b->used += count;
     return DDPM_OK;

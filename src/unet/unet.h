@@ -5,6 +5,8 @@
 #include "core/internal.h"
 #include "nn/kernels.h"
 
+#include <stddef.h>
+
 #define DDPM_MAX_BLOCKS 128
 
 typedef struct ddpm_conv {
@@ -85,6 +87,11 @@ ddpm_status ddpm_unet_plan(ddpm_unet *u, const ddpm_model_config *cfg, ddpm_erro
 typedef ddpm_status (*ddpm_tensor_visitor)(void *ctx, const char *name, const char *alt, int ndim,
                                            const int64_t *shape, float **slot, ddpm_error *err);
 ddpm_status ddpm_unet_visit(ddpm_unet *u, ddpm_tensor_visitor fn, void *ctx, ddpm_error *err);
+
+/* Every 3x3 conv weight is visited with slot = &conv->w (plan.c's v_conv): the conv that slot belongs to. */
+static inline ddpm_conv *ddpm_unet_conv_of_weight_slot(float **slot) {
+    return (ddpm_conv *)(void *)((char *)slot - offsetof(ddpm_conv, w));
+}
 
 /* Calls fn on every convolution of the plan, in a fixed order. */
 void ddpm_unet_each_conv(ddpm_unet *u, void (*fn)(void *ctx, ddpm_conv *c), void *ctx);
