@@ -478,9 +478,75 @@ const char *ddpm_simd_backend(void);
  * already guided, for a batch at given timesteps) and draws noise only through ctx->noise, which makes every image's
  * noise depend on (seed, image index, step) alone. Built-in samplers register through ddpm_sampler_register() like
  * any plugin.
+ *
+ * Writing one: a complete plugin, Euler's method on the probability-flow ODE in the variance-exploding scale
+ * (tests/plugin_example.c is this text, built against this header alone and run by ctest):
+ *
+ *     #include <math.h>
+ *     #include <stdlib.h>
+ *     #include "ddpm.h"
+ *
+ *     typedef struct { float *out; float *t; } euler_state;     // per-run scratch
+ *
+ *     static ddpm_status euler_create(void *user, const ddpm_sampler_context *ctx, void **state) {
+ *         (void)user;
+ *         euler_state *s = calloc(1, sizeof *s);
+ *         if (!s) return DDPM_ERR_OUT_OF_MEMORY;
+ *         s->out = malloc(sizeof(float) * ctx->batch * ctx->image_elems);
+ *         s->t = malloc(sizeof(float) * ctx->batch);
+ *         if (!s->out || !s->t) { free(s->out); free(s->t); free(s); return DDPM_ERR_OUT_OF_MEMORY; }
+ *         *state = s;
+ *         return DDPM_OK;
+ *     }
+ *
+ *     // abar(t): alphas_cumprod, 1 past the end
+ *     static double abar(const ddpm_sampler_context *ctx, int t) {
+ *         return t < 0 ? 1.0 : ddpm_schedule_array_get(ctx->schedule, DDPM_ALPHAS_CUMPROD)[t];
+ *     }
+ *
+ *     static ddpm_status euler_step(void *user, void *state, const ddpm_sampler_context *ctx, int i, float *x) {
+ *         (void)user;
+ *         euler_state *s = state;
+ *         const int t = ctx->timesteps[i], tn = i + 1 < ctx->num_steps ? ctx->timesteps[i + 1] : -1;
+ *         const double a = abar(ctx, t), an = abar(ctx, tn);
+ *         for (int k = 0; k < ctx->batch; k++) s->t[k] = (float)t;
+ *         ddpm_status st = ctx->denoise(ctx, x, s->t, s->out);     // [batch, image_elems]
+ *         if (st != DDPM_OK) return st;
+ *         if (ctx->prediction != DDPM_PREDICT_EPSILON) return DDPM_ERR_UNSUPPORTED;
+ *         // x_ve = x / sqrt(abar) moves along eps: x_ve' = x_ve + (sigma' - sigma) eps
+ *         const double sig = sqrt((1 - a) / a), sign = sqrt((1 - an) / an);
+ *         for (size_t j = 0; j < ctx->batch * ctx->image_elems; j++)
+ *             x[j] = (float)(sqrt(an) * (x[j] / sqrt(a) + (sign - sig) * s->out[j]));
+ *         return DDPM_OK;
+ *     }
+ *
+ *     static void euler_destroy(void *user, const ddpm_sampler_context *ctx, void *state) {
+ *         (void)user; (void)ctx;
+ *         euler_state *s = state;
+ *         free(s->out); free(s->t); free(s);
+ *     }
+ *
+ *     static const ddpm_sampler_vtable my_euler = {
+ *         .api_version = DDPM_SAMPLER_API_VERSION,
+ *         .name = "my_euler",
+ *         .description = "Euler on the probability-flow ODE",
+ *         .evals_per_step = 1,
+ *         .create = euler_create, .step = euler_step, .destroy = euler_destroy,
+ *     };
+ *
+ *     // once, before sampling:  ddpm_sampler_register(&my_euler, &err);
+ *     // then any run:           params.sampler = "my_euler";
+ *
+ * Options (ddpm_sampler_option) appear in UIs and are validated by the run before create() is called; the values
+ * arrive in ctx->option_values in the vtable's declared order. The noise of step i comes from ctx->noise(ctx, i,
+ * stream, out); a sampler that draws only there is bit-reproducible for any batch split.
+ *
+ * Version 2 (this header) passes every callback the vtable's user_data first and gives destroy() the context; the
+ * context names its sampler (ctx->sampler) and no longer carries the engine's pointer. A version 1 vtable is refused
+ * with DDPM_ERR_VERSION: add the user_data parameter to create / step / destroy and set api_version = 2.
  * ============================================================================================================= */
 
-#define DDPM_SAMPLER_API_VERSION 1
+#define DDPM_SAMPLER_API_VERSION 2
 
 typedef enum ddpm_option_type { DDPM_OPTION_FLOAT = 0, DDPM_OPTION_INT = 1, DDPM_OPTION_BOOL = 2,
                                 DDPM_OPTION_CHOICE = 3 } ddpm_option_type;
@@ -495,8 +561,12 @@ typedef struct ddpm_sampler_option {
     const char *help;
 } ddpm_sampler_option;
 
+typedef struct ddpm_sampler_vtable ddpm_sampler_vtable;
 typedef struct ddpm_sampler_context ddpm_sampler_context;
+
+/* What a sampler sees of its run. The engine owns it; it stays at one address for the life of the run. */
 struct ddpm_sampler_context {
+    const ddpm_sampler_vtable *sampler; /* the run's copy of the registered vtable (name, options, user_data) */
     const ddpm_schedule *schedule;
     ddpm_prediction prediction;     /* what denoise() returns */
     int batch;                      /* images in x */
@@ -512,15 +582,17 @@ struct ddpm_sampler_context {
     void (*noise)(const ddpm_sampler_context *ctx, int step, int stream, float *out);
     /* The sampler may write its current estimate of x0 here after each step ([batch, image_elems], may be NULL). */
     float *pred_x0;
-    void *engine;                   /* private to the engine */
     /* NULL, or num_steps entries: the timestep step i moves to (-1: the end), where it is not timesteps[i + 1]:
      * diffusers' DDPMScheduler and DDIMScheduler step from t to t - T / steps (integer division) on a grid they
      * made, whatever the grid's next entry (ddpm_denoiser.diffusers_grid). The built-in ddpm and ddim samplers
      * follow it; the others ignore it. */
     const int *prev_timesteps;
+    /* Per-image class labels ([batch]; -1 = none / the null class), or NULL for an unconditional run. For the
+     * sampler's information: denoise() applies them (and guidance) itself. */
+    const int *labels;
 };
 
-typedef struct ddpm_sampler_vtable {
+struct ddpm_sampler_vtable {
     uint32_t api_version;           /* DDPM_SAMPLER_API_VERSION */
     const char *name;               /* unique, [a-z0-9_]+ */
     const char *description;
@@ -528,13 +600,14 @@ typedef struct ddpm_sampler_vtable {
     const ddpm_sampler_option *options;
     /* Model evaluations per step (1 for first-order samplers, 2 for Heun/DPM2; informational). */
     int evals_per_step;
-    /* Allocate per-run state (may set *state = NULL). Called once before step 0. */
-    ddpm_status (*create)(const ddpm_sampler_context *ctx, void **state);
-    /* Advance x ([batch, image_elems], in place) by step i of ctx->num_steps. */
-    ddpm_status (*step)(void *state, const ddpm_sampler_context *ctx, int i, float *x);
-    void (*destroy)(void *state);
-    void *user_data;                /* free for the plugin; the registry keeps the pointer */
-} ddpm_sampler_vtable;
+    /* Allocate per-run state (may set *state = NULL). Called once before step 0; optional (with destroy). */
+    ddpm_status (*create)(void *user_data, const ddpm_sampler_context *ctx, void **state);
+    /* Advance x ([batch, image_elems], in place) by step i of ctx->num_steps. Required. */
+    ddpm_status (*step)(void *user_data, void *state, const ddpm_sampler_context *ctx, int i, float *x);
+    /* Free what create() made (called once, also when the run stops early). */
+    void (*destroy)(void *user_data, const ddpm_sampler_context *ctx, void *state);
+    void *user_data;                /* the plugin's: passed to every callback; the registry keeps the pointer */
+};
 
 /* The vtable is copied; the strings and options it points to must outlive the registration. */
 ddpm_status ddpm_sampler_register(const ddpm_sampler_vtable *vt, ddpm_error *err);
@@ -566,6 +639,10 @@ typedef struct ddpm_sample_params {
     int batch;                  /* images, 1 .. DDPM_MAX_BATCH */
     uint32_t first_image;       /* global index of image 0 (to split a batch across workers) */
     int class_label;            /* -1: unconditional (null class); else 0 .. num_classes-1 */
+    const int *labels;          /* optional [batch]: image k's own class (-1 = the null class), instead of
+                                   class_label; image k then equals a batch-1 run with class_label = labels[k] and
+                                   first_image + k, bit for bit. Under guidance, images labelled -1 are sampled
+                                   unguided (their guided output equals the unconditional one). */
     float guidance;             /* classifier-free guidance scale w: out = uncond + w (cond - uncond); 1 = none */
     const float *init_image;    /* optional [batch, C, S, S] start image in [-1, 1] (image-to-image) */
     float strength;             /* with init_image: 0 < strength <= 1; starts at t = round(strength * T) - 1 */

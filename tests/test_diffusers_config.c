@@ -158,7 +158,7 @@ static void test_corrupt(void) {
 /* diffusers' grids (np.round half to even, np.arange / np.linspace in double) and its t - T // steps stepping rule:
  * expected values printed by numpy from set_timesteps()'s expressions of diffusers v0.21.4. */
 static int seen_prev[64], seen_n;
-static ddpm_status record_step(void *st, const ddpm_sampler_context *ctx, int i, float *x) {
+static ddpm_status record_step(void *user, void *st, const ddpm_sampler_context *ctx, int i, float *x) {
     (void)st, (void)x;
     if (i == 0) {
         seen_n = ctx->num_steps;
@@ -173,8 +173,11 @@ static void test_grids(void) {
     static const int tr16_prev[16] = {937, 875, 812, 749, 687, 625, 562, 499, 437, 375, 312, 249, 187, 125, 62, -1};
     static const int li16[16] = {999, 932, 866, 799, 733, 666, 599, 533, 466, 400, 333, 266, 200, 133, 67, 0};
     static const int tr7[7] = {999, 856, 713, 570, 428, 285, 142}, tr7_prev[7] = {857, 714, 571, 428, 286, 143, 0};
-    static const ddpm_sampler_vtable rec = {DDPM_SAMPLER_API_VERSION, "test_record_prev", "records prev_timesteps",
-                                            0, NULL, 1, NULL, record_step, NULL, NULL};
+    static const ddpm_sampler_vtable rec = {.api_version = DDPM_SAMPLER_API_VERSION,
+                                            .name = "test_record_prev",
+                                            .description = "records prev_timesteps",
+                                            .evals_per_step = 1,
+                                            .step = record_step};
     ddpm_sampler_register(&rec, NULL);
     ddpm_model *m = load_dir(DIR "/small-rgb");
     if (!m) return;

@@ -47,7 +47,7 @@ static float *g_probe_out;
 static size_t g_probe_n;
 static int g_probe_calls;
 
-static ddpm_status probe_step(void *state, const ddpm_sampler_context *ctx, int i, float *x) {
+static ddpm_status probe_step(void *user, void *state, const ddpm_sampler_context *ctx, int i, float *x) {
     (void)state;
     float t[64];
     if (ctx->batch > 64) return DDPM_ERR_INVALID_ARGUMENT;
@@ -60,46 +60,77 @@ static ddpm_status probe_step(void *state, const ddpm_sampler_context *ctx, int 
     return ctx->denoise(ctx, x, t, g_probe_out);
 }
 
-static const ddpm_sampler_vtable probe_vt = {DDPM_SAMPLER_API_VERSION, "test_probe", "records denoise()", 0, NULL, 1,
-                                             NULL, probe_step, NULL, NULL};
+static const ddpm_sampler_vtable probe_vt = {.api_version = DDPM_SAMPLER_API_VERSION,
+                                             .name = "test_probe",
+                                             .description = "records denoise()",
+                                             .evals_per_step = 1,
+                                             .step = probe_step};
 
 /* "test_opts": four options of every type; create() records the resolved option values. */
 static const char *const opt_choices[] = {"red", "green", "blue", NULL};
 static const ddpm_sampler_option opts_options[] = {
-    {"f", DDPM_OPTION_FLOAT, 0.5, 0.0, 1.0, NULL, "a float"},
-    {"n", DDPM_OPTION_INT, 3, 1, 10, NULL, "an int"},
-    {"b", DDPM_OPTION_BOOL, 1, 0, 1, NULL, "a bool"},
-    {"c", DDPM_OPTION_CHOICE, 1, 0, 2, opt_choices, "a choice"},
+    {.name = "f", .type = DDPM_OPTION_FLOAT, .default_value = 0.5, .min_value = 0, .max_value = 1, .help = "a float"},
+    {.name = "n", .type = DDPM_OPTION_INT, .default_value = 3, .min_value = 1, .max_value = 10, .help = "an int"},
+    {.name = "b", .type = DDPM_OPTION_BOOL, .default_value = 1, .min_value = 0, .max_value = 1, .help = "a bool"},
+    {.name = "c", .type = DDPM_OPTION_CHOICE, .default_value = 1, .min_value = 0, .max_value = 2,
+     .choices = opt_choices, .help = "a choice"},
 };
 static double g_opts_seen[4];
 static int g_opts_creates, g_opts_destroys;
+/* the user_data of test_opts: every callback must receive it, and the context must name the sampler */
+static int g_opts_user, g_opts_user_ok = 1;
 
-static ddpm_status opts_create(const ddpm_sampler_context *ctx, void **state) {
+static void opts_check(void *user, const ddpm_sampler_context *ctx) {
+    if (user != &g_opts_user || !ctx || !ctx->sampler || ctx->sampler->user_data != &g_opts_user ||
+        strcmp(ctx->sampler->name, "test_opts") != 0)
+        g_opts_user_ok = 0;
+}
+
+static ddpm_status opts_create(void *user, const ddpm_sampler_context *ctx, void **state) {
+    opts_check(user, ctx);
     for (int i = 0; i < 4; i++) g_opts_seen[i] = ctx->option_values[i];
     g_opts_creates++;
     *state = malloc(16); /* something for ASan to see freed */
     return *state ? DDPM_OK : DDPM_ERR_OUT_OF_MEMORY;
 }
-static void opts_destroy(void *state) {
+static void opts_destroy(void *user, const ddpm_sampler_context *ctx, void *state) {
+    opts_check(user, ctx);
     g_opts_destroys++;
     free(state);
 }
-static ddpm_status noop_step(void *state, const ddpm_sampler_context *ctx, int i, float *x) {
+static ddpm_status noop_step(void *user, void *state, const ddpm_sampler_context *ctx, int i, float *x) {
     (void)state, (void)ctx, (void)i, (void)x;
     return DDPM_OK;
 }
-static const ddpm_sampler_vtable opts_vt = {DDPM_SAMPLER_API_VERSION, "test_opts", "options", 4, opts_options, 1,
-                                            opts_create, noop_step, opts_destroy, NULL};
+static ddpm_status opts_step(void *user, void *state, const ddpm_sampler_context *ctx, int i, float *x) {
+    opts_check(user, ctx);
+    return DDPM_OK;
+}
+static const ddpm_sampler_vtable opts_vt = {.api_version = DDPM_SAMPLER_API_VERSION,
+                                            .name = "test_opts",
+                                            .description = "options",
+                                            .num_options = 4,
+                                            .options = opts_options,
+                                            .evals_per_step = 1,
+                                            .create = opts_create,
+                                            .step = opts_step,
+                                            .destroy = opts_destroy,
+                                            .user_data = &g_opts_user};
 
 /* "test_failcreate": create() fails. */
-static ddpm_status failing_create(const ddpm_sampler_context *ctx, void **state) {
+static ddpm_status failing_create(void *user, const ddpm_sampler_context *ctx, void **state) {
     (void)ctx;
     *state = NULL;
     return DDPM_ERR_OUT_OF_MEMORY;
 }
-static void nothing_destroy(void *state) { (void)state; }
-static const ddpm_sampler_vtable failcreate_vt = {DDPM_SAMPLER_API_VERSION, "test_failcreate", "fails", 0, NULL, 1,
-                                                  failing_create, noop_step, nothing_destroy, NULL};
+static void nothing_destroy(void *user, const ddpm_sampler_context *ctx, void *state) { (void)state; }
+static const ddpm_sampler_vtable failcreate_vt = {.api_version = DDPM_SAMPLER_API_VERSION,
+                                                  .name = "test_failcreate",
+                                                  .description = "fails",
+                                                  .evals_per_step = 1,
+                                                  .create = failing_create,
+                                                  .step = noop_step,
+                                                  .destroy = nothing_destroy};
 
 /* ================================================================================================================
  * Denoisers for ddpm_run_create_with
@@ -344,6 +375,7 @@ static void test_options(ddpm_model *cond) {
     ddpm_run_free(run);
     CHECK(g_opts_creates == 2 && g_opts_destroys == 2, "create/destroy called once per run (%d/%d)", g_opts_creates,
           g_opts_destroys);
+    CHECK(g_opts_user_ok, "create, step and destroy receive the vtable's user_data; ctx->sampler is the sampler");
 
     static const struct {
         const char *name;
@@ -924,6 +956,11 @@ static void test_registry(ddpm_model *m) {
     vt.api_version = 0;
     st = ddpm_sampler_register(&vt, &err);
     CHECK(st == DDPM_ERR_VERSION, "api_version 0 -> DDPM_ERR_VERSION");
+    vt.api_version = 1; /* a plugin of the first API: its message says what changed */
+    st = ddpm_sampler_register(&vt, &err);
+    CHECK(st == DDPM_ERR_VERSION && strstr(err.message, "version 1") && strstr(err.message, "user_data") &&
+              strstr(err.message, "test_busy"),
+          "an API version 1 vtable -> DDPM_ERR_VERSION saying what changed (%s)", err.message);
     vt.api_version = DDPM_SAMPLER_API_VERSION;
     vt.step = NULL;
     st = ddpm_sampler_register(&vt, &err);
@@ -966,6 +1003,106 @@ static void test_registry(ddpm_model *m) {
     CHECK(st == DDPM_ERR_NOT_FOUND, "unregister twice -> DDPM_ERR_NOT_FOUND");
 }
 
+/* ================================================================================================================
+ * 9. Per-image labels
+ * ============================================================================================================= */
+
+/* labels[k] reaches the model for image k (null = num_classes), and image k of the batch equals a batch-1 run of its
+ * own class and first_image, bit for bit, with and without guidance (a null-labelled image under guidance equals
+ * the unguided run); conflicting or out-of-range labels are refused. */
+static void test_labels(ddpm_model *cond, ddpm_model *unc) {
+    printf("-- per-image labels\n");
+    const size_t D = image_elems(cond);
+    const int nc = ddpm_model_get_config(cond)->num_classes;
+    enum { B = 4 };
+    const int labels[B] = {1, -1, 0, nc - 1};
+    ddpm_error err;
+    ddpm_sample_params p = ddpm_sample_default_params();
+    p.steps = 4;
+    p.seed = 11;
+    p.batch = B;
+    p.first_image = 5;
+    p.labels = labels;
+
+    recorder rec;
+    memset(&rec, 0, sizeof rec);
+    ddpm_denoiser d = model_denoiser(cond, &rec);
+    ddpm_run *run = NULL;
+    CHECK(ddpm_run_create_with(&d, &p, &run, &err) == DDPM_OK && ddpm_run_step(run, &err) == DDPM_OK,
+          "a run with per-image labels (%s)", err.message);
+    CHECK(rec.calls == 1 && rec.last_n == B && rec.had_y && rec.y[0] == 1 && rec.y[1] == nc && rec.y[2] == 0 &&
+              rec.y[3] == nc - 1,
+          "the model sees labels {1, null = %d, 0, %d} (got %d %d %d %d)", nc, nc - 1, rec.y[0], rec.y[1], rec.y[2],
+          rec.y[3]);
+    ddpm_run_free(run);
+    p.guidance = 2.0f;
+    rec.calls = 0;
+    CHECK(ddpm_run_create_with(&d, &p, &run, &err) == DDPM_OK && ddpm_run_step(run, &err) == DDPM_OK,
+          "per-image labels under guidance (%s)", err.message);
+    int y_ok = rec.last_n == 2 * B;
+    for (int k = 0; k < B; k++) y_ok &= rec.y[k] == (labels[k] < 0 ? nc : labels[k]) && rec.y[B + k] == nc;
+    CHECK(y_ok, "guidance: one batch of %d, the labels then %d null labels", 2 * B, B);
+    ddpm_run_free(run);
+
+    for (int guided = 0; guided < 2; guided++) {
+        float *all = malloc(sizeof(float) * B * D), *one = malloc(sizeof(float) * D);
+        p.batch = B;
+        p.labels = labels;
+        p.class_label = -1;
+        p.first_image = 5;
+        p.guidance = guided ? 2.0f : 1.0f;
+        CHECK(ddpm_sample(cond, &p, all, NULL, NULL, &err) == DDPM_OK, "batch of 4 labels%s (%s)",
+              guided ? ", guidance 2" : "", err.message);
+        int same = 1;
+        for (int k = 0; k < B; k++) {
+            ddpm_sample_params q = p;
+            q.batch = 1;
+            q.labels = NULL;
+            q.class_label = labels[k];
+            q.first_image = p.first_image + (uint32_t)k;
+            if (labels[k] < 0) q.guidance = 1.0f; /* a null label is sampled unguided */
+            if (ddpm_sample(cond, &q, one, NULL, NULL, &err) != DDPM_OK ||
+                memcmp(one, all + (size_t)k * D, sizeof(float) * D) != 0)
+                same = 0;
+        }
+        CHECK(same, "%s: image k of the batch == a batch-1 run of class labels[k], first_image 5 + k, bit for bit",
+              guided ? "guidance 2 (the null-labelled image unguided)" : "no guidance");
+        free(all);
+        free(one);
+    }
+
+    p.guidance = 1.0f;
+    p.class_label = 2;
+    expect_refused(cond, &p, DDPM_ERR_INVALID_ARGUMENT, "labels and class_label together");
+    p.class_label = -1;
+    const int bad_hi[B] = {0, 1, nc, 2}, bad_lo[B] = {0, -2, 1, 2}, all_null[B] = {-1, -1, -1, -1};
+    p.labels = bad_hi;
+    expect_refused(cond, &p, DDPM_ERR_INVALID_ARGUMENT, "labels[2] = num_classes");
+    p.labels = bad_lo;
+    expect_refused(cond, &p, DDPM_ERR_INVALID_ARGUMENT, "labels[1] = -2");
+    p.labels = labels;
+    expect_refused(unc, &p, DDPM_ERR_INVALID_ARGUMENT, "labels on an unconditional model");
+    p.labels = all_null;
+    p.guidance = 2.0f;
+    expect_refused(cond, &p, DDPM_ERR_INVALID_ARGUMENT, "guidance with every label null");
+    p.guidance = 1.0f;
+    CHECK(ddpm_sample(unc, &p, NULL, NULL, NULL, &err) == DDPM_ERR_INVALID_ARGUMENT, "(out NULL refused)");
+    float *a = malloc(sizeof(float) * B * D), *b = malloc(sizeof(float) * B * D);
+    ddpm_sample_params q = p;
+    q.labels = NULL;
+    CHECK(ddpm_sample(unc, &p, a, NULL, NULL, &err) == DDPM_OK && ddpm_sample(unc, &q, b, NULL, NULL, &err) == DDPM_OK &&
+              memcmp(a, b, sizeof(float) * B * D) == 0,
+          "all-null labels on an unconditional model == no labels, bit for bit");
+    free(a);
+    free(b);
+    recorder r2;
+    memset(&r2, 0, sizeof r2);
+    ddpm_denoiser d2 = model_denoiser(cond, &r2);
+    d2.labels_required = 1;
+    p.labels = labels;
+    expect_refused_with(&d2, &p, DDPM_ERR_INVALID_ARGUMENT, "a null label where the model has no null class");
+}
+
 int main(void) {
     ddpm_model *cond = load(COND), *unc = load(UNCOND);
     if (!cond || !unc) {
@@ -985,6 +1122,7 @@ int main(void) {
     test_grids();
     test_img2img(cond);
     test_registry(cond);
+    test_labels(cond, unc);
     ddpm_model_free(cond);
     ddpm_model_free(unc);
     return tu_finish("test_run");

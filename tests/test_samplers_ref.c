@@ -19,12 +19,16 @@
  * the measured worst case, and a wrong coefficient, timestep or noise stream is off by 1e-3 or more.
  */
 #include "ddpm.h"
+
+#include <stdint.h>
 #include "data/samplers_ref.h"
 #include "testutil.h"
 
 #define TOL 1e-5
 
+/* The harness's own engine: the sampler context first, so the callbacks find the record from the context. */
 typedef struct rec {
+    ddpm_sampler_context ctx;
     const ddpm_schedule *sched;
     const double *ab;
     int ncalls;
@@ -44,7 +48,7 @@ static double ab_at(const rec *r, double t) {
 }
 
 static ddpm_status ref_denoise(const ddpm_sampler_context *ctx, const float *x, const float *t, float *out) {
-    rec *r = ctx->engine;
+    rec *r = (rec *)(uintptr_t)ctx;
     if (r->ncalls < 64) r->call_t[r->ncalls] = t[0];
     r->ncalls++;
     for (int k = 0; k < ctx->batch; k++) {
@@ -64,7 +68,7 @@ static ddpm_status ref_denoise(const ddpm_sampler_context *ctx, const float *x, 
 }
 
 static void ref_noise(const ddpm_sampler_context *ctx, int step, int stream, float *out) {
-    rec *r = ctx->engine;
+    rec *r = (rec *)(uintptr_t)ctx;
     if (r->nnoise < 64) r->noise_step[r->nnoise] = step;
     r->nnoise++;
     if (stream != 0 || step < 0 || step >= REF_S_STEPS) {
@@ -122,6 +126,7 @@ int main(void) {
         float px0[REF_S_N];
         ddpm_sampler_context ctx;
         memset(&ctx, 0, sizeof ctx);
+        ctx.sampler = vt;
         ctx.schedule = sched;
         ctx.prediction = (ddpm_prediction)rc->prediction;
         ctx.batch = REF_S_BATCH;
@@ -132,10 +137,10 @@ int main(void) {
         ctx.denoise = ref_denoise;
         ctx.noise = ref_noise;
         ctx.pred_x0 = px0;
-        ctx.engine = &r;
+        r.ctx = ctx;
 
         void *state = NULL;
-        ddpm_status st = vt->create ? vt->create(&ctx, &state) : DDPM_OK;
+        ddpm_status st = vt->create ? vt->create(vt->user_data, &r.ctx, &state) : DDPM_OK;
         CHECK(st == DDPM_OK, "%s: create", label);
         if (st != DDPM_OK) continue;
         double err[REF_S_STEPS], worst = 0;
@@ -143,11 +148,11 @@ int main(void) {
         for (int i = 0; i < REF_S_STEPS; i++) {
             float x[REF_S_N];
             for (int e = 0; e < REF_S_N; e++) x[e] = (float)rc->x[i][e];
-            if (vt->step(state, &ctx, i, x) != DDPM_OK) ok = 0;
+            if (vt->step(vt->user_data, state, &r.ctx, i, x) != DDPM_OK) ok = 0;
             err[i] = step_err(x, rc->x[i + 1]);
             if (!(err[i] <= worst)) worst = err[i];
         }
-        if (vt->destroy) vt->destroy(state);
+        if (vt->destroy) vt->destroy(vt->user_data, &r.ctx, state);
         if (!(worst <= worst_all)) worst_all = worst;
         CHECK(ok && err[0] <= TOL, "%s: first step matches the float64 reference (err %.2e)", label, err[0]);
         CHECK(ok && err[REF_S_STEPS / 2] <= TOL, "%s: middle step %d matches (err %.2e)", label, REF_S_STEPS / 2,
@@ -174,11 +179,11 @@ int main(void) {
         if (is_single_step(rc->sampler)) {
             const int i = REF_S_STEPS / 2;
             state = NULL;
-            if (vt->create) vt->create(&ctx, &state);
+            if (vt->create) vt->create(vt->user_data, &r.ctx, &state);
             float x[REF_S_N];
             for (int e = 0; e < REF_S_N; e++) x[e] = (float)rc->x[i][e];
-            st = vt->step(state, &ctx, i, x);
-            if (vt->destroy) vt->destroy(state);
+            st = vt->step(vt->user_data, state, &r.ctx, i, x);
+            if (vt->destroy) vt->destroy(vt->user_data, &r.ctx, state);
             const double e1 = step_err(x, rc->x[i + 1]);
             CHECK(st == DDPM_OK && e1 <= TOL, "%s: step %d alone on a fresh state matches (err %.2e)", label, i, e1);
         }

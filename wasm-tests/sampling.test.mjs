@@ -122,7 +122,7 @@ test('the noise streams (x_T and each step) equal float64 Philox + Box-Muller wi
   // x_T: before the first step, StepInfo-free: the run's x at creation is visible as step 0's input, so use a
   // JS sampler that records x at step 0 and the step noise the context hands it.
   const seenX = [], seenNoise = [];
-  engine.registerSampler({ apiVersion: 1, name: 'probe_noise', step(s, ctx, i, x) {
+  engine.registerSampler({ apiVersion: 2, name: 'probe_noise', step(s, ctx, i, x) {
     if (i === 0) seenX.push(x.slice());
     seenNoise.push(ctx.noise(i, 3));
   } });

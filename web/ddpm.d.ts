@@ -221,8 +221,10 @@ export interface SampleOptions {
   batch?: number;
   /** Global index of image 0: image k's noise depends on (seed, firstImage + k) only. Default 0. */
   firstImage?: number;
-  /** Conditional models only: 0..numClasses-1, or null / -1 for the null class. */
-  classLabel?: number | null;
+  /** Conditional models only: 0..numClasses-1, or null / -1 for the null class; or one label per image (an array
+   *  of batch labels, each a class or null / -1): image k then equals a batch-1 run of its own label and
+   *  firstImage + k, bit for bit. Under guidance, null-labelled images are sampled unguided. */
+  classLabel?: number | null | ArrayLike<number | null>;
   /** Classifier-free guidance scale w (1 = none); conditional models only. */
   guidance?: number;
   /** Image-to-image start: [batch or 1, C, S, S] in [-1, 1], or grey 0..255 bytes of S*S (or RGBA S*S*4: RGB for
@@ -268,9 +270,10 @@ export interface SampleResult {
   rgba(opts?: { cols?: number; scale?: number; gap?: number }): RGBAImage;
 }
 
-/** A sampler written in JavaScript: registered into the same C registry as the built-ins. */
+/** A sampler written in JavaScript: registered into the same C registry as the built-ins. The JS interface of
+ *  sampler API versions 1 and 2 is the same (2 adds ctx.labels and destroy's ctx); both are accepted. */
 export interface JsSamplerPlugin {
-  apiVersion: 1;
+  apiVersion: 1 | 2;
   name: string;
   description?: string;
   options?: SamplerOptionInfo[];
@@ -279,7 +282,7 @@ export interface JsSamplerPlugin {
   create?(ctx: SamplerContext): unknown;
   /** Advance x (in place, [batch * imageElems]) by step i. */
   step(state: unknown, ctx: SamplerContext, i: number, x: Float32Array): void;
-  destroy?(state: unknown): void;
+  destroy?(state: unknown, ctx: SamplerContext): void;
 }
 
 export interface SamplerContext {
@@ -291,6 +294,9 @@ export interface SamplerContext {
   /** T: the length of each schedule array. */
   numTimesteps: number;
   prediction: 'eps' | 'x0' | 'v';
+  /** Per-image class labels (-1 = the null class), or null for an unconditional run; informational (denoise()
+   *  applies the labels and the guidance itself). */
+  labels: number[] | null;
   /** Option values by name, validated. */
   options: Record<string, number | boolean | string>;
   /** Schedule arrays (float64, length T): betas, alphas, alphasCumprod, alphasCumprodPrev, sqrtAlphasCumprod,
@@ -323,6 +329,47 @@ export class Model {
   dispose(): void;
 }
 
+/** A network evaluated in JavaScript (a test model, another runtime run synchronously). */
+export interface JsModel {
+  /** The model output for n images: x [n, channels, size, size], t [n] (fractional for some samplers), labels [n]
+   *  (-1 = the null class) or null for an unconditional evaluation. Must be synchronous; an asynchronous network
+   *  awaits its output between steps (web/lib/net-model.js describes how) and returns it here. */
+  denoise(x: Float32Array, t: Float32Array, labels: Int32Array | null): Float32Array | ArrayLike<number>;
+  /** For messages. */
+  name?: string;
+  channels: number;
+  size: number;
+  /** What denoise() returns; default 'eps'. */
+  prediction?: 'eps' | 'x0' | 'v';
+  /** 0 (default): unconditional; else labels 0..numClasses-1. */
+  numClasses?: number;
+  /** Whether the model knows the null class (unconditional evaluation, guidance); default true. */
+  nullClass?: boolean;
+  /** The schedule: explicit betas, or a named one (default linear, 1000 steps, 1e-4 .. 0.02). */
+  betas?: ArrayLike<number>;
+  schedule?: 'linear' | 'scaled_linear' | 'cosine' | 'sigmoid';
+  numTimesteps?: number;
+  betaStart?: number;
+  betaEnd?: number;
+  rescaleZeroSnr?: boolean;
+  /** Compute the schedule in float32 as diffusers does. */
+  float32?: boolean;
+  /** Defaults of sample() (sampler 'ddpm', spacing 'leading', stepsOffset 0 unless given). */
+  defaults?: { sampler?: string; spacing?: 'leading' | 'trailing' | 'linspace'; stepsOffset?: number };
+}
+
+/** A JsModel inside the engine (Engine.wrapModel). */
+export class NetModel {
+  readonly config: { format: 'js'; inChannels: number; outChannels: number; imageSize: number; numClasses: number;
+    nullClass: boolean; prediction: 'eps' | 'x0' | 'v'; schedule: string; numTimesteps: number;
+    defaults: { sampler: string; spacing: string; stepsOffset: number; samplerOptions: Record<string, number> } };
+  /** The schedule arrays the engine built (float64, numTimesteps each): betas, alphasCumprod, ... */
+  schedule(): Record<string, Float64Array>;
+  sample(opts: SampleOptions): Promise<SampleResult>;
+  steps(opts: SampleOptions): AsyncIterableIterator<StepInfo> & { result: Promise<SampleResult> };
+  dispose(): void;
+}
+
 export class Engine {
   /** wasm: URL/path of ddpm.wasm (default: next to ddpm.js), its bytes, a Response or a compiled Module. */
   static load(wasm?: string | URL | ArrayBuffer | ArrayBufferView | Response | WebAssembly.Module): Promise<Engine>;
@@ -340,9 +387,15 @@ export class Engine {
    *  wrong; for a folder or repo the message starts with its id / URL. Download errors: see resolveModel. */
   loadModel(src: ModelSource, opts?: LoadOptions): Promise<Model>;
   samplers(): SamplerInfo[];
-  /** Registers into the C registry (at most 16 JS samplers at once). Errors: 'EXISTS', 'VERSION', 'INVALID_ARGUMENT'
-   *  (name not [a-z0-9_]{1,32}, no step, malformed option), 'TOO_LARGE'. */
+  /** Registers into the C registry (no limit on their number). Errors: 'EXISTS', 'VERSION', 'INVALID_ARGUMENT'
+   *  (name not [a-z0-9_]{1,32}, no step, malformed option). */
   registerSampler(plugin: JsSamplerPlugin): void;
+  /** A model plugin: a network evaluated in JS, sampled by every registered sampler (built-in or JS) with the
+   *  interface of a loaded Model. Errors thrown by denoise() end the run with code 'PLUGIN'. */
+  wrapModel(net: JsModel): NetModel;
+  /** One run over a model plugin: run(net, opts).sample() or .steps(), once; the wrapper is freed at the end. */
+  run(net: JsModel, opts: SampleOptions): { model: NetModel; sample(): Promise<SampleResult>;
+    steps(): AsyncIterableIterator<StepInfo> & { result: Promise<SampleResult> } };
   /** JS or built-in sampler. Errors: 'NOT_FOUND', 'BUSY' (a run still uses it). */
   unregisterSampler(name: string): void;
   /** Bytes of wasm linear memory (it only grows) and bytes the allocator has in use. */

@@ -2,12 +2,9 @@
  * `ddpm sample`: one sampling run through the public run API (ddpm_run_create / ddpm_run_step), with a progress
  * display on stderr, an optional frame every K steps, and the final batch written as a grid PNG and/or raw float32.
  *
- * --class all: the run API takes one label for the whole batch. Rather than one batch-1 run per image, the whole
- * batch goes through a single run over a denoiser that wraps the model (ddpm_run_create_with) and replaces each
- * conditional label by image k's own label, (first_image + k) % num_classes; null-class labels (the unconditional
- * half of classifier-free guidance) pass through unchanged. The noise of image k still comes from the RNG stream
- * (seed, first_image + k, ...) alone and the forward pass treats every image of a batch independently, so image k
- * equals a run of `--class (first_image + k) % num_classes --first-image first_image + k --batch 1`, bit for bit.
+ * --class all: one run with per-image labels (ddpm_sample_params.labels), image k's class being
+ * (first_image + k) % num_classes; the run API guarantees that image k equals a run of
+ * `--class (first_image + k) % num_classes --first-image first_image + k --batch 1`, bit for bit.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli/cli.h"
@@ -19,36 +16,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-/* ---- the per-image-label denoiser of --class all ---- */
-
-typedef struct label_denoiser {
-    ddpm_model *model;
-    int batch, num_classes;
-    int *labels; /* [batch] */
-    int *y;      /* [2 batch] scratch */
-} label_denoiser;
-
-static ddpm_status label_eval(void *user, int n, const float *x, const float *t, const int *y, float *out,
-                              ddpm_error *err) {
-    label_denoiser *L = user;
-    if (!y) return ddpm_model_forward(L->model, n, x, t, NULL, out, err);
-    if (n > 2 * L->batch) {
-        if (err) {
-            err->status = DDPM_ERR_INVALID_ARGUMENT;
-            snprintf(err->message, sizeof err->message, "label denoiser called with %d images (batch %d)", n,
-                     L->batch);
-        }
-        return DDPM_ERR_INVALID_ARGUMENT;
-    }
-    for (int j = 0; j < n; j++) L->y[j] = y[j] == L->num_classes ? y[j] : L->labels[j % L->batch];
-    return ddpm_model_forward(L->model, n, x, t, L->y, out, err);
-}
-
-static size_t label_ws(void *user, int n) {
-    const label_denoiser *L = user;
-    return ddpm_model_workspace_bytes(L->model, n);
-}
 
 /* ---- progress on stderr ---- */
 
@@ -341,25 +308,15 @@ int cli_cmd_sample(int argc, char **argv) {
     ddpm_error err;
     ddpm_run *run = NULL;
     ddpm_status st;
-    label_denoiser L = {m, B, c->num_classes, NULL, NULL};
+    int *labels = NULL;
     if (class_all) {
         if (c->num_classes == 0) cli_die("--class all needs a class-conditional model; %s is unconditional",
                                          model_path);
-        if (c->in_channels != c->out_channels)
-            cli_die("a model with %d input and %d output channels cannot be sampled", c->in_channels,
-                    c->out_channels);
-        L.labels = malloc(sizeof(int) * (size_t)B);
-        L.y = malloc(sizeof(int) * 2 * (size_t)B);
-        if (!L.labels || !L.y) cli_die("out of memory");
-        for (int k = 0; k < B; k++) L.labels[k] = (int)((p.first_image + (uint64_t)k) % (uint64_t)c->num_classes);
-        ddpm_denoiser d = {ddpm_model_get_schedule(m), c->prediction, C, S, c->num_classes, label_eval, &L,
-                           label_ws, 0, NULL, NULL, !c->arch.null_class};
-        ddpm_model_option_defaults(m, &d.num_option_defaults, &d.option_default_names, &d.option_default_values);
-        p.class_label = 0; /* a placeholder: label_eval substitutes each image's own label */
-        st = ddpm_run_create_with(&d, &p, &run, &err);
-    } else {
-        st = ddpm_run_create(m, &p, &run, &err);
+        if (!(labels = malloc(sizeof(int) * (size_t)B))) cli_die("out of memory");
+        for (int k = 0; k < B; k++) labels[k] = (int)((p.first_image + (uint64_t)k) % (uint64_t)c->num_classes);
+        p.labels = labels;
     }
+    st = ddpm_run_create(m, &p, &run, &err);
     if (st != DDPM_OK) cli_die("%s", err.message);
 
     const int N = ddpm_run_num_steps(run);
@@ -407,8 +364,7 @@ int cli_cmd_sample(int argc, char **argv) {
         fprintf(stderr, "wrote %s%s%s in %.2f s\n", V(F_OUT) ? V(F_OUT) : "", V(F_OUT) && V(F_RAW) ? " and " : "",
                 V(F_RAW) ? V(F_RAW) : "", elapsed);
     ddpm_run_free(run);
-    free(L.labels);
-    free(L.y);
+    free(labels);
     free(init);
     free(start);
     free(noise);

@@ -27,8 +27,8 @@ void ddpm__sampler_release(const char *name);
 /* The clip_range option of "ddpm" and "ddim" (diffusers' clip_sample_range), default 1. It means (0, 100]; the run
  * validates closed ranges, hence the smallest value 1e-6 (a range of 0 would clip every x0 to 0). */
 #define DDPM__CLIP_RANGE_OPTION                                                                                       \
-    {"clip_range", DDPM_OPTION_FLOAT, 1, 1e-6, 100, NULL,                                                             \
-     "clip_x0 clips x0 to [-clip_range, clip_range] (diffusers' clip_sample_range)"}
+    {.name = "clip_range", .type = DDPM_OPTION_FLOAT, .default_value = 1, .min_value = 1e-6, .max_value = 100,       \
+     .help = "clip_x0 clips x0 to [-clip_range, clip_range] (diffusers' clip_sample_range)"}
 
 /* Helpers shared by samplers. abar(t) with abar(-1) = 1. */
 double ddpm__abar(const ddpm_schedule *s, int t);

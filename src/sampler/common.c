@@ -120,11 +120,13 @@ double ddpm__sigma_at_t(const ddpm_schedule *s, double t) {
     return ddpm__det_exp(a + w * (b - a));
 }
 
-void ddpm__levels(const ddpm_sampler_context *ctx, int karras, ddpm__level *lv) {
+const char *const ddpm__final_sigma_choices[] = {"zero", "sigma_min", NULL};
+
+void ddpm__levels(const ddpm_sampler_context *ctx, int flags, ddpm__level *lv) {
     const int n = ctx->num_steps;
     for (int i = 0; i < n; i++) lv[i] = ddpm__level_at_t(ctx->schedule, ctx->timesteps[i]);
-    lv[n] = ddpm__level_at_t(ctx->schedule, -1);
-    if (!karras || n < 3) return; /* with 1 or 2 steps the Karras grid is just its endpoints */
+    lv[n] = ddpm__level_at_t(ctx->schedule, (flags & DDPM__LV_FINAL_MIN) ? 0 : -1);
+    if (!(flags & DDPM__LV_KARRAS) || n < 3) return; /* with 1 or 2 steps the Karras grid is just its endpoints */
     const double rho = 7.0;
     const double smax = lv[0].sigma, smin = lv[n - 1].sigma;
     const double a = ddpm__det_exp(ddpm_det_log(smax) / rho), b = ddpm__det_exp(ddpm_det_log(smin) / rho);
@@ -149,7 +151,7 @@ void ddpm__ancestral_sigmas(double sigma, double sigma_next, double eta, double 
 
 /* ---- per-run state ---- */
 
-ddpm_status ddpm__state_create(const ddpm_sampler_context *ctx, int nbuf, int karras, void **state) {
+ddpm_status ddpm__state_create(const ddpm_sampler_context *ctx, int nbuf, int flags, void **state) {
     *state = NULL;
     if (nbuf < 0 || nbuf > DDPM__MAX_BUFS || ctx->batch < 1 || ctx->num_steps < 1) return DDPM_ERR_INVALID_ARGUMENT;
     size_t n, bytes;
@@ -163,15 +165,15 @@ ddpm_status ddpm__state_create(const ddpm_sampler_context *ctx, int nbuf, int ka
     int ok = s->lv && s->tb;
     for (int k = 0; ok && k < nbuf; k++) ok = (s->buf[k] = malloc(bytes ? bytes : 1)) != NULL;
     if (!ok) {
-        ddpm__state_destroy(s);
+        ddpm__state_destroy(NULL, ctx, s);
         return DDPM_ERR_OUT_OF_MEMORY;
     }
-    ddpm__levels(ctx, karras, s->lv);
+    ddpm__levels(ctx, flags, s->lv);
     *state = s;
     return DDPM_OK;
 }
 
-void ddpm__state_destroy(void *state) {
+void ddpm__state_destroy(void *user, const ddpm_sampler_context *ctx, void *state) {
     ddpm__state *s = state;
     if (!s) return;
     for (int k = 0; k < DDPM__MAX_BUFS; k++) free(s->buf[k]);

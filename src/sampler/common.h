@@ -38,10 +38,14 @@ ddpm__level ddpm__level_at_sigma(const ddpm_schedule *s, double sigma);
 /* sigma(t) for fractional t in [0, T-1]: log sigma interpolated linearly (the inverse of the above). */
 double ddpm__sigma_at_t(const ddpm_schedule *s, double t);
 
-/* Fills lv[0 .. num_steps] (num_steps + 1 entries): the level of each ctx->timesteps[i] and sigma = 0 at the end;
- * or, when karras, Karras et al.'s rho = 7 spacing between sigma(timesteps[0]) and sigma(timesteps[last]) (both
- * endpoints exactly those grid levels) and then sigma = 0. */
-void ddpm__levels(const ddpm_sampler_context *ctx, int karras, ddpm__level *lv);
+/* Flags of ddpm__levels / ddpm__state_create. */
+#define DDPM__LV_KARRAS 1    /* Karras et al.'s sigma spacing */
+#define DDPM__LV_FINAL_MIN 2 /* the last level is t = 0's (diffusers' final_sigmas_type "sigma_min"), not sigma = 0 */
+
+/* Fills lv[0 .. num_steps] (num_steps + 1 entries): the level of each ctx->timesteps[i] and sigma = 0 at the end
+ * (with DDPM__LV_FINAL_MIN: the level of t = 0); with DDPM__LV_KARRAS, Karras et al.'s rho = 7 spacing between
+ * sigma(timesteps[0]) and sigma(timesteps[last]) (both endpoints exactly those grid levels) and then the end. */
+void ddpm__levels(const ddpm_sampler_context *ctx, int flags, ddpm__level *lv);
 
 /* Model output o at VP x with level (sa, s1) -> x0 and eps, in double. */
 static inline void ddpm__split(ddpm_prediction p, double sa, double s1, double x, double o, double *x0,
@@ -74,8 +78,8 @@ typedef struct ddpm__state {
     int head;                    /* sampler-specific (ring buffer position, ...) */
 } ddpm__state;
 
-ddpm_status ddpm__state_create(const ddpm_sampler_context *ctx, int nbuf, int karras, void **state);
-void ddpm__state_destroy(void *state);
+ddpm_status ddpm__state_create(const ddpm_sampler_context *ctx, int nbuf, int flags, void **state); /* DDPM__LV_* */
+void ddpm__state_destroy(void *user, const ddpm_sampler_context *ctx, void *state); /* a v2 destroy() */
 
 /* ctx->denoise for the whole batch at one (possibly fractional) timestep. */
 ddpm_status ddpm__denoise_at(const ddpm_sampler_context *ctx, ddpm__state *s, const float *x, double t, float *out);
@@ -94,10 +98,19 @@ double ddpm__det_exp(double x);
  * DPM-Solver++ and UniPC's data-prediction updates are combinations of phi_k(-h) (times h^k). */
 void ddpm__phi(double z, int kmax, double *phi);
 
+/* The end of the grid (DDPM__LV_FINAL_MIN), an option of dpmpp_2m and unipc, appended after their others. */
+#define DDPM__FINAL_SIGMA_OPTION                                                                                      \
+    {.name = "final_sigma", .type = DDPM_OPTION_CHOICE, .default_value = 0, .min_value = 0, .max_value = 1,           \
+     .choices = ddpm__final_sigma_choices,                                                                            \
+     .help = "where the last step goes: zero = sigma 0, the clean image; sigma_min = stop at t = 0's noise level "    \
+             "(diffusers' final_sigmas_type, the only behaviour of v0.21.4)"}
+extern const char *const ddpm__final_sigma_choices[]; /* "zero", "sigma_min" */
+
 /* The option every sigma-grid sampler offers (ddpm__levels' karras). */
 #define DDPM__KARRAS_OPTION                                                                                           \
-    {"karras", DDPM_OPTION_BOOL, 0, 0, 1, NULL,                                                                       \
-     "Karras et al.'s rho = 7 sigma spacing between the grid's first and last noise level (fractional timesteps)"}
+    {.name = "karras", .type = DDPM_OPTION_BOOL, .default_value = 0, .min_value = 0, .max_value = 1,                 \
+     .help = "Karras et al.'s rho = 7 sigma spacing between the grid's first and last noise level (fractional "    \
+             "timesteps)"}
 
 /* The noise of the DPM-Solver++ SDE samplers on step i from level l to ln (sigma > 0), h = lambda_{i+1} - lambda_i:
  * draws z = ctx->noise(step i, stream 0) and returns its VP coefficient s_noise sqrt(1 - abar_{i+1})

@@ -21,22 +21,22 @@
 enum { OPT_ETA, OPT_CLIP, OPT_CLIP_EPS, OPT_ALPHA_ONE, OPT_CLIP_RANGE };
 
 static const ddpm_sampler_option ddim_options[] = {
-    {"eta", DDPM_OPTION_FLOAT, 0, 0, 1, NULL,
-     "stochasticity: 0 = deterministic DDIM, 1 = the DDPM posterior variance (fixed_small) on this grid"},
-    {"clip_x0", DDPM_OPTION_BOOL, 0, 0, 1, NULL,
-     "clip the predicted x0 to [-clip_range, clip_range] (and re-derive the predicted noise from it: clip_eps)"},
-    {"clip_eps", DDPM_OPTION_BOOL, 1, 0, 1, NULL,
-     "with clip_x0: 1 = re-derive the noise from the clipped x0 (GLIDE); 0 = keep the model's noise (diffusers)"},
-    {"set_alpha_to_one", DDPM_OPTION_BOOL, 1, 0, 1, NULL,
-     "the last step goes to abar = 1 (1) or to abar = alphas_cumprod[0] (0, diffusers' set_alpha_to_one = false)"},
+    {.name = "eta", .type = DDPM_OPTION_FLOAT, .default_value = 0, .min_value = 0, .max_value = 1,
+     .help = "stochasticity: 0 = deterministic DDIM, 1 = the DDPM posterior variance (fixed_small) on this grid"},
+    {.name = "clip_x0", .type = DDPM_OPTION_BOOL, .default_value = 0, .min_value = 0, .max_value = 1,
+     .help = "clip the predicted x0 to [-clip_range, clip_range] (and re-derive the predicted noise from it: clip_eps)"},
+    {.name = "clip_eps", .type = DDPM_OPTION_BOOL, .default_value = 1, .min_value = 0, .max_value = 1,
+     .help = "with clip_x0: 1 = re-derive the noise from the clipped x0 (GLIDE); 0 = keep the model's noise (diffusers)"},
+    {.name = "set_alpha_to_one", .type = DDPM_OPTION_BOOL, .default_value = 1, .min_value = 0, .max_value = 1,
+     .help = "the last step goes to abar = 1 (1) or to abar = alphas_cumprod[0] (0, diffusers' set_alpha_to_one = false)"},
     DDPM__CLIP_RANGE_OPTION,
 };
 
-static ddpm_status ddim_create(const ddpm_sampler_context *ctx, void **st) {
+static ddpm_status ddim_create(void *user, const ddpm_sampler_context *ctx, void **st) {
     return ddpm__state_create(ctx, 2, 0, st); /* model output, noise */
 }
 
-static ddpm_status ddim_step(void *st, const ddpm_sampler_context *ctx, int i, float *x) {
+static ddpm_status ddim_step(void *user, void *st, const ddpm_sampler_context *ctx, int i, float *x) {
     ddpm__state *s = st;
     const size_t n = (size_t)ctx->batch * ctx->image_elems;
     const double eta = ctx->option_values[OPT_ETA];
@@ -79,14 +79,13 @@ static ddpm_status ddim_step(void *st, const ddpm_sampler_context *ctx, int i, f
 }
 
 const ddpm_sampler_vtable ddpm_sampler_ddim = {
-    DDPM_SAMPLER_API_VERSION,
-    "ddim",
-    "DDIM (Song et al. 2021): deterministic at eta = 0, the DDPM posterior at eta = 1",
-    (int)(sizeof ddim_options / sizeof ddim_options[0]),
-    ddim_options,
-    1,
-    ddim_create,
-    ddim_step,
-    ddpm__state_destroy,
-    NULL,
+    .api_version = DDPM_SAMPLER_API_VERSION,
+    .name = "ddim",
+    .description = "DDIM (Song et al. 2021): deterministic at eta = 0, the DDPM posterior at eta = 1",
+    .num_options = (int)(sizeof ddim_options / sizeof ddim_options[0]),
+    .options = ddim_options,
+    .evals_per_step = 1,
+    .create = ddim_create,
+    .step = ddim_step,
+    .destroy = ddpm__state_destroy,
 };

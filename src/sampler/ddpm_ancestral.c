@@ -18,10 +18,10 @@
 static const char *const variance_choices[] = {"fixed_small", "fixed_large", NULL};
 
 static const ddpm_sampler_option ddpm_options[] = {
-    {"variance", DDPM_OPTION_CHOICE, 0, 0, 1, variance_choices,
-     "fixed_small: sigma^2 = posterior variance (beta~); fixed_large: sigma^2 = beta"},
-    {"clip_x0", DDPM_OPTION_BOOL, 1, 0, 1, NULL,
-     "clip the predicted x0 to [-clip_range, clip_range] before the posterior mean"},
+    {.name = "variance", .type = DDPM_OPTION_CHOICE, .default_value = 0, .min_value = 0, .max_value = 1, .choices = variance_choices,
+     .help = "fixed_small: sigma^2 = posterior variance (beta~); fixed_large: sigma^2 = beta"},
+    {.name = "clip_x0", .type = DDPM_OPTION_BOOL, .default_value = 1, .min_value = 0, .max_value = 1,
+     .help = "clip the predicted x0 to [-clip_range, clip_range] before the posterior mean"},
     DDPM__CLIP_RANGE_OPTION,
 };
 
@@ -29,7 +29,7 @@ typedef struct state {
     float *out, *noise; /* [batch * image_elems] each */
 } state;
 
-static ddpm_status ddpm_create(const ddpm_sampler_context *ctx, void **st) {
+static ddpm_status ddpm_create(void *user, const ddpm_sampler_context *ctx, void **st) {
     size_t n = (size_t)ctx->batch * ctx->image_elems;
     state *s = calloc(1, sizeof *s);
     if (!s) return DDPM_ERR_OUT_OF_MEMORY;
@@ -45,7 +45,7 @@ static ddpm_status ddpm_create(const ddpm_sampler_context *ctx, void **st) {
     return DDPM_OK;
 }
 
-static void ddpm_destroy(void *st) {
+static void ddpm_destroy(void *user, const ddpm_sampler_context *ctx, void *st) {
     state *s = st;
     if (!s) return;
     free(s->out);
@@ -53,7 +53,7 @@ static void ddpm_destroy(void *st) {
     free(s);
 }
 
-static ddpm_status ddpm_step(void *st, const ddpm_sampler_context *ctx, int i, float *x) {
+static ddpm_status ddpm_step(void *user, void *st, const ddpm_sampler_context *ctx, int i, float *x) {
     state *s = st;
     const int t = ctx->timesteps[i];
     const int prev = ctx->prev_timesteps ? ctx->prev_timesteps[i] : (i + 1 < ctx->num_steps ? ctx->timesteps[i + 1] : -1);
@@ -90,14 +90,13 @@ static ddpm_status ddpm_step(void *st, const ddpm_sampler_context *ctx, int i, f
 }
 
 const ddpm_sampler_vtable ddpm_sampler_ddpm = {
-    DDPM_SAMPLER_API_VERSION,
-    "ddpm",
-    "DDPM ancestral sampling (Ho et al. 2020, Algorithm 2); on a strided grid it uses the grid's own betas",
-    (int)(sizeof ddpm_options / sizeof ddpm_options[0]),
-    ddpm_options,
-    1,
-    ddpm_create,
-    ddpm_step,
-    ddpm_destroy,
-    NULL,
+    .api_version = DDPM_SAMPLER_API_VERSION,
+    .name = "ddpm",
+    .description = "DDPM ancestral sampling (Ho et al. 2020, Algorithm 2); on a strided grid it uses the grid's own betas",
+    .num_options = (int)(sizeof ddpm_options / sizeof ddpm_options[0]),
+    .options = ddpm_options,
+    .evals_per_step = 1,
+    .create = ddpm_create,
+    .step = ddpm_step,
+    .destroy = ddpm_destroy,
 };

@@ -15,18 +15,20 @@
 enum { OPT_ETA, OPT_S_NOISE, OPT_KARRAS };
 
 static const ddpm_sampler_option dpm2_a_options[] = {
-    {"eta", DDPM_OPTION_FLOAT, 1, 0, 1, NULL, "ancestral noise: 0 = deterministic DPM-Solver-2, 1 = full ancestral"},
-    {"s_noise", DDPM_OPTION_FLOAT, 1, 0, 2, NULL, "scale of the injected noise (1 = exact; > 1 adds detail)"},
+    {.name = "eta", .type = DDPM_OPTION_FLOAT, .default_value = 1, .min_value = 0, .max_value = 1,
+     .help = "ancestral noise: 0 = deterministic DPM-Solver-2, 1 = full ancestral"},
+    {.name = "s_noise", .type = DDPM_OPTION_FLOAT, .default_value = 1, .min_value = 0, .max_value = 2,
+     .help = "scale of the injected noise (1 = exact; > 1 adds detail)"},
     DDPM__KARRAS_OPTION,
 };
 
 enum { B_OUT, B_X2, B_NOISE };
 
-static ddpm_status dpm2_a_create(const ddpm_sampler_context *ctx, void **st) {
+static ddpm_status dpm2_a_create(void *user, const ddpm_sampler_context *ctx, void **st) {
     return ddpm__state_create(ctx, 3, ctx->option_values[OPT_KARRAS] != 0.0, st);
 }
 
-static ddpm_status dpm2_a_step(void *st, const ddpm_sampler_context *ctx, int i, float *x) {
+static ddpm_status dpm2_a_step(void *user, void *st, const ddpm_sampler_context *ctx, int i, float *x) {
     ddpm__state *s = st;
     const size_t n = (size_t)ctx->batch * ctx->image_elems;
     const ddpm__level l = s->lv[i], ln = s->lv[i + 1];
@@ -66,14 +68,13 @@ static ddpm_status dpm2_a_step(void *st, const ddpm_sampler_context *ctx, int i,
 }
 
 const ddpm_sampler_vtable ddpm_sampler_dpm2_a = {
-    DDPM_SAMPLER_API_VERSION,
-    "dpm2_a",
-    "DPM-Solver-2 ancestral (k-diffusion): a log-sigma midpoint step to sigma_down, then fresh noise",
-    3,
-    dpm2_a_options,
-    2,
-    dpm2_a_create,
-    dpm2_a_step,
-    ddpm__state_destroy,
-    NULL,
+    .api_version = DDPM_SAMPLER_API_VERSION,
+    .name = "dpm2_a",
+    .description = "DPM-Solver-2 ancestral (k-diffusion): a log-sigma midpoint step to sigma_down, then fresh noise",
+    .num_options = 3,
+    .options = dpm2_a_options,
+    .evals_per_step = 2,
+    .create = dpm2_a_create,
+    .step = dpm2_a_step,
+    .destroy = ddpm__state_destroy,
 };

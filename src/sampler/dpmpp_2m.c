@@ -7,25 +7,32 @@
  *     D  = D_i                                            at the first step and the last (sigma_{i+1} = 0)
  *     D  = (1 + 1/(2r)) D_i - 1/(2r) D_{i-1},   r = (lambda_i - lambda_{i-1}) / h     otherwise
  *     x_ve_{i+1} = (sigma_{i+1} / sigma_i) x_ve_i + (1 - sigma_{i+1} / sigma_i) D      (-expm1(-h) = 1 - e^-h)
- * and back to the VP scale at sigma_{i+1}. The last step is first order and lands on D = x0.
+ * and back to the VP scale at sigma_{i+1}. The last step is first order and lands on D = x0. Options as diffusers'
+ * DPMSolverMultistepScheduler (dpmsolver++, midpoint): final_sigma = sigma_min stops at t = 0's level instead of
+ * sigma = 0, and lower_order_final = 0 then keeps the last step second order.
  */
 #include "sampler/common.h"
 
 #include <math.h>
 
-enum { OPT_KARRAS };
+enum { OPT_KARRAS, OPT_LOWER_FINAL, OPT_FINAL_SIGMA };
 
 static const ddpm_sampler_option dpmpp_options[] = {
     DDPM__KARRAS_OPTION,
+    {.name = "lower_order_final", .type = DDPM_OPTION_BOOL, .default_value = 1, .min_value = 0, .max_value = 1,
+     .help = "first order on the last step (always so when it ends at sigma = 0; diffusers' lower_order_final)"},
+    DDPM__FINAL_SIGMA_OPTION,
 };
 
 enum { B_OUT, B_PREV }; /* model output; the previous step's x0 */
 
-static ddpm_status dpmpp_create(const ddpm_sampler_context *ctx, void **st) {
-    return ddpm__state_create(ctx, 2, ctx->option_values[OPT_KARRAS] != 0.0, st);
+static ddpm_status dpmpp_create(void *user, const ddpm_sampler_context *ctx, void **st) {
+    const int flags = (ctx->option_values[OPT_KARRAS] != 0.0 ? DDPM__LV_KARRAS : 0) |
+                      (ctx->option_values[OPT_FINAL_SIGMA] != 0.0 ? DDPM__LV_FINAL_MIN : 0);
+    return ddpm__state_create(ctx, 2, flags, st);
 }
 
-static ddpm_status dpmpp_step(void *st, const ddpm_sampler_context *ctx, int i, float *x) {
+static ddpm_status dpmpp_step(void *user, void *st, const ddpm_sampler_context *ctx, int i, float *x) {
     ddpm__state *s = st;
     const size_t n = (size_t)ctx->batch * ctx->image_elems;
     const ddpm__level l = s->lv[i], ln = s->lv[i + 1];
@@ -36,7 +43,8 @@ static ddpm_status dpmpp_step(void *st, const ddpm_sampler_context *ctx, int i, 
 
     /* second order when there is a previous x0 and both log-sigma steps are proper */
     double c_new = 1.0, c_old = 0.0;
-    if (s->count > 0 && i > 0 && ln.sigma > 0.0) {
+    const int last_first_order = i == ctx->num_steps - 1 && ctx->option_values[OPT_LOWER_FINAL] != 0.0;
+    if (s->count > 0 && i > 0 && ln.sigma > 0.0 && !last_first_order) {
         const double lam_p = -ddpm_det_log(s->lv[i - 1].sigma), lam = -ddpm_det_log(l.sigma),
                      lam_n = -ddpm_det_log(ln.sigma);
         const double h = lam_n - lam, h_last = lam - lam_p;
@@ -61,14 +69,13 @@ static ddpm_status dpmpp_step(void *st, const ddpm_sampler_context *ctx, int i, 
 }
 
 const ddpm_sampler_vtable ddpm_sampler_dpmpp_2m = {
-    DDPM_SAMPLER_API_VERSION,
-    "dpmpp_2m",
-    "DPM-Solver++(2M) (Lu et al. 2022): second-order multistep, data prediction, first order on the last step",
-    1,
-    dpmpp_options,
-    1,
-    dpmpp_create,
-    dpmpp_step,
-    ddpm__state_destroy,
-    NULL,
+    .api_version = DDPM_SAMPLER_API_VERSION,
+    .name = "dpmpp_2m",
+    .description = "DPM-Solver++(2M) (Lu et al. 2022): second-order multistep, data prediction, first order on the last step",
+    .num_options = (int)(sizeof dpmpp_options / sizeof dpmpp_options[0]),
+    .options = dpmpp_options,
+    .evals_per_step = 1,
+    .create = dpmpp_create,
+    .step = dpmpp_step,
+    .destroy = ddpm__state_destroy,
 };

@@ -27,21 +27,22 @@ enum { OPT_ETA, OPT_KARRAS, OPT_SOLVER, OPT_S_NOISE };
 static const char *const solver_choices[] = {"midpoint", "heun", NULL};
 
 static const ddpm_sampler_option sde2_options[] = {
-    {"eta", DDPM_OPTION_FLOAT, 1, 0, 1, NULL,
-     "noise of the SDE: 1 = the reverse SDE (diffusers' sde-dpmsolver++), 0 = the deterministic DPM-Solver++(2M)"},
+    {.name = "eta", .type = DDPM_OPTION_FLOAT, .default_value = 1, .min_value = 0, .max_value = 1,
+     .help = "noise of the SDE: 1 = the reverse SDE (diffusers' sde-dpmsolver++), 0 = the deterministic DPM-Solver++(2M)"},
     DDPM__KARRAS_OPTION,
-    {"solver_type", DDPM_OPTION_CHOICE, 0, 0, 1, solver_choices,
-     "the second-order term: midpoint (k-diffusion's and diffusers' default) or heun"},
-    {"s_noise", DDPM_OPTION_FLOAT, 1, 0, 2, NULL, "scale of the injected noise (1 = exact)"},
+    {.name = "solver_type", .type = DDPM_OPTION_CHOICE, .default_value = 0, .min_value = 0, .max_value = 1, .choices = solver_choices,
+     .help = "the second-order term: midpoint (k-diffusion's and diffusers' default) or heun"},
+    {.name = "s_noise", .type = DDPM_OPTION_FLOAT, .default_value = 1, .min_value = 0, .max_value = 2,
+     .help = "scale of the injected noise (1 = exact)"},
 };
 
 enum { B_OUT, B_NOISE, B_PREV }; /* model output; z; the previous step's x0 */
 
-static ddpm_status sde2_create(const ddpm_sampler_context *ctx, void **st) {
+static ddpm_status sde2_create(void *user, const ddpm_sampler_context *ctx, void **st) {
     return ddpm__state_create(ctx, 3, ctx->option_values[OPT_KARRAS] != 0.0, st);
 }
 
-static ddpm_status sde2_step(void *st, const ddpm_sampler_context *ctx, int i, float *x) {
+static ddpm_status sde2_step(void *user, void *st, const ddpm_sampler_context *ctx, int i, float *x) {
     ddpm__state *s = st;
     const ddpm__level l = s->lv[i], ln = s->lv[i + 1];
     const double eta = ctx->option_values[OPT_ETA];
@@ -82,14 +83,13 @@ static ddpm_status sde2_step(void *st, const ddpm_sampler_context *ctx, int i, f
 }
 
 const ddpm_sampler_vtable ddpm_sampler_dpmpp_2m_sde = {
-    DDPM_SAMPLER_API_VERSION,
-    "dpmpp_2m_sde",
-    "DPM-Solver++(2M) SDE (Lu et al. 2022): second-order multistep on the reverse SDE, data prediction",
-    (int)(sizeof sde2_options / sizeof sde2_options[0]),
-    sde2_options,
-    1,
-    sde2_create,
-    sde2_step,
-    ddpm__state_destroy,
-    NULL,
+    .api_version = DDPM_SAMPLER_API_VERSION,
+    .name = "dpmpp_2m_sde",
+    .description = "DPM-Solver++(2M) SDE (Lu et al. 2022): second-order multistep on the reverse SDE, data prediction",
+    .num_options = (int)(sizeof sde2_options / sizeof sde2_options[0]),
+    .options = sde2_options,
+    .evals_per_step = 1,
+    .create = sde2_create,
+    .step = sde2_step,
+    .destroy = ddpm__state_destroy,
 };

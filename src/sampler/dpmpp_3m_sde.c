@@ -28,19 +28,20 @@
 enum { OPT_ETA, OPT_KARRAS, OPT_S_NOISE };
 
 static const ddpm_sampler_option sde3_options[] = {
-    {"eta", DDPM_OPTION_FLOAT, 1, 0, 1, NULL,
-     "noise of the SDE: 1 = the reverse SDE, 0 = the deterministic DPM-Solver++(3M)"},
+    {.name = "eta", .type = DDPM_OPTION_FLOAT, .default_value = 1, .min_value = 0, .max_value = 1,
+     .help = "noise of the SDE: 1 = the reverse SDE, 0 = the deterministic DPM-Solver++(3M)"},
     DDPM__KARRAS_OPTION,
-    {"s_noise", DDPM_OPTION_FLOAT, 1, 0, 2, NULL, "scale of the injected noise (1 = exact)"},
+    {.name = "s_noise", .type = DDPM_OPTION_FLOAT, .default_value = 1, .min_value = 0, .max_value = 2,
+     .help = "scale of the injected noise (1 = exact)"},
 };
 
 enum { B_OUT, B_NOISE, B_D0 }; /* model output; z; x0 of step k in B_D0 + k % 2 */
 
-static ddpm_status sde3_create(const ddpm_sampler_context *ctx, void **st) {
+static ddpm_status sde3_create(void *user, const ddpm_sampler_context *ctx, void **st) {
     return ddpm__state_create(ctx, 4, ctx->option_values[OPT_KARRAS] != 0.0, st);
 }
 
-static ddpm_status sde3_step(void *st, const ddpm_sampler_context *ctx, int i, float *x) {
+static ddpm_status sde3_step(void *user, void *st, const ddpm_sampler_context *ctx, int i, float *x) {
     ddpm__state *s = st;
     const ddpm__level l = s->lv[i], ln = s->lv[i + 1];
     const double eta = ctx->option_values[OPT_ETA];
@@ -91,14 +92,13 @@ static ddpm_status sde3_step(void *st, const ddpm_sampler_context *ctx, int i, f
 }
 
 const ddpm_sampler_vtable ddpm_sampler_dpmpp_3m_sde = {
-    DDPM_SAMPLER_API_VERSION,
-    "dpmpp_3m_sde",
-    "DPM-Solver++(3M) SDE (Lu et al. 2022): third-order multistep on the reverse SDE, data prediction",
-    (int)(sizeof sde3_options / sizeof sde3_options[0]),
-    sde3_options,
-    1,
-    sde3_create,
-    sde3_step,
-    ddpm__state_destroy,
-    NULL,
+    .api_version = DDPM_SAMPLER_API_VERSION,
+    .name = "dpmpp_3m_sde",
+    .description = "DPM-Solver++(3M) SDE (Lu et al. 2022): third-order multistep on the reverse SDE, data prediction",
+    .num_options = (int)(sizeof sde3_options / sizeof sde3_options[0]),
+    .options = sde3_options,
+    .evals_per_step = 1,
+    .create = sde3_create,
+    .step = sde3_step,
+    .destroy = ddpm__state_destroy,
 };

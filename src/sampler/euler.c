@@ -13,11 +13,11 @@ static const ddpm_sampler_option euler_options[] = {
     DDPM__KARRAS_OPTION,
 };
 
-static ddpm_status euler_create(const ddpm_sampler_context *ctx, void **st) {
+static ddpm_status euler_create(void *user, const ddpm_sampler_context *ctx, void **st) {
     return ddpm__state_create(ctx, 1, ctx->option_values[OPT_KARRAS] != 0.0, st);
 }
 
-static ddpm_status euler_step(void *st, const ddpm_sampler_context *ctx, int i, float *x) {
+static ddpm_status euler_step(void *user, void *st, const ddpm_sampler_context *ctx, int i, float *x) {
     ddpm__state *s = st;
     const size_t n = (size_t)ctx->batch * ctx->image_elems;
     const ddpm__level l = s->lv[i], ln = s->lv[i + 1];
@@ -35,14 +35,13 @@ static ddpm_status euler_step(void *st, const ddpm_sampler_context *ctx, int i, 
 }
 
 const ddpm_sampler_vtable ddpm_sampler_euler = {
-    DDPM_SAMPLER_API_VERSION,
-    "euler",
-    "Euler's method on the probability-flow ODE in sigma (Karras et al. 2022); equals DDIM eta = 0 on the same grid",
-    1,
-    euler_options,
-    1,
-    euler_create,
-    euler_step,
-    ddpm__state_destroy,
-    NULL,
+    .api_version = DDPM_SAMPLER_API_VERSION,
+    .name = "euler",
+    .description = "Euler's method on the probability-flow ODE in sigma (Karras et al. 2022); equals DDIM eta = 0 on the same grid",
+    .num_options = 1,
+    .options = euler_options,
+    .evals_per_step = 1,
+    .create = euler_create,
+    .step = euler_step,
+    .destroy = ddpm__state_destroy,
 };

@@ -12,16 +12,18 @@
 enum { OPT_ETA, OPT_S_NOISE, OPT_KARRAS };
 
 static const ddpm_sampler_option euler_a_options[] = {
-    {"eta", DDPM_OPTION_FLOAT, 1, 0, 1, NULL, "ancestral noise: 0 = plain Euler, 1 = the full ancestral step"},
-    {"s_noise", DDPM_OPTION_FLOAT, 1, 0, 2, NULL, "scale of the injected noise (1 = exact; > 1 adds detail)"},
+    {.name = "eta", .type = DDPM_OPTION_FLOAT, .default_value = 1, .min_value = 0, .max_value = 1,
+     .help = "ancestral noise: 0 = plain Euler, 1 = the full ancestral step"},
+    {.name = "s_noise", .type = DDPM_OPTION_FLOAT, .default_value = 1, .min_value = 0, .max_value = 2,
+     .help = "scale of the injected noise (1 = exact; > 1 adds detail)"},
     DDPM__KARRAS_OPTION,
 };
 
-static ddpm_status euler_a_create(const ddpm_sampler_context *ctx, void **st) {
+static ddpm_status euler_a_create(void *user, const ddpm_sampler_context *ctx, void **st) {
     return ddpm__state_create(ctx, 2, ctx->option_values[OPT_KARRAS] != 0.0, st); /* model output, noise */
 }
 
-static ddpm_status euler_a_step(void *st, const ddpm_sampler_context *ctx, int i, float *x) {
+static ddpm_status euler_a_step(void *user, void *st, const ddpm_sampler_context *ctx, int i, float *x) {
     ddpm__state *s = st;
     const size_t n = (size_t)ctx->batch * ctx->image_elems;
     const ddpm__level l = s->lv[i], ln = s->lv[i + 1];
@@ -44,14 +46,13 @@ static ddpm_status euler_a_step(void *st, const ddpm_sampler_context *ctx, int i
 }
 
 const ddpm_sampler_vtable ddpm_sampler_euler_a = {
-    DDPM_SAMPLER_API_VERSION,
-    "euler_a",
-    "Euler ancestral (k-diffusion): Euler to sigma_down, then fresh noise up to the next level",
-    3,
-    euler_a_options,
-    1,
-    euler_a_create,
-    euler_a_step,
-    ddpm__state_destroy,
-    NULL,
+    .api_version = DDPM_SAMPLER_API_VERSION,
+    .name = "euler_a",
+    .description = "Euler ancestral (k-diffusion): Euler to sigma_down, then fresh noise up to the next level",
+    .num_options = 3,
+    .options = euler_a_options,
+    .evals_per_step = 1,
+    .create = euler_a_create,
+    .step = euler_a_step,
+    .destroy = ddpm__state_destroy,
 };

@@ -15,11 +15,11 @@ static const ddpm_sampler_option heun_options[] = {
 
 enum { B_OUT, B_D, B_X2 }; /* model output; d; x' (VP scale at sigma_{i+1}) */
 
-static ddpm_status heun_create(const ddpm_sampler_context *ctx, void **st) {
+static ddpm_status heun_create(void *user, const ddpm_sampler_context *ctx, void **st) {
     return ddpm__state_create(ctx, 3, ctx->option_values[OPT_KARRAS] != 0.0, st);
 }
 
-static ddpm_status heun_step(void *st, const ddpm_sampler_context *ctx, int i, float *x) {
+static ddpm_status heun_step(void *user, void *st, const ddpm_sampler_context *ctx, int i, float *x) {
     ddpm__state *s = st;
     const size_t n = (size_t)ctx->batch * ctx->image_elems;
     const ddpm__level l = s->lv[i], ln = s->lv[i + 1];
@@ -52,14 +52,13 @@ static ddpm_status heun_step(void *st, const ddpm_sampler_context *ctx, int i, f
 }
 
 const ddpm_sampler_vtable ddpm_sampler_heun = {
-    DDPM_SAMPLER_API_VERSION,
-    "heun",
-    "Heun's second-order method on the probability-flow ODE (Karras et al. 2022); two model evaluations per step",
-    1,
-    heun_options,
-    2,
-    heun_create,
-    heun_step,
-    ddpm__state_destroy,
-    NULL,
+    .api_version = DDPM_SAMPLER_API_VERSION,
+    .name = "heun",
+    .description = "Heun's second-order method on the probability-flow ODE (Karras et al. 2022); two model evaluations per step",
+    .num_options = 1,
+    .options = heun_options,
+    .evals_per_step = 2,
+    .create = heun_create,
+    .step = heun_step,
+    .destroy = ddpm__state_destroy,
 };

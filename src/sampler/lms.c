@@ -14,14 +14,15 @@
 enum { OPT_ORDER, OPT_KARRAS };
 
 static const ddpm_sampler_option lms_options[] = {
-    {"order", DDPM_OPTION_INT, 4, 1, 4, NULL, "how many past derivatives the multistep formula uses (1 = Euler)"},
+    {.name = "order", .type = DDPM_OPTION_INT, .default_value = 4, .min_value = 1, .max_value = 4,
+     .help = "how many past derivatives the multistep formula uses (1 = Euler)"},
     DDPM__KARRAS_OPTION,
 };
 
 #define LMS_MAX 4
 enum { B_OUT, B_D0 }; /* model output; derivatives d (ring of LMS_MAX from B_D0) */
 
-static ddpm_status lms_create(const ddpm_sampler_context *ctx, void **st) {
+static ddpm_status lms_create(void *user, const ddpm_sampler_context *ctx, void **st) {
     return ddpm__state_create(ctx, 1 + LMS_MAX, ctx->option_values[OPT_KARRAS] != 0.0, st);
 }
 
@@ -40,7 +41,7 @@ static double lms_coeff(int q, const double *sg, double a, double b, int j) {
     return sum * half;
 }
 
-static ddpm_status lms_step(void *st, const ddpm_sampler_context *ctx, int i, float *x) {
+static ddpm_status lms_step(void *user, void *st, const ddpm_sampler_context *ctx, int i, float *x) {
     ddpm__state *s = st;
     const size_t n = (size_t)ctx->batch * ctx->image_elems;
     const ddpm__level l = s->lv[i], ln = s->lv[i + 1];
@@ -80,14 +81,13 @@ static ddpm_status lms_step(void *st, const ddpm_sampler_context *ctx, int i, fl
 }
 
 const ddpm_sampler_vtable ddpm_sampler_lms = {
-    DDPM_SAMPLER_API_VERSION,
-    "lms",
-    "Linear multistep in sigma with integrated Lagrange coefficients (k-diffusion's LMS), order 1..4",
-    2,
-    lms_options,
-    1,
-    lms_create,
-    lms_step,
-    ddpm__state_destroy,
-    NULL,
+    .api_version = DDPM_SAMPLER_API_VERSION,
+    .name = "lms",
+    .description = "Linear multistep in sigma with integrated Lagrange coefficients (k-diffusion's LMS), order 1..4",
+    .num_options = 2,
+    .options = lms_options,
+    .evals_per_step = 1,
+    .create = lms_create,
+    .step = lms_step,
+    .destroy = ddpm__state_destroy,
 };

@@ -1,17 +1,16 @@
 /* The process-global sampler registry. Built-ins enter through the same ddpm_sampler_register() as plugins. */
 #include "sampler/builtin.h"
 
+#include <stdlib.h>
 #include <string.h>
-
-#define MAX_SAMPLERS 64
 
 typedef struct entry {
     ddpm_sampler_vtable vt; /* a copy */
     int in_use;             /* runs holding it */
 } entry;
 
-static entry g_entries[MAX_SAMPLERS];
-static int g_count;
+static entry *g_entries; /* [g_cap], grown by doubling; never shrunk (a few dozen bytes per sampler) */
+static int g_count, g_cap;
 static int g_initialized;
 
 static void init_builtins(void) {
@@ -36,6 +35,12 @@ static int valid_name(const char *name) {
 ddpm_status ddpm_sampler_register(const ddpm_sampler_vtable *vt, ddpm_error *err) {
     init_builtins();
     if (!vt) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "sampler vtable is NULL");
+    /* api_version and name sit at the same place in every version of the vtable */
+    if (vt->api_version == 1)
+        return ddpm__fail(err, DDPM_ERR_VERSION,
+                          "sampler %.32s was built for sampler API version 1; version %d passes user_data first "
+                          "to create/step/destroy and the context to destroy: update them and set api_version = %d",
+                          vt->name ? vt->name : "(unnamed)", DDPM_SAMPLER_API_VERSION, DDPM_SAMPLER_API_VERSION);
     if (vt->api_version != DDPM_SAMPLER_API_VERSION)
         return ddpm__fail(err, DDPM_ERR_VERSION, "sampler built for API version %u; this engine has version %d",
                           (unsigned)vt->api_version, DDPM_SAMPLER_API_VERSION);
@@ -55,7 +60,13 @@ ddpm_status ddpm_sampler_register(const ddpm_sampler_vtable *vt, ddpm_error *err
     }
     if (find_index(vt->name) >= 0)
         return ddpm__fail(err, DDPM_ERR_EXISTS, "a sampler named %s is already registered", vt->name);
-    if (g_count == MAX_SAMPLERS) return ddpm__fail(err, DDPM_ERR_TOO_LARGE, "sampler registry is full");
+    if (g_count == g_cap) {
+        const int cap = g_cap ? 2 * g_cap : 32;
+        entry *e = cap < (1 << 20) ? realloc(g_entries, sizeof(entry) * (size_t)cap) : NULL;
+        if (!e) return ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "out of memory growing the sampler registry");
+        g_entries = e;
+        g_cap = cap;
+    }
     g_entries[g_count].vt = *vt;
     g_entries[g_count].in_use = 0;
     g_count++;

@@ -5,6 +5,8 @@
 #include "sampler/builtin.h"
 
 #include <math.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,7 +14,7 @@ struct ddpm_run {
     ddpm_denoiser den;          /* a copy */
     ddpm_sampler_vtable vt;     /* a copy, held in the registry until ddpm_run_free */
     void *state;
-    ddpm_sampler_context ctx;
+    ddpm_sampler_context ctx;   /* what the sampler sees; its callbacks find the run from it (run_of) */
     int *timesteps;
     int *prev;                  /* diffusers' t - T / steps targets, or NULL */
     double *options;
@@ -23,7 +25,7 @@ struct ddpm_run {
     int step;                   /* steps taken */
     uint64_t seed;
     uint32_t first_image;
-    int class_label;
+    int *labels;                /* [batch] image k's class, -1 = null class; NULL: no labels at all */
     float guidance;
     ddpm_error last_err;        /* the model's error from inside denoise() */
     float *replay;              /* [replay_count, batch, D] noise to replay (the run's copy), or NULL */
@@ -78,17 +80,22 @@ static void make_grid(int T, int steps, ddpm_spacing spacing, int offset, int nu
 
 /* ---- callbacks given to the sampler ---- */
 
+/* The run that owns a sampler context (the context is a member of the run). */
+static ddpm_run *run_of(const ddpm_sampler_context *ctx) {
+    return (ddpm_run *)((uintptr_t)ctx - offsetof(ddpm_run, ctx));
+}
+
 static ddpm_status run_denoise(const ddpm_sampler_context *ctx, const float *x, const float *t, float *out) {
-    ddpm_run *r = ctx->engine;
+    ddpm_run *r = run_of(ctx);
     const ddpm_denoiser *d = &r->den;
     const int n = ctx->batch;
     const size_t D = ctx->image_elems, nd = (size_t)n * D;
-    if (r->class_label < 0) {
+    if (!r->labels) {
         /* unconditional: the null class (conditional model) or no label */
         return d->eval(d->user_data, n, x, t, NULL, out, &r->last_err);
     }
-    if (r->guidance == 1.0f) {
-        for (int k = 0; k < n; k++) r->eval_y[k] = r->class_label;
+    if (r->guidance == 1.0f) { /* the null class (-1) as its label value, num_classes: the same bits as NULL */
+        for (int k = 0; k < n; k++) r->eval_y[k] = r->labels[k] < 0 ? d->num_classes : r->labels[k];
         return d->eval(d->user_data, n, x, t, r->eval_y, out, &r->last_err);
     }
     /* classifier-free guidance: [cond; uncond] in one batch, out = u + w (c - u) */
@@ -96,7 +103,7 @@ static ddpm_status run_denoise(const ddpm_sampler_context *ctx, const float *x, 
     memcpy(r->eval_x + nd, x, sizeof(float) * nd);
     for (int k = 0; k < n; k++) {
         r->eval_t[k] = r->eval_t[n + k] = t[k];
-        r->eval_y[k] = r->class_label;
+        r->eval_y[k] = r->labels[k] < 0 ? d->num_classes : r->labels[k]; /* -1: cond = uncond, unguided */
         r->eval_y[n + k] = d->num_classes;
     }
     ddpm_status st = d->eval(d->user_data, 2 * n, r->eval_x, r->eval_t, r->eval_y, r->eval_out, &r->last_err);
@@ -110,7 +117,7 @@ static ddpm_status run_denoise(const ddpm_sampler_context *ctx, const float *x, 
 }
 
 static void run_noise(const ddpm_sampler_context *ctx, int step, int stream, float *out) {
-    ddpm_run *r = ctx->engine;
+    ddpm_run *r = run_of(ctx);
     if (r->replay) { /* replay: the next recorded tensor, whatever step and stream ask */
         const size_t nd = (size_t)ctx->batch * ctx->image_elems;
         if (r->replay_used >= r->replay_count) {
@@ -169,21 +176,34 @@ static ddpm_status check_params(const ddpm_denoiser *d, const ddpm_sample_params
         return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "batch = %d is outside 1..%d", p->batch, DDPM_MAX_BATCH);
     if (p->spacing < DDPM_SPACING_LEADING || p->spacing > DDPM_SPACING_LINSPACE)
         return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "unknown timestep spacing %d", (int)p->spacing);
-    if (nc == 0 && p->class_label != -1)
-        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "class %d given to an unconditional model",
-                          p->class_label);
-    if (p->class_label < -1 || p->class_label >= nc)
-        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "class %d is outside 0..%d (or -1 for none)",
-                          p->class_label, nc - 1);
+    if (p->labels && p->class_label != -1)
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "give class_label or per-image labels, not both");
+    /* every image's label: class_label, or labels[k] (the batch is checked above) */
+    int any_label = 0, any_null = 0;
+    for (int k = 0; k < (p->labels ? p->batch : 1); k++) {
+        const int y = p->labels ? p->labels[k] : p->class_label;
+        const char *what = p->labels ? "labels[" : "class", *close = p->labels ? "]" : "";
+        char idx[16] = "";
+        if (p->labels) snprintf(idx, sizeof idx, "%d", k);
+        if (nc == 0 && y != -1)
+            return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "%s%s%s = %d given to an unconditional model", what,
+                              idx, close, y);
+        if (y < -1 || y >= nc)
+            return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "%s%s%s = %d is outside 0..%d (or -1 for none)", what,
+                              idx, close, y, nc - 1);
+        if (y >= 0) any_label = 1;
+        else any_null = 1;
+    }
     if (!isfinite(p->guidance) || p->guidance < 0.0f || p->guidance > 100.0f)
         return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "guidance = %g is outside [0, 100]", (double)p->guidance);
     if (p->guidance != 1.0f && nc == 0)
         return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "guidance needs a class-conditional model");
-    if (p->guidance != 1.0f && p->class_label < 0)
+    if (p->guidance != 1.0f && !any_label)
         return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "guidance needs a class label");
-    if (d->labels_required && nc > 0 && p->class_label < 0)
+    if (d->labels_required && nc > 0 && any_null)
         return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT,
-                          "this class-conditional model has no null class: give a class label");
+                          "this class-conditional model has no null class: give a class label%s",
+                          p->labels ? " to every image" : "");
     if (d->labels_required && p->guidance != 1.0f)
         return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT,
                           "classifier-free guidance needs a null class, which this model does not have");
@@ -221,7 +241,7 @@ static ddpm_status check_params(const ddpm_denoiser *d, const ddpm_sample_params
 
 void ddpm_run_free(ddpm_run *r) {
     if (!r) return;
-    if (r->vt.destroy && r->state) r->vt.destroy(r->state);
+    if (r->vt.destroy && r->state) r->vt.destroy(r->vt.user_data, &r->ctx, r->state);
     if (r->vt.name) ddpm__sampler_release(r->vt.name);
     free(r->timesteps);
     free(r->prev);
@@ -232,6 +252,7 @@ void ddpm_run_free(ddpm_run *r) {
     free(r->eval_out);
     free(r->eval_t);
     free(r->eval_y);
+    free(r->labels);
     free(r->replay);
     free(r);
 }
@@ -250,7 +271,7 @@ ddpm_status ddpm_run_create_with(const ddpm_denoiser *d, const ddpm_sample_param
     const ddpm_schedule *sched = d->schedule;
     const int T = ddpm_schedule_num_timesteps(sched);
     const size_t D = (size_t)d->channels * d->image_size * d->image_size;
-    const int n = p->batch, evals = (p->class_label >= 0 && p->guidance != 1.0f) ? 2 * n : n;
+    const int n = p->batch, evals = p->guidance != 1.0f ? 2 * n : n; /* guidance: checked to have labels */
 
     /* memory: refuse sizes that cannot fit before allocating anything */
     size_t nd, bytes = d->workspace_bytes ? d->workspace_bytes(d->user_data, evals) : 1;
@@ -280,8 +301,16 @@ ddpm_status ddpm_run_create_with(const ddpm_denoiser *d, const ddpm_sample_param
     r->den = *d;
     r->seed = p->seed;
     r->first_image = p->first_image;
-    r->class_label = p->class_label;
     r->guidance = p->guidance;
+    if (p->labels || p->class_label >= 0) { /* else: no labels (NULL: unconditional, the null class) */
+        int any = 0;
+        if (!(r->labels = malloc(sizeof(int) * (size_t)n))) goto oom;
+        for (int k = 0; k < n; k++) any |= (r->labels[k] = p->labels ? p->labels[k] : p->class_label) >= 0;
+        if (!any) { /* all null: the same run as no labels */
+            free(r->labels);
+            r->labels = NULL;
+        }
+    }
     r->options = calloc((size_t)(r->vt.num_options > 0 ? r->vt.num_options : 1), sizeof(double));
     if (!r->options) goto oom;
     if ((st = resolve_options(&r->vt, d, p, r->options, err)) != DDPM_OK) goto fail;
@@ -342,6 +371,7 @@ ddpm_status ddpm_run_create_with(const ddpm_denoiser *d, const ddpm_sample_param
     memcpy(r->pred_x0, p->init_image ? p->init_image : r->x, sizeof(float) * n * D);
 
     ddpm_sampler_context *ctx = &r->ctx;
+    ctx->sampler = &r->vt;
     ctx->schedule = sched;
     ctx->prediction = d->prediction;
     ctx->batch = n;
@@ -352,9 +382,9 @@ ddpm_status ddpm_run_create_with(const ddpm_denoiser *d, const ddpm_sample_param
     ctx->denoise = run_denoise;
     ctx->noise = run_noise;
     ctx->pred_x0 = r->pred_x0;
-    ctx->engine = r;
     ctx->prev_timesteps = r->prev;
-    if (r->vt.create && (st = r->vt.create(ctx, &r->state)) != DDPM_OK) {
+    ctx->labels = r->labels;
+    if (r->vt.create && (st = r->vt.create(r->vt.user_data, ctx, &r->state)) != DDPM_OK) {
         ddpm__fail(err, st, "sampler %s failed to start: %s", r->vt.name, ddpm_status_str(st));
         goto fail;
     }
@@ -379,9 +409,16 @@ ddpm_status ddpm_run_create(ddpm_model *m, const ddpm_sample_params *p, ddpm_run
     if (out) *out = NULL;
     if (!m) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "model is NULL");
     const ddpm_model_config *c = ddpm_model_get_config(m);
-    ddpm_denoiser d = {ddpm_model_get_schedule(m), c->prediction, c->in_channels, c->image_size, c->num_classes,
-                       model_eval, m, model_ws, 0, NULL, NULL, c->num_classes > 0 && !c->arch.null_class,
-                       c->arch.diffusers_names};
+    ddpm_denoiser d = {.schedule = ddpm_model_get_schedule(m),
+                       .prediction = c->prediction,
+                       .channels = c->in_channels,
+                       .image_size = c->image_size,
+                       .num_classes = c->num_classes,
+                       .eval = model_eval,
+                       .user_data = m,
+                       .workspace_bytes = model_ws,
+                       .labels_required = c->num_classes > 0 && !c->arch.null_class,
+                       .diffusers_grid = c->arch.diffusers_names};
     ddpm_model_option_defaults(m, &d.num_option_defaults, &d.option_default_names, &d.option_default_values);
     if (c->in_channels != c->out_channels)
         return ddpm__fail(err, DDPM_ERR_CONFIG, "a model with %d input and %d output channels cannot be sampled",
@@ -394,7 +431,7 @@ ddpm_status ddpm_run_step(ddpm_run *r, ddpm_error *err) {
     if (r->step >= r->ctx.num_steps) return ddpm__fail(err, DDPM_ERR_STATE, "the run is already finished");
     r->last_err.status = DDPM_OK;
     r->last_err.message[0] = '\0';
-    ddpm_status st = r->vt.step(r->state, &r->ctx, r->step, r->x);
+    ddpm_status st = r->vt.step(r->vt.user_data, r->state, &r->ctx, r->step, r->x);
     if (st == DDPM_OK && r->replay_overrun)
         return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT,
                           "step %d drew replay noise tensor %d, but only %d were given", r->step, r->replay_used + 1,

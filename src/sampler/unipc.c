@@ -19,33 +19,38 @@
  *         (n = 1: rho = 1/2); the last step returns m_i
  * The run's x after step i is the predictor's output; x_i^c lives in the state. order 1 without corrector is DDIM
  * (eta = 0); lower_order_final applies at any step count, as in diffusers' UniPC. The last step goes to sigma = 0
- * (diffusers >= 0.28's default final_sigmas_type "zero"; v0.21.4 ended at t = 0, sigma(0), instead). karras: the
+ * (diffusers >= 0.28's default final_sigmas_type "zero"), or with final_sigma = sigma_min to t = 0's level (v0.21.4's
+ * only behaviour, and an option of later versions): that step is then a full UniP step of its order. karras: the
  * levels of ddpm__levels' Karras grid, at fractional timesteps (diffusers' use_karras_sigmas rounds them to integers).
  */
 #include "sampler/common.h"
 
 #include <math.h>
 
-enum { OPT_ORDER, OPT_VARIANT, OPT_CORRECTOR, OPT_LOWER_FINAL, OPT_KARRAS };
+enum { OPT_ORDER, OPT_VARIANT, OPT_CORRECTOR, OPT_LOWER_FINAL, OPT_KARRAS, OPT_FINAL_SIGMA };
 
 static const char *const variant_choices[] = {"bh1", "bh2", NULL};
 
 static const ddpm_sampler_option unipc_options[] = {
-    {"order", DDPM_OPTION_INT, 2, 1, 3, NULL,
-     "order p of the predictor UniP-p (diffusers' solver_order; with the corrector the accuracy is p + 1)"},
-    {"variant", DDPM_OPTION_CHOICE, 1, 0, 1, variant_choices,
-     "B(h): bh1 = h (for few steps, unconditional), bh2 = e^h - 1 (diffusers' default)"},
-    {"corrector", DDPM_OPTION_BOOL, 1, 0, 1, NULL, "apply the corrector UniC after every step but the last"},
-    {"lower_order_final", DDPM_OPTION_BOOL, 1, 0, 1, NULL,
-     "lower the order over the last steps (order <= steps left), which stabilises runs of few steps"},
+    {.name = "order", .type = DDPM_OPTION_INT, .default_value = 2, .min_value = 1, .max_value = 3,
+     .help = "order p of the predictor UniP-p (diffusers' solver_order; with the corrector the accuracy is p + 1)"},
+    {.name = "variant", .type = DDPM_OPTION_CHOICE, .default_value = 1, .min_value = 0, .max_value = 1, .choices = variant_choices,
+     .help = "B(h): bh1 = h (for few steps, unconditional), bh2 = e^h - 1 (diffusers' default)"},
+    {.name = "corrector", .type = DDPM_OPTION_BOOL, .default_value = 1, .min_value = 0, .max_value = 1,
+     .help = "apply the corrector UniC after every step but the last"},
+    {.name = "lower_order_final", .type = DDPM_OPTION_BOOL, .default_value = 1, .min_value = 0, .max_value = 1,
+     .help = "lower the order over the last steps (order <= steps left), which stabilises runs of few steps"},
     DDPM__KARRAS_OPTION,
+    DDPM__FINAL_SIGMA_OPTION,
 };
 
 #define UNIPC_RING 4 /* x0 estimates kept: the corrector at step i reads m_i .. m_{i-3} */
 enum { B_OUT, B_LAST, B_M0 }; /* model output; x_i^c; m_k in B_M0 + k % UNIPC_RING */
 
-static ddpm_status unipc_create(const ddpm_sampler_context *ctx, void **st) {
-    return ddpm__state_create(ctx, 2 + UNIPC_RING, ctx->option_values[OPT_KARRAS] != 0.0, st);
+static ddpm_status unipc_create(void *user, const ddpm_sampler_context *ctx, void **st) {
+    const int flags = (ctx->option_values[OPT_KARRAS] != 0.0 ? DDPM__LV_KARRAS : 0) |
+                      (ctx->option_values[OPT_FINAL_SIGMA] != 0.0 ? DDPM__LV_FINAL_MIN : 0);
+    return ddpm__state_create(ctx, 2 + UNIPC_RING, flags, st);
 }
 
 static int unipc_order(const ddpm_sampler_context *ctx, const ddpm__state *s, int i) {
@@ -114,7 +119,7 @@ static int unipc_weights(int bh2, const ddpm__level *s0, const ddpm__level *t, d
     return 1;
 }
 
-static ddpm_status unipc_step(void *st, const ddpm_sampler_context *ctx, int i, float *x) {
+static ddpm_status unipc_step(void *user, void *st, const ddpm_sampler_context *ctx, int i, float *x) {
     ddpm__state *s = st;
     const size_t n = (size_t)ctx->batch * ctx->image_elems;
     const ddpm__level *lv = s->lv;
@@ -172,14 +177,13 @@ static ddpm_status unipc_step(void *st, const ddpm_sampler_context *ctx, int i, 
 }
 
 const ddpm_sampler_vtable ddpm_sampler_unipc = {
-    DDPM_SAMPLER_API_VERSION,
-    "unipc",
-    "UniPC (Zhao et al. 2023): multistep predictor UniP-p + corrector UniC, data prediction, one evaluation a step",
-    (int)(sizeof unipc_options / sizeof unipc_options[0]),
-    unipc_options,
-    1,
-    unipc_create,
-    unipc_step,
-    ddpm__state_destroy,
-    NULL,
+    .api_version = DDPM_SAMPLER_API_VERSION,
+    .name = "unipc",
+    .description = "UniPC (Zhao et al. 2023): multistep predictor UniP-p + corrector UniC, data prediction, one evaluation a step",
+    .num_options = (int)(sizeof unipc_options / sizeof unipc_options[0]),
+    .options = unipc_options,
+    .evals_per_step = 1,
+    .create = unipc_create,
+    .step = unipc_step,
+    .destroy = ddpm__state_destroy,
 };

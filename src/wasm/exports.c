@@ -6,16 +6,7 @@
  * functions whose arguments are pointers and scalars (ddpm_model_load_buffer, ddpm_run_step, ...) are exported as
  * they are (see src/wasm/CMakeLists.txt for the list).
  *
- * JavaScript samplers. A sampler written in JS enters the same C registry as the built-ins: the JS layer reserves a
- * slot (0 .. DDPM_WASM_JS_SLOTS-1), describes the plugin here (name, options: strings are copied and owned by the
- * slot), and ddpm_wasm_js_sampler_register() registers a vtable whose create/step/destroy call three functions the
- * module imports from JS:
- *     env.ddpm_js_sampler_create(slot, ctx)          -> a JS state id >= 0, or -(ddpm_status) on failure
- *     env.ddpm_js_sampler_step(slot, id, ctx, i, x)  -> ddpm_status
- *     env.ddpm_js_sampler_destroy(slot, id)
- * Inside step the JS code calls back into ddpm_wasm_ctx_denoise / ddpm_wasm_ctx_noise (re-entering the module is
- * fine: the run is not touched by anything else meanwhile). The vtable's create receives only the context, so the
- * slot is baked into one create trampoline per slot; step and destroy find it in the per-run state.
+ * The JS plugins (samplers and models written in JS) are in js_plugins.c.
  */
 #include "ddpm.h"
 
@@ -24,14 +15,6 @@
 #include <string.h>
 
 #define WASM_EXPORT __attribute__((used, visibility("default")))
-#define JS_IMPORT(name) __attribute__((import_module("env"), import_name(#name)))
-
-/* ---- imports from web/ddpm.js ---- */
-
-JS_IMPORT(ddpm_js_sampler_create) int ddpm_js_sampler_create(int slot, const ddpm_sampler_context *ctx);
-JS_IMPORT(ddpm_js_sampler_step) int ddpm_js_sampler_step(int slot, int id, const ddpm_sampler_context *ctx, int i,
-                                                         float *x);
-JS_IMPORT(ddpm_js_sampler_destroy) void ddpm_js_sampler_destroy(int slot, int id);
 
 /* ---- small things ---- */
 
@@ -164,15 +147,18 @@ WASM_EXPORT const char *ddpm_wasm_model_metadata(const ddpm_model *m, int i, int
 
 /* ---- runs ---- */
 
-/* ddpm_run_create with the params spelled out (the seed as two 32-bit halves). NULL init: pure noise; NULL
- * timesteps: the grid of steps and spacing; NULL start_x / noise: the seed's. Returns the run or NULL with err. */
-WASM_EXPORT ddpm_run *ddpm_wasm_run_create(ddpm_model *m, const char *sampler, int num_options,
+/* ddpm_run_create (model m) or ddpm_run_create_with (denoiser d, when not NULL) with the params spelled out (the
+ * seed as two 32-bit halves). NULL init: pure noise; NULL timesteps: the grid of steps and spacing; NULL start_x /
+ * noise: the seed's; NULL labels: class_label for all. Returns the run or NULL with err. */
+WASM_EXPORT ddpm_run *ddpm_wasm_run_create(ddpm_model *m, const ddpm_denoiser *d, const char *sampler,
+                                           int num_options,
                                            const char *const *option_names, const double *option_values, int steps,
                                            int spacing, uint32_t seed_lo, uint32_t seed_hi, int batch,
                                            uint32_t first_image, int class_label, float guidance,
                                            const float *init_image, float strength, int steps_offset,
                                            const int *timesteps, int num_timesteps, const float *start_x,
-                                           const float *noise, int noise_count, ddpm_error *err) {
+                                           const float *noise, int noise_count, const int *labels,
+                                           ddpm_error *err) {
     ddpm_sample_params p = ddpm_sample_default_params();
     p.steps_offset = steps_offset;
     p.timesteps = timesteps;
@@ -193,8 +179,9 @@ WASM_EXPORT ddpm_run *ddpm_wasm_run_create(ddpm_model *m, const char *sampler, i
     p.guidance = guidance;
     p.init_image = init_image;
     p.strength = strength;
+    p.labels = labels;
     ddpm_run *r = NULL;
-    if (ddpm_run_create(m, &p, &r, err) != DDPM_OK) return NULL;
+    if ((d ? ddpm_run_create_with(d, &p, &r, err) : ddpm_run_create(m, &p, &r, err)) != DDPM_OK) return NULL;
     return r;
 }
 
@@ -258,6 +245,7 @@ WASM_EXPORT const double *ddpm_wasm_ctx_option_values(const ddpm_sampler_context
 WASM_EXPORT int ddpm_wasm_ctx_prediction(const ddpm_sampler_context *c) { return (int)c->prediction; }
 WASM_EXPORT const ddpm_schedule *ddpm_wasm_ctx_schedule(const ddpm_sampler_context *c) { return c->schedule; }
 WASM_EXPORT float *ddpm_wasm_ctx_pred_x0(const ddpm_sampler_context *c) { return c->pred_x0; }
+WASM_EXPORT const int *ddpm_wasm_ctx_labels(const ddpm_sampler_context *c) { return c->labels; }
 WASM_EXPORT int ddpm_wasm_ctx_denoise(const ddpm_sampler_context *c, const float *x, const float *t, float *out) {
     return (int)c->denoise(c, x, t, out);
 }
@@ -265,199 +253,3 @@ WASM_EXPORT void ddpm_wasm_ctx_noise(const ddpm_sampler_context *c, int step, in
     c->noise(c, step, stream, out);
 }
 
-/* ---- JavaScript samplers in the C registry ---- */
-
-#define DDPM_WASM_JS_SLOTS 16
-#define MAX_JS_OPTIONS 32
-
-typedef struct js_slot {
-    int used;        /* described (between begin and register/release) or registered */
-    int registered;
-    char *name, *description;
-    int num_options;
-    ddpm_sampler_option options[MAX_JS_OPTIONS];
-    char *option_strings[MAX_JS_OPTIONS][2]; /* name, help */
-    char **choices[MAX_JS_OPTIONS];          /* NULL-terminated, each string malloc'ed */
-    ddpm_sampler_vtable vt;
-} js_slot;
-
-static js_slot g_slots[DDPM_WASM_JS_SLOTS];
-
-/* Per-run state of a JS sampler: which slot, and the JS side's state id. */
-typedef struct js_state {
-    int slot, id;
-} js_state;
-
-static char *dup_str(const char *s) {
-    if (!s) return NULL;
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
-
-static void slot_clear(js_slot *s) {
-    free(s->name);
-    free(s->description);
-    for (int j = 0; j < MAX_JS_OPTIONS; j++) {
-        free(s->option_strings[j][0]);
-        free(s->option_strings[j][1]);
-        if (s->choices[j]) {
-            for (int k = 0; s->choices[j][k]; k++) free(s->choices[j][k]);
-            free(s->choices[j]);
-        }
-    }
-    memset(s, 0, sizeof *s);
-}
-
-static ddpm_status js_create(int slot, const ddpm_sampler_context *ctx, void **state) {
-    *state = NULL;
-    js_state *st = malloc(sizeof *st);
-    if (!st) return DDPM_ERR_OUT_OF_MEMORY;
-    int id = ddpm_js_sampler_create(slot, ctx);
-    if (id < 0) {
-        free(st);
-        return (ddpm_status)(-id);
-    }
-    st->slot = slot;
-    st->id = id;
-    *state = st;
-    return DDPM_OK;
-}
-
-static ddpm_status js_step(void *state, const ddpm_sampler_context *ctx, int i, float *x) {
-    js_state *st = state;
-    return (ddpm_status)ddpm_js_sampler_step(st->slot, st->id, ctx, i, x);
-}
-
-static void js_destroy(void *state) {
-    js_state *st = state;
-    if (!st) return;
-    ddpm_js_sampler_destroy(st->slot, st->id);
-    free(st);
-}
-
-#define JS_CREATE(k)                                                                                                  \
-    static ddpm_status js_create_##k(const ddpm_sampler_context *ctx, void **state) {                                \
-        return js_create(k, ctx, state);                                                                              \
-    }
-JS_CREATE(0) JS_CREATE(1) JS_CREATE(2) JS_CREATE(3) JS_CREATE(4) JS_CREATE(5) JS_CREATE(6) JS_CREATE(7)
-JS_CREATE(8) JS_CREATE(9) JS_CREATE(10) JS_CREATE(11) JS_CREATE(12) JS_CREATE(13) JS_CREATE(14) JS_CREATE(15)
-
-static ddpm_status (*const g_create[DDPM_WASM_JS_SLOTS])(const ddpm_sampler_context *, void **) = {
-    js_create_0,  js_create_1,  js_create_2,  js_create_3,  js_create_4,  js_create_5,  js_create_6,  js_create_7,
-    js_create_8,  js_create_9,  js_create_10, js_create_11, js_create_12, js_create_13, js_create_14, js_create_15,
-};
-
-/* A free slot, now reserved, or -1 when all are taken. */
-WASM_EXPORT int ddpm_wasm_js_slot_reserve(void) {
-    for (int k = 0; k < DDPM_WASM_JS_SLOTS; k++)
-        if (!g_slots[k].used) {
-            g_slots[k].used = 1;
-            return k;
-        }
-    return -1;
-}
-
-/* Drops a slot that is not registered (after a failed description or registration). */
-WASM_EXPORT void ddpm_wasm_js_slot_release(int slot) {
-    if (slot < 0 || slot >= DDPM_WASM_JS_SLOTS || g_slots[slot].registered) return;
-    slot_clear(&g_slots[slot]);
-}
-
-/* Describes the plugin of a reserved slot. has_step = 0 registers a NULL step (the registry refuses it, which is the
- * error the caller should see). Returns 0, or -1 if out of memory / too many options. */
-WASM_EXPORT int ddpm_wasm_js_sampler_describe(int slot, uint32_t api_version, const char *name,
-                                              const char *description, int evals_per_step, int has_step,
-                                              int num_options) {
-    if (slot < 0 || slot >= DDPM_WASM_JS_SLOTS || !g_slots[slot].used || g_slots[slot].registered) return -1;
-    if (num_options < 0 || num_options > MAX_JS_OPTIONS) return -1;
-    js_slot *s = &g_slots[slot];
-    s->name = dup_str(name);
-    s->description = dup_str(description ? description : "");
-    if (!s->name || !s->description) return -1;
-    s->num_options = num_options;
-    s->vt.api_version = api_version;
-    s->vt.name = s->name;
-    s->vt.description = s->description;
-    s->vt.num_options = num_options;
-    s->vt.options = num_options ? s->options : NULL;
-    s->vt.evals_per_step = evals_per_step;
-    s->vt.create = g_create[slot];
-    s->vt.step = has_step ? js_step : NULL;
-    s->vt.destroy = js_destroy;
-    s->vt.user_data = s;
-    return 0;
-}
-
-/* Option j of the slot's plugin; choices is "a\nb\nc" for CHOICE options (NULL otherwise). 0, or -1. */
-WASM_EXPORT int ddpm_wasm_js_sampler_option(int slot, int j, const char *name, int type, double def, double lo,
-                                            double hi, const char *help, const char *choices) {
-    if (slot < 0 || slot >= DDPM_WASM_JS_SLOTS || !g_slots[slot].used || j < 0 || j >= g_slots[slot].num_options)
-        return -1;
-    js_slot *s = &g_slots[slot];
-    ddpm_sampler_option *o = &s->options[j];
-    s->option_strings[j][0] = dup_str(name);
-    s->option_strings[j][1] = dup_str(help ? help : "");
-    if (!s->option_strings[j][0] || !s->option_strings[j][1]) return -1;
-    o->name = s->option_strings[j][0];
-    o->help = s->option_strings[j][1];
-    o->type = (ddpm_option_type)type;
-    o->default_value = def;
-    o->min_value = lo;
-    o->max_value = hi;
-    o->choices = NULL;
-    if (choices) {
-        int n = 1;
-        for (const char *p = choices; *p; p++) n += *p == '\n';
-        char **list = calloc((size_t)n + 1, sizeof(char *));
-        if (!list) return -1;
-        s->choices[j] = list;
-        const char *start = choices;
-        for (int k = 0; k < n; k++) {
-            const char *end = strchr(start, '\n');
-            size_t len = end ? (size_t)(end - start) : strlen(start);
-            list[k] = malloc(len + 1);
-            if (!list[k]) return -1;
-            memcpy(list[k], start, len);
-            list[k][len] = '\0';
-            start = end ? end + 1 : start + len;
-        }
-        o->choices = (const char *const *)list;
-    }
-    return 0;
-}
-
-/* Registers the described plugin. On failure the slot stays reserved (release it). */
-WASM_EXPORT int ddpm_wasm_js_sampler_register(int slot, ddpm_error *err) {
-    if (slot < 0 || slot >= DDPM_WASM_JS_SLOTS || !g_slots[slot].used || g_slots[slot].registered) {
-        if (err) {
-            err->status = DDPM_ERR_STATE;
-            strcpy(err->message, "JS sampler slot is not ready");
-        }
-        return DDPM_ERR_STATE;
-    }
-    ddpm_status st = ddpm_sampler_register(&g_slots[slot].vt, err);
-    if (st == DDPM_OK) g_slots[slot].registered = 1;
-    return (int)st;
-}
-
-/* Unregisters the slot's plugin (DDPM_ERR_BUSY while a run uses it) and frees the slot on success. */
-WASM_EXPORT int ddpm_wasm_js_sampler_unregister(int slot, ddpm_error *err) {
-    if (slot < 0 || slot >= DDPM_WASM_JS_SLOTS || !g_slots[slot].registered) {
-        if (err) {
-            err->status = DDPM_ERR_NOT_FOUND;
-            strcpy(err->message, "no such JS sampler");
-        }
-        return DDPM_ERR_NOT_FOUND;
-    }
-    ddpm_status st = ddpm_sampler_unregister(g_slots[slot].name, err);
-    if (st == DDPM_OK) slot_clear(&g_slots[slot]);
-    return (int)st;
-}
-
-/* 1 when registry entry i is a JS sampler. */
-WASM_EXPORT int ddpm_wasm_sampler_is_js(int i) {
-    const ddpm_sampler_vtable *vt = ddpm_sampler_at(i);
-    return vt && vt->destroy == js_destroy;
-}

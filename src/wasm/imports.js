@@ -1,7 +1,8 @@
-// Declares the functions the wasm module imports from web/ddpm.js (env.ddpm_js_sampler_*), so that emcc links
-// them as imports. The bodies are never used: the module is built STANDALONE_WASM and web/ddpm.js provides them.
+// Declares the functions the wasm module imports from web/ddpm.js (env.ddpm_js_*), so that emcc links them as
+// imports. The bodies are never used: the module is built STANDALONE_WASM and web/ddpm.js provides them.
 mergeInto(LibraryManager.library, {
-  ddpm_js_sampler_create: function (slot, ctx) { return -6; },
-  ddpm_js_sampler_step: function (slot, id, ctx, i, x) { return 6; },
-  ddpm_js_sampler_destroy: function (slot, id) {},
+  ddpm_js_sampler_create: function (plugin, ctx) { return -6; },
+  ddpm_js_sampler_step: function (plugin, id, ctx, i, x) { return 6; },
+  ddpm_js_sampler_destroy: function (plugin, id) {},
+  ddpm_js_denoise: function (model, n, x, t, y, out) { return 6; },
 });

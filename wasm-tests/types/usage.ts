@@ -6,11 +6,17 @@ export async function demo(signal: AbortSignal): Promise<number> {
   const engine = await Engine.load();
   const model = await engine.loadModel('models/fmnist-cond.i8.safetensors');
   const plugin: JsSamplerPlugin = {
-    apiVersion: 1, name: 'mine', options: [{ name: 'eta', type: 'float', default: 0, min: 0, max: 1, help: '' }],
+    apiVersion: 2, name: 'mine', options: [{ name: 'eta', type: 'float', default: 0, min: 0, max: 1, help: '' }],
     step(_state, ctx, i, x) { const out = ctx.denoise(x, ctx.timesteps[i]); x.set(out); ctx.setPredX0(out); },
   };
   engine.registerSampler(plugin);
   const it = model.steps({ seed: 7, batch: 16, classLabel: 3, guidance: 2, sampler: 'mine', signal, every: 10 });
+  const net = engine.wrapModel({ channels: 1, size: 28, numClasses: 10, betas: [0.1, 0.2],
+    denoise: (x: Float32Array, t: Float32Array, labels: Int32Array | null) => x.map((v, i) => v * t[0] + (labels ? labels[0] : 0) + i) });
+  const labelled = await net.sample({ seed: 1, batch: 2, classLabel: [3, null], sampler: 'ddim' });
+  const once = await engine.run({ channels: 1, size: 4, denoise: (x) => x }, { seed: 2 }).sample();
+  void (labelled.images.length + once.batch + net.schedule().alphasCumprod[0] + net.config.numTimesteps);
+  net.dispose();
   for await (const s of it) { const img = s.rgba('x0', { cols: 4 }); void img.data; }
   const r = await it.result;
   try {

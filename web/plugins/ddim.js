@@ -34,7 +34,7 @@ function split(prediction, sa, s1, x, o) {
 }
 
 export const jsDdim = {
-  apiVersion: 1,
+  apiVersion: 2,
   name: 'js_ddim',
   description: 'DDIM written in JavaScript (example plugin): deterministic at eta = 0, the DDPM posterior at eta = 1',
   evalsPerStep: 1,

@@ -1,0 +1,199 @@
+/*
+ * model.js — a loaded U-Net (Model): its config, one forward pass, sampling runs, export. iterateRun() is the run
+ * loop every kind of model shares (a loaded one, or a JS model plugin: net-model.js).
+ */
+
+import { DdpmError, fail } from '../errors.js';
+import { INTERNAL, isInt, levelsOf, macrotask, PREDICTIONS, SCHEDULES, SPACINGS, ST_INVALID } from './common.js';
+import { Job } from './job.js';
+
+export class Model {
+  constructor(token, engine, ptr) {
+    if (token !== INTERNAL) fail('INVALID_ARGUMENT', 'use engine.loadModel()');
+    this._e = engine;
+    this._ptr = ptr;
+    this._jobs = new Set();
+    this.config = this._readConfig();
+  }
+
+  _readConfig() {
+    const e = this._e, x = e._x;
+    const ip = e._malloc(64 * 4 + 8 * 8);
+    try {
+      x.ddpm_wasm_model_config(this._ptr, ip, ip + 256);
+      const v = Array.from(e._i32(ip, 64)), d = Array.from(e._f64(ip + 256, 8));
+      const metadata = {};
+      for (let i = 0, n = x.ddpm_model_num_metadata(this._ptr); i < n; i++)
+        metadata[e._str(x.ddpm_wasm_model_metadata(this._ptr, i, 0))] = e._str(x.ddpm_wasm_model_metadata(this._ptr, i, 1));
+      return {
+        inChannels: v[0], outChannels: v[1], baseChannels: v[2], channelMult: v.slice(14, 14 + v[3]),
+        numResBlocks: v[4], attnResolutions: v.slice(22, 22 + v[5]), groups: v[6], numClasses: v[7], imageSize: v[8],
+        prediction: PREDICTIONS[v[9]], variance: v[10] ? 'fixed_large' : 'fixed_small', schedule: SCHEDULES[v[11]],
+        numTimesteps: v[12], rescaleZeroSnr: v[13] !== 0, betaStart: d[0], betaEnd: d[1], flops: d[2], params: d[3],
+        metadata,
+        format: v[51] ? 'diffusers' : 'ddpm',
+        levelChannels: v.slice(32, 32 + v[3]),
+        attention: { downLevels: levelsOf(v[40], v[3]), upLevels: levelsOf(v[41], v[3]), mid: v[42] !== 0,
+          headDim: v[43] || null },
+        normEps: d[4], nullClass: v[50] !== 0, float32Schedule: v[54] !== 0,
+        defaults: { sampler: e._str(x.ddpm_wasm_model_default_sampler(this._ptr)),
+          spacing: Object.keys(SPACINGS)[v[52]], stepsOffset: v[53], samplerOptions: this._optionDefaults() },
+        unetConfig: e._str(x.ddpm_model_unet_config_json(this._ptr)) || null,
+        schedulerConfig: e._str(x.ddpm_model_scheduler_config_json(this._ptr)) || null,
+      };
+    } finally {
+      x.free(ip);
+    }
+  }
+
+  /* The sampler option defaults of the model's scheduler config: { clip_x0: 1, ... } (empty for own models). */
+  _optionDefaults() {
+    const e = this._e, x = e._x, p = e._malloc(16), out = {};
+    try {
+      x.ddpm_wasm_model_option_default(this._ptr, -1, 0, p + 8);
+      const n = e._i32(p + 8, 1)[0];
+      for (let i = 0; i < n; i++) {
+        const name = e._str(x.ddpm_wasm_model_option_default(this._ptr, i, p, 0));
+        out[name] = e._f64(p, 1)[0];
+      }
+    } finally {
+      x.free(p);
+    }
+    return out;
+  }
+
+  _live() {
+    this._e._live();
+    if (!this._ptr) fail('STATE', 'the model is disposed');
+  }
+
+  /** One U-Net evaluation: x [n, C, S, S], t per image (or one number), y labels 0..numClasses (numClasses = the
+   * null class) or null. Returns the raw output [n, outChannels, S, S]. */
+  eps(xIn, t, y = null) {
+    this._live();
+    const c = this.config, e = this._e, X = e._x, per = c.inChannels * c.imageSize * c.imageSize;
+    if (!(xIn instanceof Float32Array) || xIn.length === 0 || xIn.length % per !== 0)
+      fail('INVALID_ARGUMENT', `eps: x must be a Float32Array of n * ${per} floats`);
+    const n = xIn.length / per, nout = n * c.outChannels * c.imageSize * c.imageSize;
+    const tv = typeof t === 'number' ? new Float32Array(n).fill(t) : Float32Array.from(t ?? []);
+    if (tv.length !== n) fail('INVALID_ARGUMENT', `eps: t must be a number or ${n} numbers`);
+    let yv = null;
+    if (y != null) {
+      yv = Int32Array.from(y);
+      if (yv.length !== n || Array.from(y).some((v) => !isInt(v)))
+        fail('INVALID_ARGUMENT', `eps: y must be ${n} integer labels`);
+    }
+    const ptrs = [];
+    try {
+      const xp = e._putF32(xIn); ptrs.push(xp);
+      const tp = e._putF32(tv); ptrs.push(tp);
+      let yp = 0;
+      if (yv) { yp = e._malloc(4 * n); ptrs.push(yp); e._i32(yp, n).set(yv); }
+      const op = e._malloc(4 * nout); ptrs.push(op);
+      const st = X.ddpm_model_forward(this._ptr, n, xp, tp, yp, op, e._err);
+      if (st !== 0) throw e._error(st);
+      return e._f32(op, nout).slice();
+    } finally {
+      for (const p of ptrs) X.free(p);
+    }
+  }
+
+  /** Which kernels the forward pass uses: 'simd' (default, fast), 'scalar' (the plain reference) or 'precise'
+   * (double sums: for reproducing another engine's long deterministic runs, e.g. a DDIM replay; slowest). */
+  setKernels(kind) {
+    this._live();
+    const k = { simd: 0, scalar: 1, precise: 2 }[kind];
+    if (k === undefined) fail('INVALID_ARGUMENT', `setKernels: expected simd, scalar or precise, got ${String(kind)}`);
+    this._e._x.ddpm_model_set_kernels(this._ptr, k);
+  }
+
+  /** The model as one safetensors file (Uint8Array) in 'f32', 'f16' or 'i8' (`ddpm convert`): a diffusers model's
+   * file carries its config.json and scheduler_config.json and loads alone as the same model. */
+  export(dtype = 'f32') {
+    this._live();
+    const D = { f32: 0, f16: 1, i8: 2 }[dtype];
+    if (D === undefined) fail('INVALID_ARGUMENT', `export: dtype must be f32, f16 or i8, got ${String(dtype)}`);
+    const e = this._e, X = e._x, sp = e._malloc(4);
+    try {
+      const buf = X.ddpm_wasm_model_export(this._ptr, D, sp, e._err);
+      if (!buf) throw e._error(ST_INVALID);
+      try {
+        return e._u8(buf, e._i32(sp, 1)[0] >>> 0).slice();
+      } finally {
+        X.free(buf);
+      }
+    } finally {
+      X.free(sp);
+    }
+  }
+
+  /** Samples a whole batch; resolves with the final images. */
+  async sample(opts) {
+    const it = this._iterate(opts, false);
+    for await (const _ of it) { /* progress goes to opts.onStep */ }
+    return it.result;
+  }
+
+  /** The reverse process step by step (one StepInfo after every `every`-th step and the last); `result` resolves
+   * when it finishes. Breaking out of the loop aborts the run and frees it. */
+  steps(opts) {
+    return this._iterate(opts, true);
+  }
+
+  _iterate(opts, yieldSteps) {
+    return iterateRun(this, opts, yieldSteps);
+  }
+
+  /* For Job: the C run's target (a ddpm_model) and the scratch one forward pass of n images needs. */
+  _target() { return { model: this._ptr, denoiser: 0 }; }
+  _workspaceBytes(n) { return this._e._x.ddpm_model_workspace_bytes(this._ptr, n) >>> 0; }
+
+  /** Frees the model and any run still using it (their iterations end with code 'ABORTED'). */
+  dispose() {
+    if (!this._ptr) return;
+    for (const j of [...this._jobs]) j.free('the model was disposed');
+    this._e._x.ddpm_model_free(this._ptr);
+    this._ptr = 0;
+    this._e._models.delete(this);
+  }
+}
+
+/** The async iterator of a run (steps() / sample()): one StepInfo after every `every`-th step and the last; its
+ * `result` promise settles when the run ends. */
+export function iterateRun(model, opts, yieldSteps) {
+  let resolve, reject, settled = false;
+  const result = new Promise((res, rej) => { resolve = res; reject = rej; });
+  result.catch(() => {}); // callers that only iterate must not see an unhandled rejection
+  const settle = (err, value) => {
+    if (settled) return;
+    settled = true;
+    if (err) reject(err);
+    else resolve(value);
+  };
+  async function* run() {
+    let job = null;
+    try {
+      job = new Job(model, opts);
+      while (!job.done()) {
+        await macrotask();
+        job.checkAbort();
+        job.step();
+        if ((yieldSteps || job.onStep) && job.reportNow()) {
+          const info = job.info();
+          if (job.onStep && job.onStep(info) === false) fail('ABORTED', `stopped by onStep at step ${info.step}`);
+          if (yieldSteps) yield info;
+        }
+      }
+      settle(null, job.result());
+    } catch (e) {
+      settle(e);
+      throw e;
+    } finally {
+      if (job) job.free();
+      settle(new DdpmError('ABORTED', 'the iteration was stopped before the run finished'));
+    }
+  }
+  const it = run();
+  it.result = result;
+  return it;
+}
