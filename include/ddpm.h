@@ -45,10 +45,22 @@
 extern "C" {
 #endif
 
+/* DDPM_API marks the public functions: exported from a shared build (the rest of the library is compiled with
+ * hidden visibility), imported on Windows when DDPM_SHARED is defined by the user of the DLL. */
+#if defined(_WIN32) && defined(DDPM_BUILDING_SHARED)
+#define DDPM_API __declspec(dllexport)
+#elif defined(_WIN32) && defined(DDPM_SHARED)
+#define DDPM_API __declspec(dllimport)
+#elif defined(__GNUC__) || defined(__clang__)
+#define DDPM_API __attribute__((visibility("default")))
+#else
+#define DDPM_API
+#endif
+
 #define DDPM_VERSION_MAJOR 0
 #define DDPM_VERSION_MINOR 1
 #define DDPM_VERSION_PATCH 0
-const char *ddpm_version(void);
+DDPM_API const char *ddpm_version(void);
 
 /* ================================================================================================================
  * Status and errors
@@ -75,7 +87,15 @@ typedef enum ddpm_status {
 } ddpm_status;
 
 /* A fixed, human-readable name for a status ("ok", "invalid argument", ...). Never NULL. */
-const char *ddpm_status_str(ddpm_status s);
+DDPM_API const char *ddpm_status_str(ddpm_status s);
+
+/* The identifier of each enum value, as the JS API and the CLI spell it, or NULL out of range:
+ *     status "OK" "INVALID_ARGUMENT" ... (the enum name without DDPM_ERR_)   prediction "eps" "x0" "v"
+ *     variance "fixed_small" "fixed_large"   schedule kind "linear" "scaled_linear" "cosine" "sigmoid" "custom"
+ *     schedule array "betas" "alphas_cumprod" ...   spacing "leading" "trailing" "linspace"
+ *     dtype "F32" "F16" "I8" "BF16"   winograd "auto" "precomputed" "on-the-fly"   option type "float" "int" "bool"
+ *     "choice" (and in ddpm_debug.h: kernels "simd" "scalar" "precise") */
+DDPM_API const char *ddpm_status_name(ddpm_status s);
 
 typedef struct ddpm_error {
     ddpm_status status;
@@ -121,7 +141,7 @@ typedef struct ddpm_schedule_params {
 } ddpm_schedule_params;
 
 /* linear, T = 1000, 1e-4 .. 0.02, no rescale. */
-ddpm_schedule_params ddpm_schedule_default_params(void);
+DDPM_API ddpm_schedule_params ddpm_schedule_default_params(void);
 
 typedef struct ddpm_schedule ddpm_schedule;
 
@@ -140,12 +160,12 @@ typedef enum ddpm_schedule_array {
     DDPM_SCHEDULE_ARRAY_COUNT_
 } ddpm_schedule_array;
 
-ddpm_status ddpm_schedule_create(const ddpm_schedule_params *p, ddpm_schedule **out, ddpm_error *err);
-void ddpm_schedule_free(ddpm_schedule *s);
-int ddpm_schedule_num_timesteps(const ddpm_schedule *s);
+DDPM_API ddpm_status ddpm_schedule_create(const ddpm_schedule_params *p, ddpm_schedule **out, ddpm_error *err);
+DDPM_API void ddpm_schedule_free(ddpm_schedule *s);
+DDPM_API int ddpm_schedule_num_timesteps(const ddpm_schedule *s);
 /* Pointer to T doubles owned by the schedule, or NULL for an unknown array. */
-const double *ddpm_schedule_array_get(const ddpm_schedule *s, ddpm_schedule_array which);
-const ddpm_schedule_params *ddpm_schedule_get_params(const ddpm_schedule *s);
+DDPM_API const double *ddpm_schedule_array_get(const ddpm_schedule *s, ddpm_schedule_array which);
+DDPM_API const ddpm_schedule_params *ddpm_schedule_get_params(const ddpm_schedule *s);
 
 /* ================================================================================================================
  * Gaussian operations of the forward and reverse processes. Element-wise over n floats; arithmetic in double per
@@ -168,44 +188,44 @@ typedef enum ddpm_variance {
  * return NaN for NULL inputs. */
 
 /* x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps */
-ddpm_status ddpm_q_sample(const ddpm_schedule *s, int t, const float *x0, const float *eps, float *xt, size_t n);
+DDPM_API ddpm_status ddpm_q_sample(const ddpm_schedule *s, int t, const float *x0, const float *eps, float *xt, size_t n);
 /* x0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t) */
-ddpm_status ddpm_x0_from_eps(const ddpm_schedule *s, int t, const float *xt, const float *eps, float *x0, size_t n);
+DDPM_API ddpm_status ddpm_x0_from_eps(const ddpm_schedule *s, int t, const float *xt, const float *eps, float *x0, size_t n);
 /* x0 = sqrt(abar_t) x_t - sqrt(1 - abar_t) v */
-ddpm_status ddpm_x0_from_v(const ddpm_schedule *s, int t, const float *xt, const float *v, float *x0, size_t n);
+DDPM_API ddpm_status ddpm_x0_from_v(const ddpm_schedule *s, int t, const float *xt, const float *v, float *x0, size_t n);
 /* eps = (x_t - sqrt(abar_t) x0) / sqrt(1 - abar_t) */
-ddpm_status ddpm_eps_from_x0(const ddpm_schedule *s, int t, const float *xt, const float *x0, float *eps, size_t n);
+DDPM_API ddpm_status ddpm_eps_from_x0(const ddpm_schedule *s, int t, const float *xt, const float *x0, float *eps, size_t n);
 /* Model output of any prediction type -> x0 and/or eps (either output may be NULL). */
-ddpm_status ddpm_split_prediction(const ddpm_schedule *s, int t, ddpm_prediction pred, const float *xt,
+DDPM_API ddpm_status ddpm_split_prediction(const ddpm_schedule *s, int t, ddpm_prediction pred, const float *xt,
                                   const float *model_out, float *x0, float *eps, size_t n);
 /* Posterior q(x_{t-1} | x_t, x0): mean = coef1 x0 + coef2 x_t; *var and *log_var (clipped) may be NULL. */
-ddpm_status ddpm_q_posterior(const ddpm_schedule *s, int t, const float *x0, const float *xt, float *mean, size_t n,
+DDPM_API ddpm_status ddpm_q_posterior(const ddpm_schedule *s, int t, const float *x0, const float *xt, float *mean, size_t n,
                              double *var, double *log_var);
 /*
  * One reverse step of Algorithm 2, generalised: x0^ from the model output (clipped to [-1, 1] when clip_x0), the
  * posterior mean from (x0^, x_t), then x_{t-1} = mean + sigma_t z with z = noise. At t = 0 no noise is added and
  * noise may be NULL. pred_x0 (may be NULL) receives x0^.
  */
-ddpm_status ddpm_p_step(const ddpm_schedule *s, int t, ddpm_prediction pred, ddpm_variance var, int clip_x0,
+DDPM_API ddpm_status ddpm_p_step(const ddpm_schedule *s, int t, ddpm_prediction pred, ddpm_variance var, int clip_x0,
                         const float *xt, const float *model_out, const float *noise, float *x_prev, float *pred_x0,
                         size_t n);
 
 /* Likelihood terms, in nats, summed over n elements. */
 /* KL(N(m1, exp(lv1)) || N(m2, exp(lv2))) for diagonal Gaussians; lv are per-element log-variances. */
-double ddpm_normal_kl(const float *mean1, const float *log_var1, const float *mean2, const float *log_var2, size_t n);
+DDPM_API double ddpm_normal_kl(const float *mean1, const float *log_var1, const float *mean2, const float *log_var2, size_t n);
 /* Same with one scalar log-variance per side (the case of fixed variances). */
-double ddpm_normal_kl_scalar_var(const float *mean1, double log_var1, const float *mean2, double log_var2, size_t n);
+DDPM_API double ddpm_normal_kl_scalar_var(const float *mean1, double log_var1, const float *mean2, double log_var2, size_t n);
 /* log N(x; mean, exp(log_var)) */
-double ddpm_gaussian_log_likelihood(const float *x, const float *mean, double log_var, size_t n);
+DDPM_API double ddpm_gaussian_log_likelihood(const float *x, const float *mean, double log_var, size_t n);
 /*
  * The decoder term log p(x0 | x1) of the paper (section 3.3): x in [-1, 1] on a grid of 256 levels, each bin of width
  * 2/255 integrated under N(mean, exp(log_scale)^2), with the edge bins extended to -inf / +inf.
  */
-double ddpm_discretized_gaussian_log_likelihood(const float *x, const float *mean, double log_scale, size_t n);
+DDPM_API double ddpm_discretized_gaussian_log_likelihood(const float *x, const float *mean, double log_scale, size_t n);
 /* The prior term L_T = KL(q(x_{T-1} | x0) || N(0, I)). */
-double ddpm_prior_kl(const ddpm_schedule *s, const float *x0, size_t n);
+DDPM_API double ddpm_prior_kl(const ddpm_schedule *s, const float *x0, size_t n);
 /* nats summed over n elements -> bits per dimension */
-double ddpm_bits_per_dim(double nats, size_t n);
+DDPM_API double ddpm_bits_per_dim(double nats, size_t n);
 
 /* ================================================================================================================
  * Counter-based RNG: Philox-4x32-10 (Salmon et al., SC'11)
@@ -228,7 +248,7 @@ double ddpm_bits_per_dim(double nats, size_t n);
  * ============================================================================================================= */
 
 /* One Philox-4x32-10 block. */
-void ddpm_philox4x32_10(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]);
+DDPM_API void ddpm_philox4x32_10(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]);
 
 typedef enum ddpm_noise_purpose {
     DDPM_NOISE_INITIAL = 0, /* x_T at the start of sampling */
@@ -238,14 +258,9 @@ typedef enum ddpm_noise_purpose {
 } ddpm_noise_purpose;
 
 /* Fills out[0..n) with elements [0, n) of the stream (seed, image, step, purpose). */
-void ddpm_rng_normal(uint64_t seed, uint32_t image, uint32_t step, uint32_t purpose, float *out, size_t n);
+DDPM_API void ddpm_rng_normal(uint64_t seed, uint32_t image, uint32_t step, uint32_t purpose, float *out, size_t n);
 /* Uniform doubles in (0, 1]: u = (r + 1) / 2^32 with r the 32-bit words of the same stream, in order. */
-void ddpm_rng_uniform(uint64_t seed, uint32_t image, uint32_t step, uint32_t purpose, double *out, size_t n);
-/* The deterministic math behind ddpm_rng_normal, exposed for tests and plugins. */
-double ddpm_det_log(double x);                      /* x > 0 */
-void ddpm_det_sincos(double x, double *s, double *c); /* |x| <= 1e6 (Cody-Waite reduction); NaN beyond */
-/* exp(x) for float math inside the network (SiLU, softmax): same bits on every platform; |rel err| < 2e-7. */
-float ddpm_det_expf(float x);
+DDPM_API void ddpm_rng_uniform(uint64_t seed, uint32_t image, uint32_t step, uint32_t purpose, double *out, size_t n);
 
 /* ================================================================================================================
  * The U-Net (paper appendix B) and its weights file
@@ -340,10 +355,10 @@ typedef struct ddpm_tensor_info {
 
 typedef struct ddpm_model ddpm_model;
 
-ddpm_status ddpm_model_load_file(const char *path, ddpm_model **out, ddpm_error *err);
+DDPM_API ddpm_status ddpm_model_load_file(const char *path, ddpm_model **out, ddpm_error *err);
 /* The bytes are parsed and copied; the caller may free `data` as soon as this returns. */
-ddpm_status ddpm_model_load_buffer(const void *data, size_t size, ddpm_model **out, ddpm_error *err);
-void ddpm_model_free(ddpm_model *m);
+DDPM_API ddpm_status ddpm_model_load_buffer(const void *data, size_t size, ddpm_model **out, ddpm_error *err);
+DDPM_API void ddpm_model_free(ddpm_model *m);
 
 /*
  * Hugging Face diffusers models
@@ -368,6 +383,14 @@ typedef enum ddpm_winograd {
     DDPM_WINOGRAD_ON_THE_FLY = 2   /* computed into scratch by every convolution that needs them */
 } ddpm_winograd;
 #define DDPM_WINOGRAD_PRECOMPUTE_MAX_BYTES ((size_t)512 << 20)
+
+/* Enum names (see ddpm_status_name). */
+DDPM_API const char *ddpm_prediction_name(ddpm_prediction p);
+DDPM_API const char *ddpm_variance_name(ddpm_variance v);
+DDPM_API const char *ddpm_schedule_kind_name(ddpm_schedule_kind k);
+DDPM_API const char *ddpm_schedule_array_name(ddpm_schedule_array a);
+DDPM_API const char *ddpm_dtype_name(ddpm_dtype d);
+DDPM_API const char *ddpm_winograd_name(ddpm_winograd w);
 
 typedef struct ddpm_load_options {
     const char *unet_config;      /* config.json text of a UNet2DModel (need not be NUL-terminated), or NULL: the
@@ -396,9 +419,9 @@ typedef struct ddpm_load_options {
                                      of 143 MB (and no 430 MB of precomputed transforms) */
 } ddpm_load_options;
 
-ddpm_load_options ddpm_load_default_options(void);
+DDPM_API ddpm_load_options ddpm_load_default_options(void);
 /* ddpm_model_load_buffer with options (opt may be NULL: the defaults). */
-ddpm_status ddpm_model_load_buffer_ex(const void *data, size_t size, const ddpm_load_options *opt, ddpm_model **out,
+DDPM_API ddpm_status ddpm_model_load_buffer_ex(const void *data, size_t size, const ddpm_load_options *opt, ddpm_model **out,
                                       ddpm_error *err);
 /*
  * Loads a weights file or a diffusers folder: PATH/config.json + PATH/diffusion_pytorch_model[.VARIANT].safetensors
@@ -408,7 +431,7 @@ ddpm_status ddpm_model_load_buffer_ex(const void *data, size_t size, const ddpm_
  * diffusion_pytorch_model.bin is refused (DDPM_ERR_UNSUPPORTED) with the command that converts it. The options'
  * config texts must be NULL here (the folder's files are used); quantize applies.
  */
-ddpm_status ddpm_model_load_path(const char *path, const char *variant, const ddpm_load_options *opt,
+DDPM_API ddpm_status ddpm_model_load_path(const char *path, const char *variant, const ddpm_load_options *opt,
                                  ddpm_model **out, ddpm_error *err);
 /*
  * The model as one safetensors file in memory (*out: malloc'd, free() it): F32, F16 (every tensor) or I8 (every
@@ -417,23 +440,23 @@ ddpm_status ddpm_model_load_path(const char *path, const char *variant, const dd
  * as "diffusers.unet_config" and "diffusers.scheduler_config", so that ddpm_model_load_buffer() of the result
  * alone gives the same model (`ddpm convert`).
  */
-ddpm_status ddpm_model_export(const ddpm_model *m, ddpm_dtype dtype, void **out, size_t *size, ddpm_error *err);
+DDPM_API ddpm_status ddpm_model_export(const ddpm_model *m, ddpm_dtype dtype, void **out, size_t *size, ddpm_error *err);
 /* The JSON texts a diffusers model was loaded with (NUL-terminated, owned by the model), or NULL for this project's
  * own format or when there was none. */
-const char *ddpm_model_unet_config_json(const ddpm_model *m);
-const char *ddpm_model_scheduler_config_json(const ddpm_model *m);
+DDPM_API const char *ddpm_model_unet_config_json(const ddpm_model *m);
+DDPM_API const char *ddpm_model_scheduler_config_json(const ddpm_model *m);
 
-const ddpm_model_config *ddpm_model_get_config(const ddpm_model *m);
-const ddpm_schedule *ddpm_model_get_schedule(const ddpm_model *m);
-size_t ddpm_model_num_params(const ddpm_model *m);     /* weights and biases, not counting I8 scales */
-int ddpm_model_num_tensors(const ddpm_model *m);        /* tensors in the file, scales included */
-ddpm_status ddpm_model_tensor_info(const ddpm_model *m, int i, ddpm_tensor_info *info);
+DDPM_API const ddpm_model_config *ddpm_model_get_config(const ddpm_model *m);
+DDPM_API const ddpm_schedule *ddpm_model_get_schedule(const ddpm_model *m);
+DDPM_API size_t ddpm_model_num_params(const ddpm_model *m);     /* weights and biases, not counting I8 scales */
+DDPM_API int ddpm_model_num_tensors(const ddpm_model *m);        /* tensors in the file, scales included */
+DDPM_API ddpm_status ddpm_model_tensor_info(const ddpm_model *m, int i, ddpm_tensor_info *info);
 /* Metadata value for `key`, or NULL. The string is owned by the model. */
-const char *ddpm_model_metadata(const ddpm_model *m, const char *key);
-int ddpm_model_num_metadata(const ddpm_model *m);
-ddpm_status ddpm_model_metadata_at(const ddpm_model *m, int i, const char **key, const char **value);
+DDPM_API const char *ddpm_model_metadata(const ddpm_model *m, const char *key);
+DDPM_API int ddpm_model_num_metadata(const ddpm_model *m);
+DDPM_API ddpm_status ddpm_model_metadata_at(const ddpm_model *m, int i, const char **key, const char **value);
 /* Floating-point operations of one forward pass for one image (multiply-add = 2). */
-double ddpm_model_flops(const ddpm_model *m);
+DDPM_API double ddpm_model_flops(const ddpm_model *m);
 
 /*
  * The network's raw output for a batch.
@@ -445,31 +468,15 @@ double ddpm_model_flops(const ddpm_model *m);
  * Scratch memory grows to fit the largest n seen and is kept until ddpm_model_free(); it is bounded by
  * DDPM_MAX_WORKSPACE_BYTES (DDPM_ERR_TOO_LARGE beyond). Inputs with NaN or Inf are refused (DDPM_ERR_INVALID_ARGUMENT).
  */
-ddpm_status ddpm_model_forward(ddpm_model *m, int n, const float *x, const float *t, const int *y, float *out,
+DDPM_API ddpm_status ddpm_model_forward(ddpm_model *m, int n, const float *x, const float *t, const int *y, float *out,
                                ddpm_error *err);
 /* Scratch bytes the forward pass needs for a batch of n (0 when n is out of range). */
-size_t ddpm_model_workspace_bytes(const ddpm_model *m, int n);
+DDPM_API size_t ddpm_model_workspace_bytes(const ddpm_model *m, int n);
 
-/*
- * Debugging and tests: when set, `fn` is called after every block of the forward pass with the block's name (the
- * same names as training/model.py's trace: "time_proj" (the sinusoid), "temb", "conv_in", "down.3", "mid", "up.0",
- * "out") and its activation (shape [n, c, h, w]; for "time_proj" and "temb" h = w = 1). After the last block of each
- * level it is also called as diffusers' blocks are named, "down_blocks.<level>" and "up_blocks.<L-1-level>".
- * Pass fn = NULL to turn it off.
- */
-typedef void (*ddpm_trace_fn)(void *user_data, const char *name, const float *data, int n, int c, int h, int w);
-void ddpm_model_set_trace(ddpm_model *m, ddpm_trace_fn fn, void *user_data);
-
-/* Which kernels the forward pass uses. DDPM_KERNELS_SCALAR is the plain reference for every op (float32 sums, direct
- * convolutions). DDPM_KERNELS_PRECISE carries every sum, GroupNorm, SiLU and softmax in double and rounds each op's
- * output once to float32 (eps within ~1e-7 of a float64 forward pass, where SIMD's Winograd gives ~1e-5): for
- * reproducing another engine's long deterministic runs (a DDIM replay at eta 0 compounds every rounding); slowest. */
-typedef enum ddpm_kernels { DDPM_KERNELS_SIMD = 0, DDPM_KERNELS_SCALAR = 1, DDPM_KERNELS_PRECISE = 2 } ddpm_kernels;
-void ddpm_model_set_kernels(ddpm_model *m, ddpm_kernels k);
 /* The vector backend: "wasm-simd128", "sse2" or "scalar" (the 4-lane layer compiled into this build), natively on x86
  * followed by " + avx2" or " + avx512f" when the CPU lets the GEMMs and Winograd transforms run wider (same results
  * bit for bit). */
-const char *ddpm_simd_backend(void);
+DDPM_API const char *ddpm_simd_backend(void);
 
 /* ================================================================================================================
  * Samplers: a versioned plugin interface and a registry
@@ -480,7 +487,8 @@ const char *ddpm_simd_backend(void);
  * any plugin.
  *
  * Writing one: a complete plugin, Euler's method on the probability-flow ODE in the variance-exploding scale
- * (tests/plugin_example.c is this text, built against this header alone and run by ctest):
+ * (tests/plugin_example.sh cuts this text out of the installed header, builds it against that header alone and
+ * runs it under ctest):
  *
  *     #include <math.h>
  *     #include <stdlib.h>
@@ -512,7 +520,7 @@ const char *ddpm_simd_backend(void);
  *         for (int k = 0; k < ctx->batch; k++) s->t[k] = (float)t;
  *         ddpm_status st = ctx->denoise(ctx, x, s->t, s->out);     // [batch, image_elems]
  *         if (st != DDPM_OK) return st;
- *         if (ctx->prediction != DDPM_PREDICT_EPSILON) return DDPM_ERR_UNSUPPORTED;
+ *         if (ctx->prediction != DDPM_PREDICT_EPS) return DDPM_ERR_UNSUPPORTED;
  *         // x_ve = x / sqrt(abar) moves along eps: x_ve' = x_ve + (sigma' - sigma) eps
  *         const double sig = sqrt((1 - a) / a), sign = sqrt((1 - an) / an);
  *         for (size_t j = 0; j < ctx->batch * ctx->image_elems; j++)
@@ -550,6 +558,7 @@ const char *ddpm_simd_backend(void);
 
 typedef enum ddpm_option_type { DDPM_OPTION_FLOAT = 0, DDPM_OPTION_INT = 1, DDPM_OPTION_BOOL = 2,
                                 DDPM_OPTION_CHOICE = 3 } ddpm_option_type;
+DDPM_API const char *ddpm_option_type_name(ddpm_option_type o); /* see ddpm_status_name */
 
 /* One option a sampler accepts; a UI builds its controls from these. Values are passed as doubles (a CHOICE as the
  * index into `choices`, a BOOL as 0/1). */
@@ -610,13 +619,13 @@ struct ddpm_sampler_vtable {
 };
 
 /* The vtable is copied; the strings and options it points to must outlive the registration. */
-ddpm_status ddpm_sampler_register(const ddpm_sampler_vtable *vt, ddpm_error *err);
+DDPM_API ddpm_status ddpm_sampler_register(const ddpm_sampler_vtable *vt, ddpm_error *err);
 /* DDPM_ERR_NOT_FOUND if unknown, DDPM_ERR_BUSY while a run uses it. */
-ddpm_status ddpm_sampler_unregister(const char *name, ddpm_error *err);
+DDPM_API ddpm_status ddpm_sampler_unregister(const char *name, ddpm_error *err);
 /* NULL if unknown. Built-ins are registered on first use of the registry. */
-const ddpm_sampler_vtable *ddpm_sampler_find(const char *name);
-int ddpm_sampler_count(void);
-const ddpm_sampler_vtable *ddpm_sampler_at(int i);
+DDPM_API const ddpm_sampler_vtable *ddpm_sampler_find(const char *name);
+DDPM_API int ddpm_sampler_count(void);
+DDPM_API const ddpm_sampler_vtable *ddpm_sampler_at(int i);
 
 /* ================================================================================================================
  * Sampling runs
@@ -627,6 +636,7 @@ typedef enum ddpm_spacing {
     DDPM_SPACING_TRAILING = 1, /* t_i = round(T - i * T / steps) - 1, always ends at T-1 */
     DDPM_SPACING_LINSPACE = 2  /* round(linspace(0, T-1, steps)) */
 } ddpm_spacing;                /* round: half up; for diffusers models (diffusers_grid) half to even, as numpy */
+DDPM_API const char *ddpm_spacing_name(ddpm_spacing s); /* see ddpm_status_name */
 
 typedef struct ddpm_sample_params {
     const char *sampler;        /* registry name; default "ddpm" */
@@ -664,16 +674,16 @@ typedef struct ddpm_sample_params {
     int noise_count;
 } ddpm_sample_params;
 
-ddpm_sample_params ddpm_sample_default_params(void);
+DDPM_API ddpm_sample_params ddpm_sample_default_params(void);
 /* ddpm_sample_default_params() with what the model's scheduler config asks for (diffusers models): the sampler
  * ("ddpm", "ddim" or "plms"), spacing and steps_offset. The scheduler's clip_sample, clip_sample_range,
  * set_alpha_to_one and variance become the default values of the sampler options of those names (clip_x0,
  * clip_range, set_alpha_to_one, variance; DDIM also gets clip_eps = 0, diffusers' rule) in every run of the model,
  * whatever the sampler params say, unless the params set those options themselves. */
-ddpm_sample_params ddpm_model_sample_defaults(const ddpm_model *m);
+DDPM_API ddpm_sample_params ddpm_model_sample_defaults(const ddpm_model *m);
 /* Those option defaults (none for this project's own format), for a ddpm_denoiser built around the model. The
  * arrays are owned by the model. */
-void ddpm_model_option_defaults(const ddpm_model *m, int *n, const char *const **names, const double **values);
+DDPM_API void ddpm_model_option_defaults(const ddpm_model *m, int *n, const char *const **names, const double **values);
 
 typedef struct ddpm_run ddpm_run;
 
@@ -704,30 +714,30 @@ typedef struct ddpm_denoiser {
 } ddpm_denoiser;
 
 /* A run over any denoiser; the denoiser (and its schedule) must outlive the run. */
-ddpm_status ddpm_run_create_with(const ddpm_denoiser *d, const ddpm_sample_params *p, ddpm_run **out,
+DDPM_API ddpm_status ddpm_run_create_with(const ddpm_denoiser *d, const ddpm_sample_params *p, ddpm_run **out,
                                  ddpm_error *err);
 
 /* Validates everything (sampler name, options, steps, batch, class, guidance, strength, NaN/Inf) before allocating;
  * on error nothing is left allocated. x starts as x_T (or the noised start image). */
-ddpm_status ddpm_run_create(ddpm_model *m, const ddpm_sample_params *p, ddpm_run **out, ddpm_error *err);
+DDPM_API ddpm_status ddpm_run_create(ddpm_model *m, const ddpm_sample_params *p, ddpm_run **out, ddpm_error *err);
 /* One sampler step. DDPM_ERR_STATE once done. */
-ddpm_status ddpm_run_step(ddpm_run *r, ddpm_error *err);
-int ddpm_run_done(const ddpm_run *r);
-int ddpm_run_num_steps(const ddpm_run *r);
-int ddpm_run_current_step(const ddpm_run *r);    /* steps taken so far */
-int ddpm_run_timestep(const ddpm_run *r, int i);  /* t of step i, -1 out of range */
-const float *ddpm_run_x(const ddpm_run *r);       /* [batch, C, S, S] current x */
-const float *ddpm_run_pred_x0(const ddpm_run *r); /* [batch, C, S, S] latest x0 estimate (x before the first step) */
-void ddpm_run_free(ddpm_run *r);
+DDPM_API ddpm_status ddpm_run_step(ddpm_run *r, ddpm_error *err);
+DDPM_API int ddpm_run_done(const ddpm_run *r);
+DDPM_API int ddpm_run_num_steps(const ddpm_run *r);
+DDPM_API int ddpm_run_current_step(const ddpm_run *r);    /* steps taken so far */
+DDPM_API int ddpm_run_timestep(const ddpm_run *r, int i);  /* t of step i, -1 out of range */
+DDPM_API const float *ddpm_run_x(const ddpm_run *r);       /* [batch, C, S, S] current x */
+DDPM_API const float *ddpm_run_pred_x0(const ddpm_run *r); /* [batch, C, S, S] latest x0 estimate (x before the first step) */
+DDPM_API void ddpm_run_free(ddpm_run *r);
 
 /* Convenience: a whole run; out receives [batch, C, S, S]. progress (may be NULL) is called after each step and
  * stops the run with DDPM_ERR_ABORTED when it returns non-zero. */
 typedef int (*ddpm_progress_fn)(void *user_data, int step, int num_steps, int t, const ddpm_run *run);
-ddpm_status ddpm_sample(ddpm_model *m, const ddpm_sample_params *p, float *out, ddpm_progress_fn progress,
+DDPM_API ddpm_status ddpm_sample(ddpm_model *m, const ddpm_sample_params *p, float *out, ddpm_progress_fn progress,
                         void *user_data, ddpm_error *err);
 
 /* [-1, 1] -> 0..255: floor((clamp(x, -1, 1) + 1) * 127.5 + 0.5). */
-uint8_t ddpm_to_u8(float x);
+DDPM_API uint8_t ddpm_to_u8(float x);
 
 #ifdef __cplusplus
 }

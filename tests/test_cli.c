@@ -190,7 +190,8 @@ static void test_diffusers(void) {
     snprintf(args, sizeof args, "convert %s --dtype i8 --out %s", dir, conv);
     rc = run_cli(args, log, sizeof log);
     CHECK(rc == 0 && exists(conv), "convert --dtype i8 (exit %d)", rc);
-    /* eps of the converted file = eps of the folder quantized on load, byte for byte */
+    /* the output of the converted file (ddpm forward) = that of the folder quantized on load (the older name, ddpm eps),
+     * byte for byte */
     snprintf(x, sizeof x, "%s/x.f32", tmpdir);
     float xs[768];
     tu_fill(xs, 768, 5, -1.0f, 1.0f);
@@ -198,7 +199,7 @@ static void test_diffusers(void) {
     if (f) fwrite(xs, sizeof xs, 1, f), fclose(f);
     snprintf(e1, sizeof e1, "%s/e1.f32", tmpdir);
     snprintf(e2, sizeof e2, "%s/e2.f32", tmpdir);
-    snprintf(args, sizeof args, "eps %s --in %s --t 321 --out %s", conv, x, e1);
+    snprintf(args, sizeof args, "forward %s --in %s --t 321 --out %s", conv, x, e1);
     const int r1 = run_cli(args, log, sizeof log);
     snprintf(args, sizeof args, "eps %s --quantize i8 --in %s --t 321 --out %s", dir, x, e2);
     const int r2 = run_cli(args, log, sizeof log);

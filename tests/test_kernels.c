@@ -31,7 +31,8 @@ static void test_conv(int cin, int cout, int k, int stride, int h, int w, int bi
     tu_fill(wt, nw, cout * 3 + k, -0.5f, 0.5f);
     tu_fill(b, cout, 99, -1, 1);
     tu_fill(b2, (size_t)cout * n, 98, -1, 1);
-    ddpm_conv_desc d = {cin, cout, k, stride, h, w, ho, wo, wt, bias ? b : NULL, NULL, bias ? b2 : NULL, NULL, NULL, 0};
+    ddpm_conv_desc d = {.cin = cin, .cout = cout, .k = k, .stride = stride, .h = h, .w = w, .ho = ho, .wo = wo,
+                        .weight = wt, .bias = bias ? b : NULL, .bias2 = bias ? b2 : NULL};
     size_t ns = ddpm_conv_scratch_floats(&d, n);
     float *scratch = malloc(4 * (ns ? ns : 1));
     ddpm_kernels_scalar.conv2d(&d, n, x, y1, scratch);
@@ -77,7 +78,8 @@ static void test_winograd(int cin, int cout, int h, int w, int bias) {
     tu_fill(b, cout, 3, -1, 1);
     tu_fill(b2, (size_t)cout * n, 4, -1, 1);
     ddpm_wino_transform_weights(cin, cout, wt, u);
-    ddpm_conv_desc d = {cin, cout, 3, 1, h, w, h, w, wt, bias ? b : NULL, u, bias ? b2 : NULL, NULL, NULL, 0};
+    ddpm_conv_desc d = {.cin = cin, .cout = cout, .k = 3, .stride = 1, .h = h, .w = w, .ho = h, .wo = w,
+                        .weight = wt, .bias = bias ? b : NULL, .wino = u, .bias2 = bias ? b2 : NULL};
     size_t ns = ddpm_conv_scratch_floats(&d, n);
     CHECK(ns == ddpm_wino_scratch_floats(&d, n), "winograd scratch size is the conv scratch size");
     float *scratch = malloc(4 * ns);
@@ -257,7 +259,8 @@ static void test_fused_norm_conv(int cin, int cout, int h, int w, int groups, in
     /* sc, sh now hold the SIMD table's coefficients */
     for (int i = 0; i < n; i++)
         ddpm_kernels_simd.group_norm(x + i * nx, xn + i * nx, cin, h * w, groups, gam, bet, 1e-5f, silu);
-    ddpm_conv_desc d = {cin, cout, 3, 1, h, w, h, w, wt, b, u, NULL, NULL, NULL, 0};
+    ddpm_conv_desc d = {.cin = cin, .cout = cout, .k = 3, .stride = 1, .h = h, .w = w, .ho = h, .wo = w,
+                        .weight = wt, .bias = b, .wino = u};
     ddpm_conv_desc df = d;
     df.pre_scale = sc, df.pre_shift = sh, df.pre_silu = silu;
     size_t ns = ddpm_conv_scratch_floats(&d, n);

@@ -4,6 +4,7 @@
  * training/ref_gaussian.py: Philox in Python integers, Box-Muller with libm in float64).
  */
 #include "ddpm.h"
+#include "ddpm_debug.h"
 #include "data/gaussian_ref.h"
 
 #include <float.h>

@@ -171,8 +171,14 @@ static size_t rec_ws(void *user, int n) { return ddpm_model_workspace_bytes(((re
 static ddpm_denoiser model_denoiser(ddpm_model *m, recorder *r) {
     const ddpm_model_config *c = ddpm_model_get_config(m);
     r->m = m;
-    ddpm_denoiser d = {ddpm_model_get_schedule(m), c->prediction, c->in_channels, c->image_size, c->num_classes,
-                       rec_eval, r, rec_ws};
+    ddpm_denoiser d = {.schedule = ddpm_model_get_schedule(m),
+                       .prediction = c->prediction,
+                       .channels = c->in_channels,
+                       .image_size = c->image_size,
+                       .num_classes = c->num_classes,
+                       .eval = rec_eval,
+                       .user_data = r,
+                       .workspace_bytes = rec_ws};
     return d;
 }
 
@@ -318,7 +324,8 @@ static void test_invalid(ddpm_model *cond, ddpm_model *unc) {
     ddpm_schedule *sched;
     ddpm_schedule_params sp = ddpm_schedule_default_params();
     ddpm_schedule_create(&sp, &sched, NULL);
-    ddpm_denoiser big = {sched, DDPM_PREDICT_EPS, 64, 1024, 0, zero_eval, NULL, NULL};
+    ddpm_denoiser big = {.schedule = sched, .prediction = DDPM_PREDICT_EPS, .channels = 64, .image_size = 1024,
+                         .eval = zero_eval};
     big.user_data = &big;
     p = ddpm_sample_default_params();
     p.batch = 8; /* 8 x 64 x 1024 x 1024 floats, several times over */
@@ -830,7 +837,8 @@ static void test_grids(void) {
         CHECK(0, "schedule");
         return;
     }
-    ddpm_denoiser d = {sched, DDPM_PREDICT_EPS, 1, 4, 0, zero_eval, NULL, NULL};
+    ddpm_denoiser d = {.schedule = sched, .prediction = DDPM_PREDICT_EPS, .channels = 1, .image_size = 4,
+                       .eval = zero_eval};
     d.user_data = &d;
     /* leading: t_i = (steps - 1 - i) * floor(T / steps).  1000 / 7 = 142 */
     static const int lead10[] = {900, 800, 700, 600, 500, 400, 300, 200, 100, 0};

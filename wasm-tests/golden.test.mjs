@@ -1,5 +1,5 @@
 // The network in wasm against independent references: the PyTorch golden files (training/golden.py) and the
-// native build's `ddpm eps`. Tolerance vs PyTorch: 1e-4, as tests/test_unet_golden.c.
+// native build's `ddpm forward`. Tolerance vs PyTorch: 1e-4, as tests/test_unet_golden.c.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Engine } from '../web/ddpm.js';
@@ -19,7 +19,7 @@ function goldenInputs(g) {
 function nativeEps(modelPath, x, t, y, n) {
   const per = x.length / n, outs = [];
   for (let k = 0; k < n; k++) {
-    const args = ['eps', modelPath, '--in', '@x.f32', '--t', String(t[k]), '--out', '@out.f32'];
+    const args = ['forward', modelPath, '--in', '@x.f32', '--t', String(t[k]), '--out', '@out.f32'];
     if (y) args.push('--class', String(y[k]));
     outs.push(native(args, { 'x.f32': x.subarray(k * per, (k + 1) * per) }));
   }
@@ -57,7 +57,7 @@ for (const c of cases) {
         assert.ok(bitwiseEqual(one, out.subarray(k * perOut, (k + 1) * perOut)), `image ${k} alone differs from the batch`);
       }
 
-      await t.test('vs native build (`ddpm eps`)', { skip: skipNative }, () => {
+      await t.test('vs native build (`ddpm forward`)', { skip: skipNative }, () => {
         const nat = nativeEps(c.model, x, ts, y, n);
         const dn = maxAbsDiff(out, nat);
         t.diagnostic(`${c.label}: wasm vs native ${bitwiseEqual(out, nat) ? 'bitwise equal' : `max|d| = ${dn}`}`);

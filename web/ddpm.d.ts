@@ -313,7 +313,9 @@ export interface SamplerContext {
 export class Model {
   readonly config: ModelConfig;
   /** One U-Net evaluation: x [n, C, S, S], t per image (or one number), y labels 0..numClasses (numClasses = the
-   *  null class) or null. */
+   *  null class) or null. Returns the raw output [n, outChannels, S, S]: eps, x0 or v as config.prediction says. */
+  forward(x: Float32Array, t: number | ArrayLike<number>, y?: ArrayLike<number> | null): Float32Array;
+  /** @deprecated The older name of forward(). */
   eps(x: Float32Array, t: number | ArrayLike<number>, y?: ArrayLike<number> | null): Float32Array;
   sample(opts: SampleOptions): Promise<SampleResult>;
   /** The reverse process step by step; `result` resolves when it finishes. Breaking out of the loop aborts. */

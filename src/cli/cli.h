@@ -3,6 +3,7 @@
 #define DDPM_CLI_H
 
 #include "ddpm.h"
+#include "ddpm_debug.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -105,7 +106,7 @@ float *cli_read_f32(const char *path, size_t *n, char *msg, size_t msg_size);
 int cli_cmd_info(int argc, char **argv);
 int cli_cmd_samplers(int argc, char **argv);
 int cli_cmd_sample(int argc, char **argv);
-int cli_cmd_eps(int argc, char **argv);
+int cli_cmd_forward(int argc, char **argv); /* ddpm forward, also ddpm eps */
 int cli_cmd_convert(int argc, char **argv);
 
 #endif

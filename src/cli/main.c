@@ -1,5 +1,5 @@
 /*
- * ddpm — the native command-line tool: `info`, `sample`, `samplers`, `eps`.
+ * ddpm — the native command-line tool: `info`, `sample`, `samplers`, `forward`, `convert`.
  *
  * Every failure prints one line "ddpm: <message>" to stderr and exits non-zero (1 for a failure while working, 2 for
  * a bad command line, which also prints the usage). Arguments are parsed strictly: numbers must be whole strings of
@@ -26,7 +26,8 @@ static const char usage_main[] =
     "  info MODEL          the model's config, schedule, parameters, cost, dtypes and metadata\n"
     "  sample MODEL ...    draw samples with a registered sampler; writes a PNG grid and/or raw float32\n"
     "  samplers            the registered samplers and their options\n"
-    "  eps MODEL ...       one forward pass of the network on raw float32 input\n"
+    "  forward MODEL ...   one forward pass on raw float32 input: the network's raw output (eps, x0 or v,\n"
+    "                      whatever the model predicts); `eps` is an older name for it\n"
     "  convert MODEL ...   write MODEL as one .safetensors file in F32, F16 or I8\n"
     "  help [COMMAND]      this text, or a command's usage (also: ddpm COMMAND --help)\n"
     "  version             the library version (also: --version)\n"
@@ -91,14 +92,15 @@ static const char usage_sample[] =
     "\n" CLI_MODEL_FLAGS_USAGE "\n"
     "Progress goes to stderr: a line updated in place on a terminal, else a line about every 10%.\n";
 
-static const char usage_eps[] =
-    "usage: ddpm eps MODEL --in X.f32 --t T [--class C] --out OUT.f32\n"
+static const char usage_forward[] =
+    "usage: ddpm forward MODEL --in X.f32 --t T [--class C] --out OUT.f32   (also: ddpm eps ...)\n"
     "\n"
     "  --in X.f32          float32 little-endian [N, C_in, S, S]; N = file size / (4 C_in S S)\n"
     "  --t T               timestep in [0, T], may be fractional; the same for every image\n"
     "  --class C           label 0 .. classes, where classes is the null class (conditional models only;\n"
     "                      default: the null class)\n"
-    "  --out OUT.f32       the network's raw output [N, C_out, S, S], float32 little-endian\n"
+    "  --out OUT.f32       the network's raw output [N, C_out, S, S], float32 little-endian: the noise eps,\n"
+    "                      x0 or v as the model's prediction type says (ddpm info MODEL)\n"
     "\n" CLI_MODEL_FLAGS_USAGE;
 
 static const char *usage_of(const char *command) {
@@ -106,7 +108,7 @@ static const char *usage_of(const char *command) {
     if (strcmp(command, "info") == 0) return usage_info;
     if (strcmp(command, "samplers") == 0) return usage_samplers;
     if (strcmp(command, "sample") == 0) return usage_sample;
-    if (strcmp(command, "eps") == 0) return usage_eps;
+    if (strcmp(command, "forward") == 0 || strcmp(command, "eps") == 0) return usage_forward;
     if (strcmp(command, "convert") == 0) return usage_convert;
     return NULL;
 }
@@ -427,22 +429,22 @@ int cli_cmd_samplers(int argc, char **argv) {
     return 0;
 }
 
-/* ---- ddpm eps ---- */
+/* ---- ddpm forward (ddpm eps) ---- */
 
-int cli_cmd_eps(int argc, char **argv) {
+int cli_cmd_forward(int argc, char **argv) {
     cli_flag flags[4 + CLI_MODEL_FLAG_COUNT] = {{.name = "in", .takes_value = 1}, {.name = "t", .takes_value = 1},
                                                {.name = "class", .takes_value = 1}, {.name = "out", .takes_value = 1}};
     cli_model_flags_init(flags + 4);
     const int nf = (int)(sizeof flags / sizeof flags[0]);
     const char *pos[1];
-    if (cli_parse_args("eps", argc, argv, flags, nf, pos, 1) != 1) cli_usage_error("eps", "eps needs a MODEL");
+    if (cli_parse_args("forward", argc, argv, flags, nf, pos, 1) != 1) cli_usage_error("forward", "forward needs a MODEL");
     const char *in = cli_flag_get(flags, nf, "in")->value, *out_path = cli_flag_get(flags, nf, "out")->value;
     const char *t_str = cli_flag_get(flags, nf, "t")->value, *class_str = cli_flag_get(flags, nf, "class")->value;
-    if (!in) cli_usage_error("eps", "--in is required");
-    if (!out_path) cli_usage_error("eps", "--out is required");
-    if (!t_str) cli_usage_error("eps", "--t is required");
+    if (!in) cli_usage_error("forward", "--in is required");
+    if (!out_path) cli_usage_error("forward", "--out is required");
+    if (!t_str) cli_usage_error("forward", "--t is required");
     double tv;
-    if (!cli_parse_double(t_str, &tv)) cli_usage_error("eps", "--t must be a finite number, got '%s'", t_str);
+    if (!cli_parse_double(t_str, &tv)) cli_usage_error("forward", "--t must be a finite number, got '%s'", t_str);
 
     ddpm_model *m = cli_load_model_flags(pos[0], flags + 4);
     const ddpm_model_config *c = ddpm_model_get_config(m);
@@ -451,7 +453,7 @@ int cli_cmd_eps(int argc, char **argv) {
         if (c->num_classes == 0) cli_die("--class given, but %s is an unconditional model", pos[0]);
         const int top = c->arch.null_class ? c->num_classes : c->num_classes - 1;
         if (!cli_parse_int(class_str, 0, top, &label))
-            cli_usage_error("eps", "--class must be an integer in 0..%d%s, got '%s'", top,
+            cli_usage_error("forward", "--class must be an integer in 0..%d%s, got '%s'", top,
                             c->arch.null_class ? " (the last = the null class)" : "", class_str);
     }
     const size_t din = (size_t)c->in_channels * c->image_size * c->image_size;
@@ -540,7 +542,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "info") == 0) return cli_cmd_info(argc - 2, argv + 2);
     if (strcmp(cmd, "sample") == 0) return cli_cmd_sample(argc - 2, argv + 2);
     if (strcmp(cmd, "samplers") == 0) return cli_cmd_samplers(argc - 2, argv + 2);
-    if (strcmp(cmd, "eps") == 0) return cli_cmd_eps(argc - 2, argv + 2);
+    if (strcmp(cmd, "forward") == 0 || strcmp(cmd, "eps") == 0) return cli_cmd_forward(argc - 2, argv + 2);
     if (strcmp(cmd, "convert") == 0) return cli_cmd_convert(argc - 2, argv + 2);
     cli_usage_error(NULL, "unknown command '%s'", cmd);
 }

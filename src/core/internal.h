@@ -3,6 +3,7 @@
 #define DDPM_INTERNAL_H
 
 #include "ddpm.h"
+#include "ddpm_debug.h"
 
 #include <stdarg.h>
 #include <stddef.h>

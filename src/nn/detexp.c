@@ -1,7 +1,9 @@
-/* Deterministic exponentials: only + - * / and integer bit moves, so every IEEE-754 platform gives the same bits. */
+/* Deterministic exponentials: only + - * / and integer bit moves, so every IEEE-754 platform gives the same bits.
+ * ddpm_det_exp is the one double exp of the library (schedules, samplers, the time embedding, precise kernels). */
 #include "nn/kernels.h"
 #include "ddpm.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -41,8 +43,8 @@ float ddpm_det_expf(float x) { return ddpm_expf_scalar(x); }
 
 double ddpm_det_exp(double x) {
     if (x != x) return x;
-    if (x > 709.0) x = 709.0;
-    if (x < -708.0) x = -708.0;
+    if (x > 709.0) return INFINITY;
+    if (x < -708.0) return 0.0;
     const double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
     double y = x * 1.44269504088896338700;
     int32_t n = (int32_t)(y + (y < 0 ? -0.5 : 0.5));

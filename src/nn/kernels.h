@@ -5,13 +5,15 @@
  *                         stride-1 convolutions whose weights were pre-transformed (desc.wino), im2col + a
  *                         register-blocked GEMM for the other convolutions. Native x86 builds run the GEMMs and
  *                         the fused input transform on AVX2 / AVX-512F when the CPU has them (wide.h), bit-identical.
- * tests/test_kernels.c holds every SIMD kernel to its scalar twin on random inputs; tests/test_winograd.c holds the
- * SIMD Winograd convolution to its scalar twin (ddpm_wino_conv_scalar, bit for bit) and both to the direct one.
+ * tests/test_kernels.c holds every SIMD kernel to its scalar twin on random inputs, the SIMD Winograd convolution
+ * to its scalar twin (ddpm_wino_conv_scalar, bit for bit) and both to the direct one.
  *
  * All tensors are float32, one image at a time unless stated: x: [C, H, W] contiguous.
  */
 #ifndef DDPM_KERNELS_H
 #define DDPM_KERNELS_H
+
+#include "ddpm_debug.h" /* ddpm_det_exp */
 
 #include <stddef.h>
 
@@ -101,7 +103,5 @@ void ddpm_transpose(const float *x, float *y, int rows, int cols);
 /* The deterministic exp behind SiLU and softmax, scalar form (the SIMD form in kernels_simd.c performs the same
  * operations lane by lane). Inputs are clamped to [-87, 88]. */
 float ddpm_expf_scalar(float x);
-/* exp in double for the timestep embedding's frequencies (argument reduction by ln 2 and a degree-13 series). */
-double ddpm_det_exp(double x);
 
 #endif

@@ -24,35 +24,9 @@ static void gemm_simd(int M, int N, int K, const float *A, int lda, const float 
         const float b0 = bias ? bias[m] : 0.0f, b1 = bias ? bias[m + 1] : 0.0f;
         const float b2 = bias ? bias[m + 2] : 0.0f, b3 = bias ? bias[m + 3] : 0.0f;
         int n = 0;
-        for (; n + 8 <= N; n += 8) {
-            vf4 c00 = vf4_splat(b0), c01 = c00, c10 = vf4_splat(b1), c11 = c10;
-            vf4 c20 = vf4_splat(b2), c21 = c20, c30 = vf4_splat(b3), c31 = c30;
-            const float *bp = B + n;
-            for (int k = 0; k < K; k++, bp += ldb) {
-                const vf4 x0 = vf4_load(bp), x1 = vf4_load(bp + 4);
-                vf4 w = vf4_splat(a0[k]);
-                c00 = vf4_add(c00, vf4_mul(w, x0));
-                c01 = vf4_add(c01, vf4_mul(w, x1));
-                w = vf4_splat(a1[k]);
-                c10 = vf4_add(c10, vf4_mul(w, x0));
-                c11 = vf4_add(c11, vf4_mul(w, x1));
-                w = vf4_splat(a2[k]);
-                c20 = vf4_add(c20, vf4_mul(w, x0));
-                c21 = vf4_add(c21, vf4_mul(w, x1));
-                w = vf4_splat(a3[k]);
-                c30 = vf4_add(c30, vf4_mul(w, x0));
-                c31 = vf4_add(c31, vf4_mul(w, x1));
-            }
-            float *cp = C + (size_t)m * ldc + n;
-            vf4_store(cp, c00);
-            vf4_store(cp + 4, c01);
-            vf4_store(cp + ldc, c10);
-            vf4_store(cp + ldc + 4, c11);
-            vf4_store(cp + 2 * ldc, c20);
-            vf4_store(cp + 2 * ldc + 4, c21);
-            vf4_store(cp + 3 * ldc, c30);
-            vf4_store(cp + 3 * ldc + 4, c31);
-        }
+        const float init[4] = {b0, b1, b2, b3};
+        for (; n + 8 <= N; n += 8)
+            vf4_tile_4x8(K, a0, a1, a2, a3, B + n, (size_t)ldb, init, C + (size_t)m * ldc + n, (size_t)ldc);
         for (; n + 4 <= N; n += 4) {
             vf4 c0 = vf4_splat(b0), c1 = vf4_splat(b1), c2 = vf4_splat(b2), c3 = vf4_splat(b3);
             const float *bp = B + n;

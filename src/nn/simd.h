@@ -151,4 +151,39 @@ static inline float vf4_hmax(vf4 v) {
 }
 #endif
 
+
+/* The register block of the 4-lane GEMMs (kernels_simd.c's conv GEMM, winograd_simd.c's 36 tile GEMMs), written
+ * once: C[r][0..8) = init[r] + sum_k a_r[k] B[k][0..8) for the four rows r, B's rows ldb apart, C's rows ldc apart.
+ * Each element's sum runs k = 0, 1, ... with one rounding per product and per add, so it is bitwise the scalar
+ * loop's. */
+static inline void vf4_tile_4x8(int K, const float *a0, const float *a1, const float *a2, const float *a3,
+                                const float *B, size_t ldb, const float init[4], float *C, size_t ldc) {
+    vf4 c00 = vf4_splat(init[0]), c01 = c00, c10 = vf4_splat(init[1]), c11 = c10;
+    vf4 c20 = vf4_splat(init[2]), c21 = c20, c30 = vf4_splat(init[3]), c31 = c30;
+    const float *bp = B;
+    for (int k = 0; k < K; k++, bp += ldb) {
+        const vf4 x0 = vf4_load(bp), x1 = vf4_load(bp + 4);
+        vf4 w = vf4_splat(a0[k]);
+        c00 = vf4_add(c00, vf4_mul(w, x0));
+        c01 = vf4_add(c01, vf4_mul(w, x1));
+        w = vf4_splat(a1[k]);
+        c10 = vf4_add(c10, vf4_mul(w, x0));
+        c11 = vf4_add(c11, vf4_mul(w, x1));
+        w = vf4_splat(a2[k]);
+        c20 = vf4_add(c20, vf4_mul(w, x0));
+        c21 = vf4_add(c21, vf4_mul(w, x1));
+        w = vf4_splat(a3[k]);
+        c30 = vf4_add(c30, vf4_mul(w, x0));
+        c31 = vf4_add(c31, vf4_mul(w, x1));
+    }
+    vf4_store(C, c00);
+    vf4_store(C + 4, c01);
+    vf4_store(C + ldc, c10);
+    vf4_store(C + ldc + 4, c11);
+    vf4_store(C + 2 * ldc, c20);
+    vf4_store(C + 2 * ldc + 4, c21);
+    vf4_store(C + 3 * ldc, c30);
+    vf4_store(C + 3 * ldc + 4, c31);
+}
+
 #endif

@@ -131,34 +131,8 @@ STAGE static void wino_gemm(int rows, int K, int N, const float *A, int lda, con
     for (int t = 0; t < rows; t += 4) {
         const float *a0 = A + (size_t)t * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
         float *c = C + (size_t)t * N;
-        for (int n = 0; n < N; n += 8) {
-            vf4 c00 = vf4_splat(0.0f), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-            const float *bp = B + n;
-            for (int k = 0; k < K; k++, bp += N) {
-                const vf4 x0 = vf4_load(bp), x1 = vf4_load(bp + 4);
-                vf4 w = vf4_splat(a0[k]);
-                c00 = vf4_add(c00, vf4_mul(w, x0));
-                c01 = vf4_add(c01, vf4_mul(w, x1));
-                w = vf4_splat(a1[k]);
-                c10 = vf4_add(c10, vf4_mul(w, x0));
-                c11 = vf4_add(c11, vf4_mul(w, x1));
-                w = vf4_splat(a2[k]);
-                c20 = vf4_add(c20, vf4_mul(w, x0));
-                c21 = vf4_add(c21, vf4_mul(w, x1));
-                w = vf4_splat(a3[k]);
-                c30 = vf4_add(c30, vf4_mul(w, x0));
-                c31 = vf4_add(c31, vf4_mul(w, x1));
-            }
-            float *cp = c + n;
-            vf4_store(cp, c00);
-            vf4_store(cp + 4, c01);
-            vf4_store(cp + N, c10);
-            vf4_store(cp + N + 4, c11);
-            vf4_store(cp + 2 * N, c20);
-            vf4_store(cp + 2 * N + 4, c21);
-            vf4_store(cp + 3 * N, c30);
-            vf4_store(cp + 3 * N + 4, c31);
-        }
+        static const float zero[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (int n = 0; n < N; n += 8) vf4_tile_4x8(K, a0, a1, a2, a3, B + n, (size_t)N, zero, c + n, (size_t)N);
     }
 }
 

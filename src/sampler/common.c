@@ -8,27 +8,6 @@
 
 /* ---- deterministic exp ---- */
 
-#define EXP_LN2_HI 0x1.62e42ff000000p-1    /* ln 2 to 32 significant bits: k * EXP_LN2_HI is exact for |k| < 2^20 */
-#define EXP_LN2_LO (-0x1.718432a1b0e26p-35) /* ln 2 - EXP_LN2_HI */
-#define EXP_INV_LN2 0x1.71547652b82fep+0
-
-/* x = k ln2 + r with |r| <= ln2 / 2 (+ rounding); exp(r) by Taylor through r^17 (next term < 1e-20 relative);
- * times 2^k assembled from bits (k within the normal exponent range for |x| <= 700). */
-double ddpm__det_exp(double x) {
-    if (x != x) return x;
-    if (x > 709.0) return INFINITY;
-    if (x < -708.0) return 0.0;
-    const double kd = floor(x * EXP_INV_LN2 + 0.5); /* floor is exact: not a libm approximation */
-    const double r = (x - kd * EXP_LN2_HI) - kd * EXP_LN2_LO;
-    double p = 1.0;
-    for (int j = 17; j >= 1; j--) p = 1.0 + p * r / (double)j; /* Horner: 1 + r/1 (1 + r/2 (1 + ...)) */
-    const int64_t k = (int64_t)kd;
-    uint64_t bits = (uint64_t)(k + 1023) << 52;
-    double scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
-}
-
 /* ---- phi functions ---- */
 
 void ddpm__phi(double z, int kmax, double *phi) {
@@ -44,7 +23,7 @@ void ddpm__phi(double z, int kmax, double *phi) {
         }
         return;
     }
-    phi[0] = ddpm__det_exp(z);
+    phi[0] = ddpm_det_exp(z);
     for (int k = 0; k < kmax; k++) {
         phi[k + 1] = (phi[k] - inv_fact) / z;
         inv_fact /= (double)(k + 1);
@@ -117,7 +96,7 @@ double ddpm__sigma_at_t(const ddpm_schedule *s, double t) {
     const double w = t - (double)k;
     if (w == 0.0) return sigma_of(s, k);
     const double a = ddpm_det_log(sigma_of(s, k)), b = ddpm_det_log(sigma_of(s, k + 1));
-    return ddpm__det_exp(a + w * (b - a));
+    return ddpm_det_exp(a + w * (b - a));
 }
 
 const char *const ddpm__final_sigma_choices[] = {"zero", "sigma_min", NULL};
@@ -129,7 +108,7 @@ void ddpm__levels(const ddpm_sampler_context *ctx, int flags, ddpm__level *lv) {
     if (!(flags & DDPM__LV_KARRAS) || n < 3) return; /* with 1 or 2 steps the Karras grid is just its endpoints */
     const double rho = 7.0;
     const double smax = lv[0].sigma, smin = lv[n - 1].sigma;
-    const double a = ddpm__det_exp(ddpm_det_log(smax) / rho), b = ddpm__det_exp(ddpm_det_log(smin) / rho);
+    const double a = ddpm_det_exp(ddpm_det_log(smax) / rho), b = ddpm_det_exp(ddpm_det_log(smin) / rho);
     for (int i = 1; i < n - 1; i++) {
         const double r = a + (double)i / (double)(n - 1) * (b - a);
         const double r2 = r * r, r4 = r2 * r2;

@@ -9,7 +9,7 @@
  * and abar = 1 / (1 + sigma^2). The samplers keep the run's x in VP scale at the level they have reached after each
  * step and convert to VE inside a step. In VE the ODE derivative dx/dsigma = (x - x0^) / sigma is the eps estimate.
  *
- * Every transcendental goes through deterministic routines (ddpm_det_log, ddpm__det_exp below, and sqrt), so a
+ * Every transcendental goes through deterministic routines (ddpm_det_log, ddpm_det_exp below, and sqrt), so a
  * sampler gives the same bits natively and in WebAssembly, like the rest of the engine.
  */
 #ifndef DDPM_SAMPLER_COMMON_H
@@ -88,13 +88,11 @@ ddpm_status ddpm__denoise_at(const ddpm_sampler_context *ctx, ddpm__state *s, co
  * (sigma^2 - sigma_next^2) / sigma^2)), sigma_down = sqrt(sigma_next^2 - sigma_up^2). */
 void ddpm__ancestral_sigmas(double sigma, double sigma_next, double eta, double *sigma_down, double *sigma_up);
 
-/* exp(x) with + - * / only (about 1 ulp), for |x| <= 700. */
-double ddpm__det_exp(double x);
 
 /* The weights of exponential integrators (Hochbruck & Ostermann 2010), phi[k] = phi_k(z) for k = 0 .. kmax (<= 7):
  *     phi_0(z) = e^z,   phi_k(z) = sum_{j >= 0} z^j / (j + k)!,   phi_{k+1}(z) = (phi_k(z) - 1 / k!) / z,
  * so expm1(z) = z phi_1(z). By the series for |z| < 1 (where the recurrence cancels), by the recurrence from
- * ddpm__det_exp beyond; a few ulp for finite |z| <= 700. With lambda = -log sigma and h = lambda_{i+1} - lambda_i,
+ * ddpm_det_exp beyond; a few ulp for finite |z| <= 700. With lambda = -log sigma and h = lambda_{i+1} - lambda_i,
  * DPM-Solver++ and UniPC's data-prediction updates are combinations of phi_k(-h) (times h^k). */
 void ddpm__phi(double z, int kmax, double *phi);
 

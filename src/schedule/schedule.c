@@ -7,7 +7,7 @@
  * set to stop; cumprod is a left-to-right product), so the engine and the trainer agree to the last bit or two.
  * float32 = 1 (diffusers checkpoints): betas, alphas and alphas_cumprod are diffusers' float32 values, bit for bit
  * (torch_f32.c reproduces PyTorch's kernels), widened to double; the other arrays are derived from them in double.
- * Transcendentals go through the library's deterministic routines (ddpm_det_sincos, ddpm_det_log, and det_exp below)
+ * Transcendentals go through the library's deterministic routines (ddpm_det_sincos, ddpm_det_log, ddpm_det_exp)
  * so that a schedule has the same bits on every IEEE-754 platform, native or WebAssembly.
  */
 #include "core/internal.h"
@@ -34,33 +34,6 @@ ddpm_schedule_params ddpm_schedule_default_params(void) {
     p.beta_end = 0.02;
     p.rescale_zero_snr = 0;
     return p;
-}
-
-/*
- * exp(x) for |x| <= ~700 with only + - * /: x = k ln2 + r, |r| <= ln2/2, exp(r) by its Taylor series through r^16
- * (first omitted term 0.347^17/17! < 1e-22), times 2^k built from bits. Good to ~1 ulp; used for the sigmoid
- * schedule only (|x| <= 6).
- */
-#define EXP_LN2_HI 0x1.62e42ff000000p-1    /* ln 2 rounded to 32 significant bits: k * EXP_LN2_HI is exact */
-#define EXP_LN2_LO (-0x1.718432a1b0e26p-35) /* ln 2 - EXP_LN2_HI */
-#define EXP_INV_LN2 0x1.71547652b82fep+0    /* 1 / ln 2 */
-static double det_exp(double x) {
-    double fk = x * EXP_INV_LN2;
-    int k = (int)(fk >= 0.0 ? fk + 0.5 : fk - 0.5);
-    double dk = (double)k;
-    double r = (x - dk * EXP_LN2_HI) - dk * EXP_LN2_LO;
-    /* e^r = 1 + r + r^2/2! + ... + r^16/16!, Horner from the highest term */
-    double p = 1.0 / 20922789888000.0; /* 1/16! */
-    static const double inv_fact[16] = {
-        1.0, 1.0, 1.0 / 2, 1.0 / 6, 1.0 / 24, 1.0 / 120, 1.0 / 720, 1.0 / 5040, 1.0 / 40320, 1.0 / 362880,
-        1.0 / 3628800, 1.0 / 39916800, 1.0 / 479001600, 1.0 / 6227020800.0, 1.0 / 87178291200.0,
-        1.0 / 1307674368000.0};
-    for (int j = 15; j >= 0; j--) p = inv_fact[j] + r * p;
-    /* 2^k for -1022 <= k <= 1023 from its exponent field */
-    uint64_t bits = (uint64_t)(k + 1023) << 52;
-    double scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
 }
 
 /* numpy.linspace(a, b, T)[i] */
@@ -139,7 +112,7 @@ static void base_betas(const ddpm_schedule_params *p, double *b) {
     case DDPM_SCHEDULE_SIGMOID:
         for (int i = 0; i < T; i++) {
             double x = linspace_at(-6.0, 6.0, T, i);
-            b[i] = 1.0 / (1.0 + det_exp(-x)) * (p->beta_end - p->beta_start) + p->beta_start;
+            b[i] = 1.0 / (1.0 + ddpm_det_exp(-x)) * (p->beta_end - p->beta_start) + p->beta_start;
         }
         break;
     case DDPM_SCHEDULE_CUSTOM: memcpy(b, p->betas, sizeof(double) * (size_t)T); break;

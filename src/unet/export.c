@@ -162,7 +162,7 @@ static void put_data(sbuf *b, ddpm_dtype dt, const entry *e, float *scale_out) {
 }
 
 static void put_f32s(sbuf *b, const float *x, size_t n) {
-    entry e = {{0}, 1, {(int64_t)n, 0, 0, 0}, x, n};
+    entry e = {.ndim = 1, .shape = {(int64_t)n, 0, 0, 0}, .data = x, .count = n};
     put_data(b, DDPM_DTYPE_F32, &e, NULL);
 }
 

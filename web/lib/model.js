@@ -68,20 +68,20 @@ export class Model {
   }
 
   /** One U-Net evaluation: x [n, C, S, S], t per image (or one number), y labels 0..numClasses (numClasses = the
-   * null class) or null. Returns the raw output [n, outChannels, S, S]. */
-  eps(xIn, t, y = null) {
+   * null class) or null. Returns the raw output [n, outChannels, S, S]: eps, x0 or v, as config.prediction says. */
+  forward(xIn, t, y = null) {
     this._live();
     const c = this.config, e = this._e, X = e._x, per = c.inChannels * c.imageSize * c.imageSize;
     if (!(xIn instanceof Float32Array) || xIn.length === 0 || xIn.length % per !== 0)
-      fail('INVALID_ARGUMENT', `eps: x must be a Float32Array of n * ${per} floats`);
+      fail('INVALID_ARGUMENT', `forward: x must be a Float32Array of n * ${per} floats`);
     const n = xIn.length / per, nout = n * c.outChannels * c.imageSize * c.imageSize;
     const tv = typeof t === 'number' ? new Float32Array(n).fill(t) : Float32Array.from(t ?? []);
-    if (tv.length !== n) fail('INVALID_ARGUMENT', `eps: t must be a number or ${n} numbers`);
+    if (tv.length !== n) fail('INVALID_ARGUMENT', `forward: t must be a number or ${n} numbers`);
     let yv = null;
     if (y != null) {
       yv = Int32Array.from(y);
       if (yv.length !== n || Array.from(y).some((v) => !isInt(v)))
-        fail('INVALID_ARGUMENT', `eps: y must be ${n} integer labels`);
+        fail('INVALID_ARGUMENT', `forward: y must be ${n} integer labels`);
     }
     const ptrs = [];
     try {
@@ -96,6 +96,11 @@ export class Model {
     } finally {
       for (const p of ptrs) X.free(p);
     }
+  }
+
+  /** The older name of forward() (it returns the model's raw output, which is eps only for eps-prediction models). */
+  eps(xIn, t, y = null) {
+    return this.forward(xIn, t, y);
   }
 
   /** Which kernels the forward pass uses: 'simd' (default, fast), 'scalar' (the plain reference) or 'precise'
