@@ -492,6 +492,7 @@ DDPM_API const char *ddpm_simd_backend(void);
  *
  *     #include <math.h>
  *     #include <stdlib.h>
+ *     #include <string.h>
  *     #include "ddpm.h"
  *
  *     typedef struct { float *out; float *t; } euler_state;     // per-run scratch
@@ -688,8 +689,55 @@ DDPM_API void ddpm_model_option_defaults(const ddpm_model *m, int *n, const char
 typedef struct ddpm_run ddpm_run;
 
 /*
- * What a run samples from: a model, or any function with the same contract (an analytic model in tests, a model
- * evaluated elsewhere). ddpm_run_create() wraps a ddpm_model in one of these.
+ * Model plugins: what a run samples from is a ddpm_denoiser, a model or any function with the same contract (an
+ * analytic model in tests, a network evaluated by another runtime). ddpm_run_create() wraps a ddpm_model in one;
+ * ddpm_run_create_with() runs every registered sampler over yours. A complete one, the exact noise prediction of
+ * Gaussian data N(mu, s^2) per pixel (tests/plugin_example.sh builds and runs this text too; DDIM at eta 0 must
+ * then land on the probability-flow ODE's end point mu + s (x_T - sqrt(abar) mu) / sqrt(abar s^2 + 1 - abar)):
+ *
+ *     typedef struct { double mu, s; const ddpm_schedule *schedule; } gauss_model;
+ *
+ *     // eps(x, t) = sqrt(1 - abar) (x - sqrt(abar) mu) / (abar s^2 + 1 - abar), per pixel; y unused
+ *     static ddpm_status gauss_eval(void *user, int n, const float *x, const float *t, const int *y, float *out,
+ *                                   ddpm_error *err) {
+ *         (void)y; (void)err;
+ *         const gauss_model *g = user;
+ *         for (int k = 0; k < n; k++) {
+ *             const double a = ddpm_schedule_array_get(g->schedule, DDPM_ALPHAS_CUMPROD)[(int)t[k]];
+ *             for (int j = 0; j < 16; j++) {
+ *                 const double v = x[k * 16 + j];
+ *                 out[k * 16 + j] = (float)(sqrt(1 - a) * (v - sqrt(a) * g->mu) / (a * g->s * g->s + 1 - a));
+ *             }
+ *         }
+ *         return DDPM_OK;
+ *     }
+ *
+ *     // out32: the start x (at timestep *t_first), then the sample; both [1, 1, 4, 4]
+ *     static ddpm_status sample_gauss(const gauss_model *g, float *out32, int *t_first) {
+ *         ddpm_denoiser d = {
+ *             .schedule = g->schedule, .prediction = DDPM_PREDICT_EPS,
+ *             .channels = 1, .image_size = 4,                // x: [n, 1, 4, 4]
+ *             .eval = gauss_eval, .user_data = (void *)g,
+ *         };
+ *         ddpm_sample_params p = ddpm_sample_default_params();
+ *         p.sampler = "ddim";                                // eta 0 by default
+ *         p.steps = 0;                                       // every timestep: t = 999 .. 0
+ *         p.seed = 3;
+ *         ddpm_run *run;
+ *         ddpm_error err;
+ *         ddpm_status st = ddpm_run_create_with(&d, &p, &run, &err);
+ *         if (st != DDPM_OK) return st;
+ *         memcpy(out32, ddpm_run_x(run), sizeof(float) * 16);
+ *         *t_first = ddpm_run_timestep(run, 0);
+ *         while (st == DDPM_OK && !ddpm_run_done(run)) st = ddpm_run_step(run, &err);
+ *         if (st == DDPM_OK) memcpy(out32 + 16, ddpm_run_x(run), sizeof(float) * 16);
+ *         ddpm_run_free(run);
+ *         return st;
+ *     }
+ *
+ * A network that answers asynchronously (WebGPU, a server) cannot reply inside eval(); it can still be driven step
+ * by step: with a sampler of one evaluation per step, step i evaluates ddpm_run_x() at ddpm_run_timestep(run, i), so
+ * the caller computes that output before ddpm_run_step() and eval() returns it (web/lib/net-model.js does this).
  */
 typedef struct ddpm_denoiser {
     const ddpm_schedule *schedule;

@@ -270,8 +270,50 @@ export interface SampleResult {
   rgba(opts?: { cols?: number; scale?: number; gap?: number }): RGBAImage;
 }
 
-/** A sampler written in JavaScript: registered into the same C registry as the built-ins. The JS interface of
- *  sampler API versions 1 and 2 is the same (2 adds ctx.labels and destroy's ctx); both are accepted. */
+/**
+ * A sampler written in JavaScript: registered into the same C registry as the built-ins, listed by samplers(),
+ * chosen by name in sample options, given the run's guided model and noise streams. The JS interface of sampler
+ * API versions 1 and 2 is the same (2 adds ctx.labels and destroy's ctx); both are accepted. A complete one, Euler
+ * on the probability-flow ODE, with a model plugin to run it on (wasm-tests/tutorial.test.mjs runs this text):
+ *
+ *     const myEuler = {
+ *       apiVersion: 2,
+ *       name: 'my_euler_js',
+ *       description: 'Euler on the probability-flow ODE',
+ *       step(state, ctx, i, x) {
+ *         const ab = ctx.schedule.alphasCumprod, t = ctx.timesteps[i];
+ *         const tn = i + 1 < ctx.numSteps ? ctx.timesteps[i + 1] : -1;
+ *         const a = ab[t], an = tn < 0 ? 1 : ab[tn];
+ *         const eps = ctx.denoise(x, t);           // [batch * imageElems], guided
+ *         const sig = Math.sqrt((1 - a) / a), sign = Math.sqrt((1 - an) / an);
+ *         const x0 = new Float32Array(x.length);
+ *         for (let j = 0; j < x.length; j++) {
+ *           x0[j] = (x[j] - Math.sqrt(1 - a) * eps[j]) / Math.sqrt(a);
+ *           x[j] = Math.sqrt(an) * (x[j] / Math.sqrt(a) + (sign - sig) * eps[j]);   // in place
+ *         }
+ *         ctx.setPredX0(x0);                       // optional: shown as StepInfo.x0
+ *       },
+ *     };
+ *     engine.registerSampler(myEuler);
+ *
+ *     // a model plugin: the exact noise prediction of data N(0.25, 0.4^2) per pixel
+ *     const gauss = {
+ *       channels: 1, size: 4,
+ *       denoise(x, t) {
+ *         const out = new Float32Array(x.length), per = x.length / t.length;
+ *         for (let k = 0; k < t.length; k++) {
+ *           const a = abar[Math.round(t[k])];
+ *           for (let j = k * per; j < (k + 1) * per; j++)
+ *             out[j] = Math.sqrt(1 - a) * (x[j] - Math.sqrt(a) * 0.25) / (a * 0.16 + 1 - a);
+ *         }
+ *         return out;
+ *       },
+ *     };
+ *     const net = engine.wrapModel(gauss);
+ *     const abar = net.schedule().alphasCumprod;     // the engine's linear schedule, T = 1000
+ *     const { images } = await net.sample({ sampler: 'my_euler_js', steps: 100, seed: 1, batch: 8 });
+ *     net.dispose();
+ */
 export interface JsSamplerPlugin {
   apiVersion: 1 | 2;
   name: string;
