@@ -31,6 +31,11 @@
  * - Every function that can fail returns ddpm_status; those that can fail for a reason worth explaining also take a
  *   `ddpm_error *err` (may be NULL) that receives the status and a one-line message.
  * - Every *_free() accepts NULL. Nothing here calls exit(), abort() or prints.
+ * - Names: ddpm_<object>_<verb> for actions (ddpm_run_step), ddpm_<object>_<noun> for getters (ddpm_run_x,
+ *   ddpm_model_num_params); where the noun is itself a type name the getter says _get (ddpm_model_get_config,
+ *   ddpm_model_get_schedule, ddpm_schedule_get_params, ddpm_schedule_array_get). Only DDPM_API functions are
+ *   exported from the shared library (the rest is compiled hidden); ddpm_debug.h holds the parts for tests and
+ *   debugging.
  * - Thread safety: a ddpm_model may be used by one thread at a time (its forward pass owns scratch memory). Different
  *   models and schedules may be used from different threads. The sampler registry is process-global and not locked:
  *   register plugins before sampling starts.
