@@ -142,8 +142,12 @@ async function okBody(res, url, opts) {
 
 /* ---- one file: a URL/path, bytes, a Response or a Blob ---- */
 
+// Node's file system, imported only when a local path is read in Node. The specifier is computed and marked so
+// that bundlers (webpack, Vite/Rollup, esbuild) leave it alone: a browser bundle of this package holds no node:
+// import (package-tests/ builds one with each and checks).
+const NODE_FS = ['node', 'fs/promises'].join(':');
 async function nodeFs() {
-  return import('node:fs/promises');
+  return import(/* webpackIgnore: true */ /* @vite-ignore */ NODE_FS);
 }
 
 async function nodeReadFile(pathOrUrl, signal) {
