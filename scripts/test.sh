@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every test of the project, in order of cost. Exits non-zero on the first failure.
-#   bash scripts/test.sh            native (Release), sanitizers, fuzz, wasm + Node, browser
+#   bash scripts/test.sh            native (Release), sanitizers, fuzz, JS constants vs ddpm.h, wasm + Node, browser
 #   DDPM_TEST_QUICK=1 bash ...      native Release ctest only
 #   DDPM_FUZZ_SECONDS=N             libFuzzer budget (default 60)
 set -euo pipefail
@@ -32,6 +32,9 @@ trap 'rm -rf "$scratch"' EXIT
 mkdir -p "$scratch/configs"
 ./build-fuzz/tests/fuzz_configs "$scratch/configs" tests/fuzz/corpus-configs -dict=tests/fuzz/configs.dict \
   -max_total_time="${DDPM_FUZZ_CONFIG_SECONDS:-30}" -max_len=16384 -rss_limit_mb=2048 -print_final_stats=1 2>&1 | tail -n 8
+
+step "web/lib/constants.js matches include/ddpm.h (before the wasm build regenerates it)"
+node scripts/gen-constants.mjs --check
 
 if [ -f scripts/test-wasm.sh ]; then
   step "WebAssembly build + Node tests"

@@ -3,20 +3,10 @@
  * the engine's modules. Internal: the public surface is ddpm.js.
  */
 
-/* The C status enum, in order (include/ddpm.h), as the short codes DdpmError.code carries. */
-export const STATUS_CODES = ['OK', 'INVALID_ARGUMENT', 'OUT_OF_MEMORY', 'TOO_LARGE', 'IO', 'FORMAT', 'UNSUPPORTED',
-  'SHAPE', 'MISSING_TENSOR', 'CONFIG', 'NOT_FOUND', 'EXISTS', 'VERSION', 'BUSY', 'ABORTED', 'STATE'];
-export const ST_INVALID = 1;
-export const PREDICTIONS = ['eps', 'x0', 'v'];
-export const SCHEDULES = ['linear', 'scaled_linear', 'cosine', 'sigmoid'];
-export const SPACINGS = { leading: 0, trailing: 1, linspace: 2 };
-export const OPTION_TYPES = ['float', 'int', 'bool', 'choice'];
-export const SCHEDULE_ARRAYS = ['betas', 'alphas', 'alphasCumprod', 'alphasCumprodPrev', 'sqrtAlphasCumprod',
-  'sqrtOneMinusAlphasCumprod', 'posteriorVariance', 'posteriorLogVarianceClipped', 'posteriorMeanCoef1',
-  'posteriorMeanCoef2'];
-export const MAX_BATCH = 4096;              // DDPM_MAX_BATCH
-export const HEAP_LIMIT = 2 ** 31;          // -sMAXIMUM_MEMORY=2GB (src/wasm/CMakeLists.txt)
-export const SAMPLER_API_VERSION = 2;       // DDPM_SAMPLER_API_VERSION
+/* The C/JS boundary's constants (status codes, enum names, limits, versions), generated from include/ddpm.h by
+ * scripts/gen-constants.mjs into constants.js: STATUS_CODES, ST_INVALID, PREDICTIONS, SCHEDULES, SPACINGS,
+ * OPTION_TYPES, SCHEDULE_ARRAYS, MAX_BATCH, HEAP_LIMIT, SAMPLER_API_VERSION, ... */
+export * from './constants.js';
 
 export const levelsOf = (mask, n) => Array.from({ length: n }, (_, i) => i).filter((i) => (mask >>> i) & 1);
 export const isInt = (v) => typeof v === 'number' && Number.isInteger(v);

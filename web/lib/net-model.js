@@ -19,14 +19,10 @@
  */
 
 import { fail } from '../errors.js';
-import { INTERNAL, isInt, PREDICTIONS, SCHEDULES, SPACINGS, ST_INVALID } from './common.js';
+import { INTERNAL, isInt, MAX_CHANNELS, MAX_IMAGE_SIZE, MAX_TIMESTEPS, PREDICTIONS, SCHEDULE_CUSTOM, SCHEDULES, SPACINGS,
+  ST_INVALID } from './common.js';
 import { iterateRun } from './model.js';
 import { pluginError } from './sampler-plugins.js';
-
-const MAX_TIMESTEPS = 100000;   // DDPM_MAX_TIMESTEPS
-const MAX_CHANNELS = 4096;      // DDPM_MAX_CHANNELS
-const MAX_IMAGE_SIZE = 1024;    // DDPM_MAX_IMAGE_SIZE
-const SCHEDULE_CUSTOM = 4;      // DDPM_SCHEDULE_CUSTOM
 
 export class NetModel {
   constructor(token, engine, net, id) {
