@@ -1,8 +1,10 @@
 /*
- * Image and raw-tensor files for the CLI: the grid PNG (stb_image_write), the start image of image-to-image
- * (stb_image, PNG only) and little-endian float32 files. The stb implementations live in this file only.
+ * Image and raw-tensor files for the CLI: the grid PNG (encoded by src/image/grid_png.c with stb_image_write),
+ * the start image of image-to-image (stb_image, PNG only) and little-endian float32 files. stb_image's
+ * implementation lives in this file only.
  */
 #include "cli/cli.h"
+#include "image/grid_png.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -19,8 +21,6 @@
 #pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
 #pragma GCC diagnostic ignored "-Wunused-but-set-variable"
 #endif
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#include "stb_image_write.h"
 #define STB_IMAGE_IMPLEMENTATION
 #define STBI_ONLY_PNG
 #define STBI_NO_LINEAR
@@ -32,67 +32,18 @@
 #pragma GCC diagnostic pop
 #endif
 
-#define PAD 2
-
-/* smallest c with c * c >= n */
-static int ceil_sqrt_int(int n) {
-    int c = 1;
-    while (c * c < n) c++;
-    return c;
-}
-
+/* The grid and its PNG bytes come from src/image/grid_png.c (shared with the wasm module); this writes them out. */
 int cli_write_grid_png(const char *path, const float *x, int n, int c, int s, int scale, const char **why) {
-    const int cols = ceil_sqrt_int(n);
-    const int rows = (n + cols - 1) / cols;
-    const int out_c = c == 3 ? 3 : 1;         /* PNG channels */
-    const int tiles_across = c == 3 ? 1 : c;  /* channels side by side when not RGB (1 for grey) */
-    const int tile_w = s * tiles_across + PAD * (tiles_across - 1), tile_h = s;
-    const size_t W = (size_t)cols * (tile_w + PAD) + PAD, H = (size_t)rows * (tile_h + PAD) + PAD;
-    if (scale < 1) scale = 1;
-    const size_t SW = W * (size_t)scale, SH = H * (size_t)scale;
-    if (SW > 65535 || SH > 65535) {
-        *why = "the grid would be larger than 65535 pixels on a side";
-        return 0;
-    }
-    unsigned char *img = calloc(W * H * out_c, 1); /* black padding */
-    if (!img) {
-        *why = "out of memory";
-        return 0;
-    }
-    const size_t plane = (size_t)s * s, D = plane * (size_t)c;
-    for (int k = 0; k < n; k++) {
-        const size_t ox = (size_t)(k % cols) * (tile_w + PAD) + PAD, oy = (size_t)(k / cols) * (tile_h + PAD) + PAD;
-        const float *xk = x + (size_t)k * D;
-        for (int y = 0; y < s; y++)
-            for (int xx = 0; xx < s; xx++) {
-                if (out_c == 3) {
-                    unsigned char *p = img + ((oy + y) * W + ox + xx) * 3;
-                    for (int ch = 0; ch < 3; ch++) p[ch] = ddpm_to_u8(xk[ch * plane + (size_t)y * s + xx]);
-                } else {
-                    for (int ch = 0; ch < c; ch++)
-                        img[(oy + y) * W + ox + (size_t)ch * (s + PAD) + xx] =
-                            ddpm_to_u8(xk[ch * plane + (size_t)y * s + xx]);
-                }
-            }
-    }
-    unsigned char *final = img;
-    if (scale > 1) {
-        final = malloc(SW * SH * out_c);
-        if (!final) {
-            free(img);
-            *why = "out of memory";
-            return 0;
-        }
-        for (size_t y = 0; y < SH; y++)
-            for (size_t xx = 0; xx < SW; xx++)
-                memcpy(final + (y * SW + xx) * out_c, img + ((y / scale) * W + xx / scale) * out_c, (size_t)out_c);
-    }
+    unsigned char *png;
+    size_t len;
+    if (ddpm__grid_png(x, n, c, s, scale, &png, &len, why) != DDPM_OK) return 0;
     errno = 0;
-    int ok = stbi_write_png(path, (int)SW, (int)SH, out_c, final, (int)(SW * out_c));
-    if (final != img) free(final);
-    free(img);
-    if (!ok) *why = errno ? strerror(errno) : "stb_image_write failed";
-    return ok != 0;
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(png, 1, len, f) == len;
+    if (f && fclose(f) != 0) ok = 0;
+    free(png);
+    if (!ok) *why = errno ? strerror(errno) : "cannot write the file";
+    return ok;
 }
 
 int cli_load_image(const char *path, int c, int s, float *out, char *msg, size_t msg_size) {

@@ -26,9 +26,10 @@ export async function demo(signal: AbortSignal): Promise<number> {
     if (e instanceof DdpmError && e.code === 'ABORTED') return -1;
   }
   const grid = toRGBA(r.images, r.batch, r.channels, r.size, { scale: 2 });
+  const png: Uint8Array = r.png({ scale: 2 }), png1 = r.png();
   model.dispose();
   engine.dispose();
-  return grid.width + engine.memory().heapBytes + model.config.numClasses + r.bytes().length;
+  return grid.width + engine.memory().heapBytes + model.config.numClasses + r.bytes().length + png.length + png1[0];
 }
 
 // Diffusers models: a hub repo, a folder, files, with the download options; resolveModel for a Worker.

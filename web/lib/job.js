@@ -8,6 +8,30 @@ import { DdpmError, fail } from '../errors.js';
 import { HEAP_LIMIT, isInt, MAX_BATCH, SPACINGS, ST_INVALID } from './common.js';
 import { initImage, toRGBA, toU8 } from './pixels.js';
 
+/* The CLI's grid PNG (`ddpm sample --out`, --scale) of images [n, C, S, S], encoded in the module by the CLI's own
+ * writer (ddpm_wasm_grid_png: src/image/grid_png.c, stb_image_write), so the bytes are the CLI file's. Needs only the
+ * engine: the floats are copied in, so it works after the run (or the model) is freed. */
+function gridPng(e, images, n, C, S, opts) {
+  e._live();
+  const scale = (opts ?? {}).scale ?? 1;
+  if (!isInt(scale) || scale < 1 || scale > 16) fail('INVALID_ARGUMENT', `png: scale must be an integer in 1..16, got ${String(scale)}`);
+  const X = e._x, ip = e._putF32(images);
+  let lp = 0;
+  try {
+    lp = e._malloc(4); // size_t
+    const buf = X.ddpm_wasm_grid_png(ip, n, C, S, scale, lp, e._err);
+    if (!buf) throw e._error(ST_INVALID);
+    try {
+      return e._u8(buf, e._i32(lp, 1)[0] >>> 0).slice();
+    } finally {
+      X.free(buf);
+    }
+  } finally {
+    X.free(ip);
+    if (lp) X.free(lp);
+  }
+}
+
 export class Job {
   constructor(model, opts) {
     model._live();
@@ -190,6 +214,7 @@ export class Job {
       images, batch: n, channels: C, size: S,
       bytes: () => Uint8Array.from(images, toU8),
       rgba: (o) => toRGBA(images, n, C, S, o),
+      png: (o) => gridPng(this.e, images, n, C, S, o),
     };
   }
 
