@@ -16,6 +16,7 @@
  * batch of 1 and the first image of a batch of 8 must agree as well.
  */
 #include "ddpm.h"
+#include "ddpm_debug.h"
 
 #include <stdint.h>
 #include <stdio.h>

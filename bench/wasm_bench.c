@@ -9,6 +9,7 @@
  *   bw_peak(iters, k, c)                       f32x4 multiply and add peak loop: returns the flops it performed
  */
 #include "ddpm.h"
+#include "ddpm_debug.h"
 
 #include <stdint.h>
 #include <stdlib.h>

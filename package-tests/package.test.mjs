@@ -54,7 +54,9 @@ test('the tarball: the package files, the prebuilt wasm, the types; the version 
   const files = run('tar', ['-tzf', tgz], tmp).split('\n').filter(Boolean);
   for (const f of ['package/web/ddpm.js', 'package/web/ddpm.d.ts', 'package/web/dist/ddpm.wasm', 'package/web/lib/model.js'])
     assert.ok(files.includes(f), `${f} is packed`);
-  assert.ok(!files.some((f) => /web\/(app|index|pool|worker)\b|tests?\//.test(f)), 'no demo page or tests in the package');
+  assert.ok(!files.some((f) => /web\/(app|index|style|your-model|downloads)\b|tests?\//.test(f)), 'no demo page or tests in the package');
+  for (const f of ['package/web/workers.js', 'package/web/workers.d.ts', 'package/web/worker.js', 'package/web/pool.js'])
+    assert.ok(files.includes(f), `${f} is packed (the worker API)`);
   const { Engine } = await import(pathToFileURL(path.join(installed, 'web/ddpm.js')).href);
   const e = await Engine.load();
   assert.equal(e.version, PKG.version, 'package.json version = ddpm_version()');
@@ -165,7 +167,8 @@ test('(d) no bundler: the installed files through an import map', async () => {
 
 test('(e) the package\'s types: tsc --strict accepts the usage file and rejects a wrong one', () => {
   const tsc = path.join(app, 'node_modules/.bin/tsc');
-  const usage = fs.readFileSync(path.join(ROOT, 'wasm-tests/types/usage.ts'), 'utf8').replace(/'\.\.\/\.\.\/web\/ddpm\.js'/g, "'ddpm-wasm'");
+  const usage = fs.readFileSync(path.join(ROOT, 'wasm-tests/types/usage.ts'), 'utf8')
+    .replace(/'\.\.\/\.\.\/web\/ddpm\.js'/g, "'ddpm-wasm'").replace(/'\.\.\/\.\.\/web\/workers\.js'/g, "'ddpm-wasm/worker'");
   assert.ok(usage.includes("from 'ddpm-wasm'"));
   fs.writeFileSync(path.join(app, 'usage.ts'), usage);
   fs.writeFileSync(path.join(app, 'wrong.ts'), [

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test of the project, in order of cost. Exits non-zero on the first failure.
-#   bash scripts/test.sh            native (Release), sanitizers, fuzz, JS constants vs ddpm.h, wasm + Node, browser
+#   bash scripts/test.sh            native (Release), sanitizers, fuzz, JS constants vs ddpm.h, wasm + Node, browser,
+#                                   the npm package
 #   DDPM_TEST_QUICK=1 bash ...      native Release ctest only
 #   DDPM_FUZZ_SECONDS=N             libFuzzer budget (default 60)
 set -euo pipefail
@@ -45,5 +46,9 @@ fi
 if [ -f scripts/test-browser.sh ]; then
   step "browser tests (headless Chromium)"
   bash scripts/test-browser.sh
+fi
+if [ -f scripts/test-package.sh ]; then
+  step "the npm package: npm pack, installed into fresh projects (Node, Vite, esbuild, import map, tsc)"
+  bash scripts/test-package.sh
 fi
 step "all tests passed"

@@ -28,6 +28,8 @@ const FMNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat',
   'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
 const WASM_URL = new URL('dist/ddpm.wasm', import.meta.url);
 const WORKER_URL = new URL('worker.js', import.meta.url);
+// Sampler plugins written in JavaScript, registered into every worker's engine next to the built-in C samplers.
+const PLUGINS = [new URL('plugins/ddim.js', import.meta.url).href];
 const GRID_GAP = 1;            // px between the images of the grid (as StepInfo.rgba's default)
 const GAP_GREY = 40;
 const MAX_WORKERS = Math.max(1, Math.min(8, navigator.hardwareConcurrency || 1));
@@ -749,7 +751,7 @@ async function startModel(model, { name, url = null, from, t0 = performance.now(
   if (!wasmModule) wasmModule = await wasmPromise;
   let info;
   try {
-    info = await pool.load(wasmModule, model);
+    info = await pool.load(wasmModule, model, { plugins: PLUGINS });
     demo.timings.workersReady = performance.now();
   } catch (e) {
     if (e.stage === 'engine') {

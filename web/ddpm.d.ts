@@ -270,7 +270,7 @@ export interface SampleResult {
   rgba(opts?: { cols?: number; scale?: number; gap?: number }): RGBAImage;
   /** The CLI's grid PNG bytes: exactly the file `ddpm sample ... --out grid.png [--scale K]` writes for the same
    * seed and options (ceil(sqrt(batch)) columns, 2 px black padding, grey for 1 channel, RGB for 3, other channel
-   * counts side by side as grey; encoded in the module by the CLI's stb_image_write). scale: an integer 1..16
+   * counts side by side as grey; encoded in the module by the CLI's stb_image_write). scale: an integer 1..32
    * (default 1), nearest neighbour. Works after the run is over; needs the engine not disposed. */
   png(opts?: { scale?: number }): Uint8Array;
 }

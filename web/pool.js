@@ -46,6 +46,24 @@ export function splitBatch(batch, workers, weights = null) {
   return parts;
 }
 
+/* The options of one part of a batch: its images' labels, start images and replay noise, and its firstImage. */
+function partOptions(opts, part, batch, D, first) {
+  const o = { ...opts, batch: part.count, firstImage: first + part.start };
+  const cut = (v) => v.slice(part.start, part.start + part.count);
+  if (Array.isArray(opts.classLabel) || ArrayBuffer.isView(opts.classLabel)) o.classLabel = cut(opts.classLabel);
+  for (const k of ['init', 'startX']) { // one image for all, or one per image
+    const v = opts[k];
+    if (v && v.length === batch * D && batch > 1) o[k] = v.slice(part.start * D, (part.start + part.count) * D);
+  }
+  if (opts.noise && opts.noise.length % (batch * D) === 0) { // [K, batch, C, S, S]: each draw's slice
+    const K = opts.noise.length / (batch * D), nz = new Float32Array(K * part.count * D);
+    for (let k = 0; k < K; k++)
+      nz.set(opts.noise.subarray((k * batch + part.start) * D, (k * batch + part.start + part.count) * D), k * part.count * D);
+    o.noise = nz;
+  }
+  return o;
+}
+
 /** An error from a worker, with the engine's code ('DDPM_ERR_…', 'ABORTED', 'IO', …) and the stage it failed in. */
 export class PoolError extends Error {
   constructor(message, code, stage) {
@@ -67,6 +85,8 @@ export class WorkerPool {
     this.size = Math.max(1, size | 0);
     this.wasm = null;       // WebAssembly.Module (or bytes) given to every worker
     this.modelBytes = null; // ArrayBuffer or {weights, config, scheduler} bytes, copied to every worker
+    this.loadOptions = {};  // engine.loadModel options ({quantize, winograd, compact})
+    this.plugins = [];      // sampler-plugin module URLs every worker registers
     this.info = null;       // the first worker's 'ready' message
     this.runId = 0;
     this.active = null;     // the run in progress
@@ -99,7 +119,8 @@ export class WorkerPool {
       };
     });
     // The model bytes are copied (not transferred): the pool keeps them to start more workers later.
-    slot.worker.postMessage({ type: 'init', wasm: this.wasm, model: this.modelBytes });
+    slot.worker.postMessage({ type: 'init', wasm: this.wasm, model: this.modelBytes, loadOptions: this.loadOptions,
+      plugins: this.plugins });
     return slot.ready;
   }
 
@@ -113,11 +134,14 @@ export class WorkerPool {
     for (const s of this.workers) s.worker.postMessage({ type: 'engine', wasm });
   }
 
-  /** (Re)loads every worker with this engine and model; resolves with {config, samplers, version, ms}. */
-  async load(wasm, modelBytes) {
+  /** (Re)loads every worker with this engine and model; resolves with {config, samplers, version, ms}. opts:
+   * loadOptions (engine.loadModel's quantize, winograd, compact), plugins (sampler-plugin module URLs). */
+  async load(wasm, modelBytes, opts = {}) {
     if (this.active) this.stop();
     this.wasm = wasm;
     this.modelBytes = modelBytes;
+    this.loadOptions = opts.loadOptions ?? {};
+    if (opts.plugins) this.plugins = opts.plugins.map(String);
     const p = (async () => {
       this.warm();
       for (const s of this.workers) s.rate = 0; // another model: measure again
@@ -149,9 +173,10 @@ export class WorkerPool {
    * onFrame({step, numSteps, t, x, x0, imageElems, worker}) is called for every step message of every worker;
    * x and x0 are the whole batch as 8-bit pixels [B, C, S, S] (images a worker has not reached yet keep their
    * previous frame); step is the step every worker has reached (the slowest one).
-   * Resolves {bytes, stopped, lastStep, ms, split}; rejects with a PoolError.
+   * Resolves {bytes, stopped, lastStep, ms, split}; rejects with a PoolError. With float, x and x0 are the engine's
+   * Float32Arrays and the result also holds images: Float32Array [B, C, S, S].
    */
-  async run(opts, onFrame = () => {}) {
+  async run(opts, onFrame = () => {}, { float = false } = {}) {
     if (this.active) throw new PoolError('a run is already in progress', 'BUSY', 'run');
     if (this.loading) await this.loading;
     if (!this.info) throw new PoolError('the model is not loaded', 'STATE', 'run');
@@ -164,8 +189,10 @@ export class WorkerPool {
     const rates = this.workers.map((s) => s.rate);
     const parts = splitBatch(batch, this.workers.length, rates.every((r) => r > 0) ? rates : null);
     const id = ++this.runId;
-    const x = new Uint8Array(batch * imageElems);
-    const x0 = new Uint8Array(batch * imageElems);
+    const Frame = float ? Float32Array : Uint8Array;
+    const x = new Frame(batch * imageElems);
+    const x0 = new Frame(batch * imageElems);
+    const images = float ? new Float32Array(batch * imageElems) : null;
     const steps = new Array(parts.length).fill(0);
     const bytes = new Uint8Array(batch * imageElems);
     const t0 = performance.now();
@@ -191,7 +218,10 @@ export class WorkerPool {
               }
               return;
             }
-            if (m.type === 'done') bytes.set(m.bytes, part.start * imageElems);
+            if (m.type === 'done') {
+              bytes.set(m.bytes, part.start * imageElems);
+              if (images) images.set(m.images, part.start * imageElems);
+            }
             if (m.type === 'error') {
               if (!failed) {
                 failed = true;
@@ -204,10 +234,7 @@ export class WorkerPool {
             if (--pending === 0 && !failed) resolve(outcome);
           };
           slot.handler.run = id;
-          slot.worker.postMessage({
-            type: 'run', id,
-            opts: { ...opts, batch: part.count, firstImage: first + part.start },
-          });
+          slot.worker.postMessage({ type: 'run', id, float, opts: partOptions(opts, part, batch, imageElems, first) });
         });
       });
       const stopped = results.some((m) => m.type === 'stopped');
@@ -218,8 +245,8 @@ export class WorkerPool {
           if (Number.isFinite(r) && r > 0) run.slots[j].rate = run.slots[j].rate ? 0.5 * (run.slots[j].rate + r) : r;
         });
       }
-      return { bytes: stopped ? null : bytes, stopped, lastStep, ms: performance.now() - t0,
-        split: parts.map((p) => p.count) };
+      return { bytes: stopped ? null : bytes, images: stopped ? null : images, stopped, lastStep,
+        ms: performance.now() - t0, split: parts.map((p) => p.count) };
     } finally {
       clearTimeout(run.watchdog);
       for (const slot of run.slots) if (slot.handler && slot.handler.run === id) slot.handler = null;

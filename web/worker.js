@@ -1,16 +1,20 @@
 /**
  * worker.js — runs the DDPM engine (ddpm.js + ddpm.wasm) off the main thread. One worker = one engine + one model.
+ * Driven by pool.js (the demo page, and the package's worker API, workers.js).
  *
  * Messages in (from pool.js):
  *   {type:'engine', wasm: WebAssembly.Module | ArrayBuffer}
  *       instantiates the engine early (while the page still fetches the model); a failure is reported as below.
- *   {type:'init', wasm: WebAssembly.Module | ArrayBuffer, model: ArrayBuffer | {weights, config, scheduler}}
+ *   {type:'init', wasm, model: ArrayBuffer | {weights, config, scheduler}, loadOptions?, plugins?: [url]}
  *       (re)loads: the engine once, the model every time (the previous one is disposed). model: a weights file, or
- *       a diffusers model's bytes as web/hub.js resolveModel returns them (the page downloads, the worker parses).
+ *       a diffusers model's bytes as web/hub.js resolveModel returns them (the page downloads, the worker parses);
+ *       loadOptions: engine.loadModel's {quantize, winograd, compact}; plugins: URLs of sampler-plugin modules
+ *       (default export: a JsSamplerPlugin) registered once into this worker's engine.
  *       -> {type:'ready', version, config, samplers, ms}  or  {type:'error', id:null, stage:'engine'|'model', ...}
- *   {type:'run', id, opts}   opts: SampleOptions without the callbacks/signal (structured-cloneable)
- *       -> {type:'step', id, step, numSteps, t, x: Uint8Array, x0: Uint8Array}   after every step
- *       -> {type:'done', id, bytes: Uint8Array, lastStep, ms}
+ *   {type:'run', id, opts, float?}   opts: SampleOptions without the callbacks/signal (structured-cloneable)
+ *       -> {type:'step', id, step, numSteps, t, x, x0}   after every `every`-th step: Uint8Array, or with float
+ *          the engine's Float32Array copies
+ *       -> {type:'done', id, bytes: Uint8Array, images?: Float32Array (float), lastStep, ms}
  *        | {type:'stopped', id, lastStep}
  *        | {type:'error', id, code, message}
  *   {type:'stop', id}        stop the run: it ends after the step in progress (at most one more step).
@@ -19,17 +23,15 @@
  * final `bytes` are the engine's own SampleResult.bytes(), exactly what the Node API and the CLI produce.
  */
 
+import { toU8 } from './lib/pixels.js';
+
 // Imported as soon as the worker starts, while the page is still fetching the model.
 const ddpmImport = import('./ddpm.js');
 ddpmImport.catch(() => {}); // reported by init()
 
-// Sampler plugins written in JavaScript (web/plugins/), registered into the engine's registry next to the built-in
-// C samplers, so the page's sampler list shows them like any other. A plugin that fails to load is left out.
-const PLUGINS = ['./plugins/ddim.js'];
-const pluginImports = PLUGINS.map((url) => import(url).then((m) => m.default, (e) => {
-  console.warn(`sampler plugin ${url} not loaded: ${e.message}`);
-  return null;
-}));
+// Sampler plugins written in JavaScript, registered into the engine's registry next to the built-in C samplers:
+// the URLs the init message names (each once). A plugin that fails to load is reported as a load error.
+const registered = new Set();
 let engine = null;
 let model = null;
 let current = null;   // {id, stop: boolean, abort: AbortController}
@@ -44,18 +46,8 @@ function yieldToEvents() {
   return new Promise((resolve) => { tickWaiters.push(resolve); tick.port2.postMessage(0); });
 }
 
-/* Floats in [-1, 1] -> bytes, as ddpm_to_u8 (float32 arithmetic); NaN (nothing published yet) shows as black. */
-function toU8(src) {
-  const out = new Uint8Array(src.length);
-  const f = Math.fround;
-  for (let i = 0; i < src.length; i++) {
-    let v = src[i];
-    if (!(v > -1)) v = -1;
-    if (v > 1) v = 1;
-    out[i] = Math.floor(f(f(f(v + 1) * 127.5) + 0.5));
-  }
-  return out;
-}
+/* Floats in [-1, 1] -> bytes, as ddpm_to_u8 (the engine's own mapping; NaN shows as black). */
+const bytesOf = (src) => Uint8Array.from(src, toU8);
 
 function errorInfo(e) {
   return {
@@ -75,19 +67,33 @@ async function startEngine(wasm) {
     postMessage({ type: 'error', id: null, stage: 'engine', ...errorInfo(e) });
     return false;
   }
-  for (const plugin of await Promise.all(pluginImports)) {
-    if (!plugin) continue;
-    try { engine.registerSampler(plugin); } catch (e) { console.warn(`sampler plugin ${plugin.name}: ${e.message}`); }
-  }
   return true;
+}
+
+/* Imports and registers the sampler plugins of these URLs not yet registered here. */
+async function registerPlugins(urls = []) {
+  for (const url of urls) {
+    if (registered.has(url)) continue;
+    const mod = await import(url);
+    const plugin = mod.default ?? mod.plugin;
+    if (!plugin) throw Object.assign(new Error(`${url} has no default export (a sampler plugin)`), { code: 'PLUGIN' });
+    engine.registerSampler(plugin);
+    registered.add(url);
+  }
 }
 
 async function init(msg) {
   const t0 = performance.now();
   if (!(await startEngine(msg.wasm))) return;
+  try {
+    await registerPlugins(msg.plugins);
+  } catch (e) {
+    postMessage({ type: 'error', id: null, stage: 'plugin', ...errorInfo(e) });
+    return;
+  }
   if (model) { model.dispose(); model = null; }
   try {
-    model = await engine.loadModel(msg.model);
+    model = await engine.loadModel(msg.model, msg.loadOptions ?? {});
   } catch (e) {
     postMessage({ type: 'error', id: null, stage: 'model', ...errorInfo(e) });
     return;
@@ -117,8 +123,8 @@ async function run(msg) {
     it.result.catch(() => {}); // observed below; silence the unhandled-rejection path when stopping
     for await (const s of it) {
       lastStep = s.step;
-      const x = toU8(s.x);
-      const x0 = toU8(s.x0);
+      const x = msg.float ? s.x : bytesOf(s.x);
+      const x0 = msg.float ? s.x0 : bytesOf(s.x0);
       postMessage({ type: 'step', id: ctl.id, step: s.step, numSteps: s.numSteps, t: s.t, x, x0 },
                   [x.buffer, x0.buffer]);
       // Let a 'stop' message in before the next step starts.
@@ -131,7 +137,9 @@ async function run(msg) {
     }
     const res = await it.result;
     const bytes = res.bytes();
-    postMessage({ type: 'done', id: ctl.id, bytes, lastStep, ms: performance.now() - t0 }, [bytes.buffer]);
+    const done = { type: 'done', id: ctl.id, bytes, lastStep, ms: performance.now() - t0 };
+    if (msg.float) done.images = res.images;
+    postMessage(done, msg.float ? [bytes.buffer, res.images.buffer] : [bytes.buffer]);
   } catch (e) {
     if (ctl.stop || (e && e.code === 'ABORTED')) postMessage({ type: 'stopped', id: ctl.id, lastStep });
     else postMessage({ type: 'error', id: ctl.id, ...errorInfo(e) });

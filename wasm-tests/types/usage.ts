@@ -51,3 +51,17 @@ export async function hub(signal: AbortSignal, files: FileList): Promise<string>
     noise: new Float32Array(3072 * 2) });
   return info;
 }
+
+// The worker API (ddpm-wasm/worker).
+import { createWorkerEngine, type WorkerModel } from '../../web/workers.js';
+export async function workers(signal: AbortSignal): Promise<number> {
+  const engine = await createWorkerEngine({ workers: 2, wasm: new URL('./ddpm.wasm', 'https://example.com/') });
+  await engine.registerSampler(new URL('./plugins/ddim.js', 'https://example.com/'));
+  const m: WorkerModel = await engine.loadModel('models/fmnist-cond.i8.safetensors', { quantize: 'i8' });
+  for await (const s of m.steps({ seed: 1, batch: 4, classLabel: [0, 1, 2, null], signal, every: 5 })) void s.rgba('x0');
+  const r = await m.sample({ seed: 1, batch: 4, sampler: 'js_ddim' });
+  await engine.resize(1);
+  const n = engine.samplers().length + engine.workers + r.images.length + m.config.imageSize;
+  engine.dispose();
+  return n;
+}

@@ -14,7 +14,7 @@ import { initImage, toRGBA, toU8 } from './pixels.js';
 function gridPng(e, images, n, C, S, opts) {
   e._live();
   const scale = (opts ?? {}).scale ?? 1;
-  if (!isInt(scale) || scale < 1 || scale > 16) fail('INVALID_ARGUMENT', `png: scale must be an integer in 1..16, got ${String(scale)}`);
+  if (!isInt(scale) || scale < 1 || scale > 32) fail('INVALID_ARGUMENT', `png: scale must be an integer in 1..32 (the CLI's --scale), got ${String(scale)}`);
   const X = e._x, ip = e._putF32(images);
   let lp = 0;
   try {
