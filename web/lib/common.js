@@ -8,7 +8,6 @@
  * OPTION_TYPES, SCHEDULE_ARRAYS, MAX_BATCH, HEAP_LIMIT, SAMPLER_API_VERSION, ... */
 export * from './constants.js';
 
-export const levelsOf = (mask, n) => Array.from({ length: n }, (_, i) => i).filter((i) => (mask >>> i) & 1);
 export const isInt = (v) => typeof v === 'number' && Number.isInteger(v);
 
 

@@ -4,7 +4,7 @@
  */
 
 import { DdpmError, fail } from '../errors.js';
-import { INTERNAL, isInt, levelsOf, macrotask, PREDICTIONS, SCHEDULES, SPACINGS, ST_INVALID } from './common.js';
+import { INTERNAL, isInt, macrotask, ST_INVALID } from './common.js';
 import { Job } from './job.js';
 
 export class Model {
@@ -16,50 +16,26 @@ export class Model {
     this.config = this._readConfig();
   }
 
+  /* The config: the module's JSON of named fields (src/wasm/config_json.c), the metadata and the config texts. */
   _readConfig() {
     const e = this._e, x = e._x;
-    const ip = e._malloc(64 * 4 + 8 * 8);
+    const jp = x.ddpm_wasm_model_config_json(this._ptr);
+    if (!jp) fail('OUT_OF_MEMORY', 'out of memory reading the model config');
+    let config;
     try {
-      x.ddpm_wasm_model_config(this._ptr, ip, ip + 256);
-      const v = Array.from(e._i32(ip, 64)), d = Array.from(e._f64(ip + 256, 8));
-      const metadata = {};
-      for (let i = 0, n = x.ddpm_model_num_metadata(this._ptr); i < n; i++)
-        metadata[e._str(x.ddpm_wasm_model_metadata(this._ptr, i, 0))] = e._str(x.ddpm_wasm_model_metadata(this._ptr, i, 1));
-      return {
-        inChannels: v[0], outChannels: v[1], baseChannels: v[2], channelMult: v.slice(14, 14 + v[3]),
-        numResBlocks: v[4], attnResolutions: v.slice(22, 22 + v[5]), groups: v[6], numClasses: v[7], imageSize: v[8],
-        prediction: PREDICTIONS[v[9]], variance: v[10] ? 'fixed_large' : 'fixed_small', schedule: SCHEDULES[v[11]],
-        numTimesteps: v[12], rescaleZeroSnr: v[13] !== 0, betaStart: d[0], betaEnd: d[1], flops: d[2], params: d[3],
-        metadata,
-        format: v[51] ? 'diffusers' : 'ddpm',
-        levelChannels: v.slice(32, 32 + v[3]),
-        attention: { downLevels: levelsOf(v[40], v[3]), upLevels: levelsOf(v[41], v[3]), mid: v[42] !== 0,
-          headDim: v[43] || null },
-        normEps: d[4], nullClass: v[50] !== 0, float32Schedule: v[54] !== 0,
-        defaults: { sampler: e._str(x.ddpm_wasm_model_default_sampler(this._ptr)),
-          spacing: Object.keys(SPACINGS)[v[52]], stepsOffset: v[53], samplerOptions: this._optionDefaults() },
-        unetConfig: e._str(x.ddpm_model_unet_config_json(this._ptr)) || null,
-        schedulerConfig: e._str(x.ddpm_model_scheduler_config_json(this._ptr)) || null,
-      };
+      config = JSON.parse(e._str(jp));
     } finally {
-      x.free(ip);
+      x.free(jp);
     }
-  }
-
-  /* The sampler option defaults of the model's scheduler config: { clip_x0: 1, ... } (empty for own models). */
-  _optionDefaults() {
-    const e = this._e, x = e._x, p = e._malloc(16), out = {};
-    try {
-      x.ddpm_wasm_model_option_default(this._ptr, -1, 0, p + 8);
-      const n = e._i32(p + 8, 1)[0];
-      for (let i = 0; i < n; i++) {
-        const name = e._str(x.ddpm_wasm_model_option_default(this._ptr, i, p, 0));
-        out[name] = e._f64(p, 1)[0];
-      }
-    } finally {
-      x.free(p);
-    }
-    return out;
+    const metadata = {};
+    for (let i = 0, n = x.ddpm_model_num_metadata(this._ptr); i < n; i++)
+      metadata[e._str(x.ddpm_wasm_model_metadata(this._ptr, i, 0))] = e._str(x.ddpm_wasm_model_metadata(this._ptr, i, 1));
+    return {
+      ...config,
+      metadata,
+      unetConfig: e._str(x.ddpm_model_unet_config_json(this._ptr)) || null,
+      schedulerConfig: e._str(x.ddpm_model_scheduler_config_json(this._ptr)) || null,
+    };
   }
 
   _live() {
