@@ -580,3 +580,34 @@ test('the model list keeps the shipped files the server has; with none, the page
     }
   }
 });
+
+test('first minutes: "None" with the default guidance samples (guidance off), Enter in a field generates, samplers have human names', async () => {
+  const { context, page, problems } = await openPage(browser);
+  try {
+    await gotoReady(page, server.url);
+    await setControls(page, { sampler: 'ddim', steps: 5, seed: 3, batch: 2, workers: 1 });
+    // the null class with the page's default guidance 2: no "guidance needs a class label" failure
+    await page.selectOption('#class', '-1');
+    assert.equal(await page.isDisabled('#guidance'), true, 'the guidance field is off for the null class');
+    assert.equal(await page.inputValue('#guidance'), '2');
+    // Enter in the seed field generates
+    await page.focus('#seed');
+    await page.keyboard.press('Enter');
+    assert.equal(await waitState(page, ['done', 'error'], 60000), 'done');
+    const snap = await snapshot(page);
+    assert.equal(snap.run.classLabel, null);
+    assert.equal(snap.run.guidance ?? 1, 1, 'sampled unguided');
+    await page.selectOption('#class', '3');
+    assert.equal(await page.isDisabled('#guidance'), false);
+    const names = await page.$$eval('#sampler option', (os) => os.map((o) => [o.value, o.textContent]));
+    assert.deepEqual(names.find(([v]) => v === 'dpmpp_2m'), ['dpmpp_2m', 'DPM-Solver++ 2M']);
+    assert.deepEqual(names.find(([v]) => v === 'js_ddim'), ['js_ddim', 'js_ddim (plugin)']);
+    await page.selectOption('#sampler', 'heun');
+    const help = await page.textContent('#sampler-help');
+    assert.equal((help.match(/evaluations per step/g) || []).length, 1, `Heun's help says it once: ${help}`);
+    assert.match(await page.textContent('#workers-help'), /1 to \d+ \(this device's \d+ cores/);
+    assert.deepEqual(problems, []);
+  } finally {
+    await context.close();
+  }
+});

@@ -187,6 +187,7 @@ function fillClasses(cfg) {
   el.cls.replaceChildren(...names.map((n, k) => new Option(n, String(k))),
     new Option('None (unconditional)', '-1'));
   if (keep && [...el.cls.options].some((o) => o.value === keep)) el.cls.value = keep;
+  syncGuidance();
 }
 
 function defaultSteps(sampler) {
@@ -194,11 +195,18 @@ function defaultSteps(sampler) {
   return sampler === 'ddpm' ? T : Math.min(50, T);
 }
 
+/* The samplers' names for people (the ids stay the option values; plugins show their id). */
+const SAMPLER_NAMES = {
+  ddpm: 'DDPM (ancestral, the paper)', ddim: 'DDIM', plms: 'PNDM / PLMS', dpmpp_2m: 'DPM-Solver++ 2M',
+  euler: 'Euler', euler_a: 'Euler ancestral', heun: 'Heun', lms: 'LMS', dpm2_a: 'DPM2 ancestral', unipc: 'UniPC',
+  dpmpp_2m_sde: 'DPM-Solver++ 2M SDE', dpmpp_3m_sde: 'DPM-Solver++ 3M SDE',
+};
+
 /** prefer: the model's own default sampler (a diffusers scheduler's), else the one chosen before stays. */
 function fillSamplers(list, prefer = null) {
   const keep = prefer || el.sampler.value || 'ddpm';
   el.sampler.replaceChildren(...list.map((s) => {
-    const o = new Option(s.kind === 'js' ? `${s.name} (plugin)` : s.name, s.name);
+    const o = new Option(s.kind === 'js' ? `${s.name} (plugin)` : SAMPLER_NAMES[s.name] ?? s.name, s.name);
     o.title = s.description;
     return o;
   }));
@@ -212,7 +220,8 @@ function onSamplerChange() {
   el.samplerOptions.replaceChildren();
   if (!info) { el.samplerHelp.textContent = ''; return; }
   el.samplerHelp.textContent = info.description +
-    (info.evalsPerStep > 1 ? ` (${info.evalsPerStep} model evaluations per step)` : '') +
+    (info.evalsPerStep > 1 && !/evaluations per step/.test(info.description)
+      ? ` (${info.evalsPerStep} model evaluations per step)` : '') +
     (demo.config && demo.config.format === 'diffusers' && info.options.length
       ? ". The options start at what the model's scheduler_config.json implies." : '');
   const own = (demo.config && demo.config.defaults && demo.config.defaults.samplerOptions) || {};
@@ -310,6 +319,7 @@ function readOptions() {
   if (cfg.numClasses > 0) {
     const c = Number(el.cls.value);
     opts.classLabel = c >= 0 ? c : null;
+    if (opts.classLabel === null) return opts; // the null class is sampled unguided (guidance needs a class)
     const g = Number(el.guidance.value);
     const gMin = Number(el.guidance.min), gMax = Number(el.guidance.max);
     if (el.guidance.value.trim() === '' || !Number.isFinite(g) || g < gMin || g > gMax) {
@@ -788,6 +798,8 @@ let wasmPromise = null;
 async function main() {
   setState('loading');
   el.workers.max = String(MAX_WORKERS);
+  document.getElementById('workers-help').textContent = `Background threads that share the grid, 1 to ${MAX_WORKERS} ` +
+    `(this device's ${navigator.hardwareConcurrency || 1} cores, at most 8); the images are the same for any number.`;
   el.seed.max = String(Number.MAX_SAFE_INTEGER);
   padClear();
   if (!(typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE))) {
@@ -849,6 +861,21 @@ el.workers.addEventListener('change', () => {
   }
 });
 document.getElementById('controls').addEventListener('submit', (ev) => { ev.preventDefault(); generate(); });
+// Enter in a field of the form generates (the form has no submit button of its own)
+document.getElementById('controls').addEventListener('keydown', (ev) => {
+  const t = ev.target;
+  if (ev.key !== 'Enter' || ev.ctrlKey || ev.metaKey || ev.isComposing || !(t instanceof HTMLInputElement)) return;
+  if (t.type === 'checkbox' || t.type === 'radio' || t.type === 'file') return;
+  ev.preventDefault();
+  if (!el.generate.disabled && demo.state !== 'running') generate();
+});
+// The guidance scale means nothing for the null class: shown as off while "None" is chosen
+el.cls.addEventListener('change', syncGuidance);
+function syncGuidance() {
+  const none = Number(el.cls.value) < 0;
+  el.guidance.disabled = none;
+  el.guidance.title = none ? 'No guidance for the null class (unconditional sampling)' : '';
+}
 window.addEventListener('resize', fitCanvas);
 // Ctrl/Cmd+Enter generates, Escape stops, from anywhere on the page.
 document.addEventListener('keydown', (ev) => {
