@@ -606,6 +606,21 @@ test('first minutes: "None" with the default guidance samples (guidance off), En
     const help = await page.textContent('#sampler-help');
     assert.equal((help.match(/evaluations per step/g) || []).length, 1, `Heun's help says it once: ${help}`);
     assert.match(await page.textContent('#workers-help'), /1 to \d+ \(this device's \d+ cores/);
+    // an out-of-range sampler option is refused before the run, at its field
+    await page.selectOption('#sampler', 'ddim');
+    await page.fill('#opt-ddim-eta', '5');
+    await page.click('#generate');
+    await page.waitForSelector('#opt-ddim-eta-error', { timeout: 10000 });
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'opt-ddim-eta', 'the field is focused');
+    assert.match(await page.textContent('#opt-ddim-eta-error'), /eta.*from 0 to 1/s, 'the message is beside the field');
+    assert.match(await page.textContent('#status'), /eta.*from 0 to 1/s, 'and in the status line next to Generate');
+    assert.equal(await page.evaluate(() => window.__ddpmDemo.state), 'done', 'no run started');
+    await page.fill('#opt-ddim-eta', '0.5');
+    await page.fill('#workers', '99');
+    await page.click('#generate');
+    await page.waitForSelector('#workers-error', { timeout: 10000 });
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'workers');
+    assert.equal(await page.$('#opt-ddim-eta-error'), null, 'the old message is gone');
     assert.deepEqual(problems, []);
   } finally {
     await context.close();

@@ -12,6 +12,8 @@
 import { WorkerPool } from './pool.js';
 import { UserError, fileName, compileEngine, openCache, fetchModel, modelHttpError, isMissing } from './downloads.js';
 import { setupYourModel } from './your-model.js';
+import { createPad } from './pad.js';
+import { readSamplerOptions, renderSamplerOptions, samplerLabel } from './sampler-fields.js';
 
 /* ---------------------------------------------------------------------------------------------------------------
  * What ships, the default first. Entries whose file the server does not have (404) are left out of the list, and
@@ -195,18 +197,11 @@ function defaultSteps(sampler) {
   return sampler === 'ddpm' ? T : Math.min(50, T);
 }
 
-/* The samplers' names for people (the ids stay the option values; plugins show their id). */
-const SAMPLER_NAMES = {
-  ddpm: 'DDPM (ancestral, the paper)', ddim: 'DDIM', plms: 'PNDM / PLMS', dpmpp_2m: 'DPM-Solver++ 2M',
-  euler: 'Euler', euler_a: 'Euler ancestral', heun: 'Heun', lms: 'LMS', dpm2_a: 'DPM2 ancestral', unipc: 'UniPC',
-  dpmpp_2m_sde: 'DPM-Solver++ 2M SDE', dpmpp_3m_sde: 'DPM-Solver++ 3M SDE',
-};
-
 /** prefer: the model's own default sampler (a diffusers scheduler's), else the one chosen before stays. */
 function fillSamplers(list, prefer = null) {
   const keep = prefer || el.sampler.value || 'ddpm';
   el.sampler.replaceChildren(...list.map((s) => {
-    const o = new Option(s.kind === 'js' ? `${s.name} (plugin)` : SAMPLER_NAMES[s.name] ?? s.name, s.name);
+    const o = new Option(samplerLabel(s), s.name);
     o.title = s.description;
     return o;
   }));
@@ -214,88 +209,18 @@ function fillSamplers(list, prefer = null) {
   onSamplerChange();
 }
 
-/** Builds the fields of the selected sampler's own options from its SamplerInfo.options. */
+/** The selected sampler's own options (web/sampler-fields.js) and its default number of steps. */
 function onSamplerChange() {
   const info = demo.samplers.find((s) => s.name === el.sampler.value);
-  el.samplerOptions.replaceChildren();
-  if (!info) { el.samplerHelp.textContent = ''; return; }
-  el.samplerHelp.textContent = info.description +
-    (info.evalsPerStep > 1 && !/evaluations per step/.test(info.description)
-      ? ` (${info.evalsPerStep} model evaluations per step)` : '') +
-    (demo.config && demo.config.format === 'diffusers' && info.options.length
-      ? ". The options start at what the model's scheduler_config.json implies." : '');
-  const own = (demo.config && demo.config.defaults && demo.config.defaults.samplerOptions) || {};
-  for (const o of info.options) {
-    /* the model's default where its scheduler config sets one (clip_x0, clip_range, set_alpha_to_one, ...) */
-    const m = own[o.name];
-    const opt = m === undefined ? o
-      : { ...o, default: o.type === 'bool' ? m !== 0 : o.type === 'choice' ? (o.choices || [])[m] ?? o.default : m };
-    const id = `opt-${info.name}-${opt.name}`;
-    const field = document.createElement('div');
-    field.className = opt.type === 'bool' ? 'field check' : 'field';
-    const label = document.createElement('label');
-    label.htmlFor = id;
-    label.textContent = opt.name.replace(/_/g, ' ');
-    let input;
-    if (opt.type === 'bool') {
-      input = document.createElement('input');
-      input.type = 'checkbox';
-      input.checked = Boolean(opt.default);
-    } else if (opt.type === 'choice') {
-      input = document.createElement('select');
-      for (const c of opt.choices || []) input.append(new Option(c, c));
-      input.value = String(opt.default);
-    } else {
-      input = document.createElement('input');
-      input.type = 'number';
-      input.inputMode = opt.type === 'int' ? 'numeric' : 'decimal';
-      input.step = opt.type === 'int' ? '1' : 'any';
-      if (opt.min != null && Number.isFinite(opt.min)) input.min = String(opt.min);
-      if (opt.max != null && Number.isFinite(opt.max)) input.max = String(opt.max);
-      input.value = String(opt.default);
-    }
-    input.id = id;
-    input.dataset.default = String(opt.default);
-    input.dataset.option = opt.name;
-    input.dataset.type = opt.type;
-    if (opt.help) {
-      const help = document.createElement('p');
-      help.className = 'help';
-      help.id = id + '-help';
-      help.textContent = opt.help;
-      input.setAttribute('aria-describedby', help.id);
-      if (opt.type === 'bool') field.append(input, label, help);
-      else field.append(label, input, help);
-    } else if (opt.type === 'bool') field.append(input, label);
-    else field.append(label, input);
-    el.samplerOptions.append(field);
-  }
-  if (!stepsEdited) el.steps.value = String(defaultSteps(info.name));
-}
-
-/** The option values of the form (which start at the model's own defaults: model.config.defaults.samplerOptions). */
-function samplerOptionValues() {
-  const out = {};
-  for (const input of el.samplerOptions.querySelectorAll('[data-option]')) {
-    const t = input.dataset.type;
-    if (t === 'bool') out[input.dataset.option] = input.checked;
-    else if (t === 'choice') out[input.dataset.option] = input.value;
-    else {
-      const v = Number(input.value);
-      if (input.value.trim() === '' || !Number.isFinite(v)) {
-        throw new UserError('Check the sampler options.', `"${input.dataset.option}" needs a number.`);
-      }
-      out[input.dataset.option] = v;
-    }
-  }
-  return out;
+  renderSamplerOptions(el.samplerOptions, el.samplerHelp, info, demo.config);
+  if (info && !stepsEdited) el.steps.value = String(defaultSteps(info.name));
 }
 
 function intField(input, name, lo, hi) {
   const v = Number(input.value);
   if (input.value.trim() === '' || !Number.isInteger(v) || v < lo || v > hi) {
     input.focus();
-    throw new UserError(`Check "${name}".`, `It must be a whole number from ${lo} to ${hi}.`);
+    throw new UserError(`Check "${name}".`, `It must be a whole number from ${lo} to ${hi}.`, input);
   }
   return v;
 }
@@ -311,7 +236,7 @@ function readOptions() {
   const cfg = demo.config;
   const opts = {
     sampler: el.sampler.value,
-    samplerOptions: samplerOptionValues(),
+    samplerOptions: readSamplerOptions(el.samplerOptions),
     steps: intField(el.steps, 'Steps', 1, cfg.numTimesteps),
     seed: intField(el.seed, 'Seed', 0, Number.MAX_SAFE_INTEGER),
     batch: intField(el.batch, 'Images', 1, 64),
@@ -324,7 +249,8 @@ function readOptions() {
     const gMin = Number(el.guidance.min), gMax = Number(el.guidance.max);
     if (el.guidance.value.trim() === '' || !Number.isFinite(g) || g < gMin || g > gMax) {
       el.guidance.focus();
-      throw new UserError('Check "Guidance scale".', `It must be a number from ${gMin} to ${gMax} (1 = no guidance).`);
+      throw new UserError('Check "Guidance scale".', `It must be a number from ${gMin} to ${gMax} (1 = no guidance).`,
+        el.guidance);
     }
     opts.guidance = g;
   }
@@ -433,21 +359,42 @@ function updateStats(step, numSteps, t) {
 /* ---------------------------------------------------------------------------------------------------------------
  * Generate / Stop / Download
  * ------------------------------------------------------------------------------------------------------------- */
+/* A message under the field whose value is wrong (removed at the next Generate). */
+function fieldError(input, text) {
+  const field = input.closest('.field') || input.parentElement;
+  const p = document.createElement('p');
+  p.className = 'field-error';
+  p.id = `${input.id}-error`;
+  p.textContent = text;
+  field.append(p);
+  input.setAttribute('aria-invalid', 'true');
+  input.setAttribute('aria-errormessage', p.id);
+  input.focus();
+}
+function clearFieldErrors() {
+  for (const p of document.querySelectorAll('.field-error')) p.remove();
+  for (const i of document.querySelectorAll('[aria-invalid]')) { i.removeAttribute('aria-invalid'); i.removeAttribute('aria-errormessage'); }
+}
+
 async function generate() {
   if (demo.state === 'running' || !pool) return;
   clearError();
+  clearFieldErrors();
   let opts, workers;
   try {
     opts = readOptions();
     workers = intField(el.workers, 'Workers', 1, MAX_WORKERS);
   } catch (e) {
+    // beside the control that caused it, in the status line next to Generate, and in the banner; focus on it
     showError(e.title || 'Check the settings.', e.detail || e.message);
+    status(`${e.title || 'Check the settings.'} ${e.detail || e.message}`);
+    if (e.field) fieldError(e.field, e.detail || e.message);
     return;
   }
   const runOpts = { ...opts };
   demo.initPixels = null;
   if (el.useDrawing.checked) {
-    opts.init = drawingPixels();
+    opts.init = pad.pixels();
     demo.initPixels = opts.init.slice();
     opts.strength = Number(el.strength.value);
     runOpts.strength = opts.strength;
@@ -535,207 +482,11 @@ function download() {
   }, 'image/png');
 }
 
-/* ---------------------------------------------------------------------------------------------------------------
- * "Start from my drawing": a pad drawn with pointer events (mouse, touch, pen) or the keyboard, or a dropped image.
- * The pad is larger than the model's input; the preview shows the S x S image the model gets.
- * ------------------------------------------------------------------------------------------------------------- */
-const padCtx = el.pad.getContext('2d', { willReadFrequently: true });
-const prevCtx = el.padPreview.getContext('2d', { willReadFrequently: true });
-const pen = { down: false, x: 0, y: 0, kbd: false };
-
-function padClear() {
-  padCtx.fillStyle = '#000';
-  padCtx.fillRect(0, 0, el.pad.width, el.pad.height);
-  updatePreview();
-}
-
-function padPoint(ev) {
-  const r = el.pad.getBoundingClientRect();
-  return { x: (ev.clientX - r.left) * el.pad.width / r.width, y: (ev.clientY - r.top) * el.pad.height / r.height };
-}
-
-function stroke(from, to, width) {
-  padCtx.strokeStyle = '#fff';
-  padCtx.fillStyle = '#fff';
-  padCtx.lineCap = 'round';
-  padCtx.lineJoin = 'round';
-  padCtx.lineWidth = width;
-  padCtx.beginPath();
-  padCtx.moveTo(from.x, from.y);
-  padCtx.lineTo(to.x, to.y);
-  padCtx.stroke();
-  if (from.x === to.x && from.y === to.y) {
-    padCtx.beginPath();
-    padCtx.arc(to.x, to.y, width / 2, 0, 2 * Math.PI);
-    padCtx.fill();
-  }
-}
-
-function brushWidth(ev) {
-  const w = Number(el.brush.value);
-  return ev && ev.pointerType === 'pen' && ev.pressure > 0 ? w * (0.4 + ev.pressure) : w;
-}
-
-let previewQueued = false;
-function updatePreview() {
-  if (previewQueued) return;
-  previewQueued = true;
-  requestAnimationFrame(() => { previewQueued = false; renderPreview(); });
-}
-
-function renderPreview() {
-  const S = demo.config ? demo.config.imageSize : 28;
-  if (el.padPreview.width !== S) { el.padPreview.width = S; el.padPreview.height = S; }
-  prevCtx.imageSmoothingEnabled = true;
-  prevCtx.imageSmoothingQuality = 'high';
-  prevCtx.drawImage(el.pad, 0, 0, S, S);
-}
-
-function markDrawn() {
-  if (!el.useDrawing.checked) el.useDrawing.checked = true;
-  updatePreview();
-}
-
-el.pad.addEventListener('pointerdown', (ev) => {
-  if (ev.button !== 0 && ev.pointerType === 'mouse') return;
-  ev.preventDefault();
-  el.pad.setPointerCapture(ev.pointerId);
-  el.pad.focus({ preventScroll: true });
-  pen.down = true;
-  demo.lastPointerType = ev.pointerType;
-  const p = padPoint(ev);
-  stroke(p, p, brushWidth(ev));
-  pen.x = p.x; pen.y = p.y;
-  markDrawn();
+/* "Start from my drawing": web/pad.js */
+const pad = createPad(el, {
+  config: () => demo.config, showError, clearError, status,
+  pointerType: (t) => { demo.lastPointerType = t; },
 });
-el.pad.addEventListener('pointermove', (ev) => {
-  if (!pen.down || pen.kbd) return;
-  const events = ev.getCoalescedEvents ? ev.getCoalescedEvents() : [ev];
-  for (const e of events.length ? events : [ev]) {
-    const p = padPoint(e);
-    stroke({ x: pen.x, y: pen.y }, p, brushWidth(e));
-    pen.x = p.x; pen.y = p.y;
-  }
-  updatePreview();
-});
-for (const type of ['pointerup', 'pointercancel']) {
-  el.pad.addEventListener(type, () => { if (!pen.kbd) pen.down = false; });
-}
-
-// Keyboard drawing: arrows move the brush (Shift: finer), Space toggles the pen, Delete/Backspace clears.
-const cursor = document.createElement('div');
-cursor.className = 'pad-cursor';
-cursor.hidden = true;
-el.pad.parentElement.append(cursor);
-function placeCursor() {
-  const r = el.pad.getBoundingClientRect();
-  const pr = el.pad.parentElement.getBoundingClientRect();
-  const k = r.width / el.pad.width;
-  const d = Number(el.brush.value) * k;
-  cursor.style.width = cursor.style.height = `${d}px`;
-  cursor.style.left = `${r.left - pr.left + pen.x * k - d / 2}px`;
-  cursor.style.top = `${r.top - pr.top + pen.y * k - d / 2}px`;
-  cursor.classList.toggle('down', pen.down);
-}
-el.pad.addEventListener('focus', () => {
-  if (!pen.kbd) { pen.x = el.pad.width / 2; pen.y = el.pad.height / 2; }
-  cursor.hidden = false;
-  placeCursor();
-});
-el.pad.addEventListener('blur', () => { cursor.hidden = true; if (pen.kbd) { pen.kbd = false; pen.down = false; } });
-el.pad.addEventListener('keydown', (ev) => {
-  const stepPx = ev.shiftKey ? 2 : 8;
-  const moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
-  if (moves[ev.key]) {
-    ev.preventDefault();
-    const from = { x: pen.x, y: pen.y };
-    pen.x = Math.min(el.pad.width, Math.max(0, pen.x + moves[ev.key][0] * stepPx));
-    pen.y = Math.min(el.pad.height, Math.max(0, pen.y + moves[ev.key][1] * stepPx));
-    if (pen.down && pen.kbd) { stroke(from, pen, brushWidth()); markDrawn(); }
-  } else if (ev.key === ' ' || ev.key === 'Enter') {
-    ev.preventDefault();
-    pen.kbd = true;
-    pen.down = !pen.down;
-    if (pen.down) { stroke(pen, pen, brushWidth()); markDrawn(); }
-    status(pen.down ? 'Pen down: arrow keys draw.' : 'Pen up: arrow keys move.');
-  } else if (ev.key === 'Delete' || ev.key === 'Backspace') {
-    ev.preventDefault();
-    padClear();
-  } else return;
-  placeCursor();
-});
-
-function padInvert() {
-  const img = padCtx.getImageData(0, 0, el.pad.width, el.pad.height);
-  const d = img.data;
-  for (let i = 0; i < d.length; i += 4) { d[i] = 255 - d[i]; d[i + 1] = 255 - d[i + 1]; d[i + 2] = 255 - d[i + 2]; }
-  padCtx.putImageData(img, 0, 0);
-  markDrawn();
-}
-
-/** Draws an image file into the pad (fitted, centred, in grey), inverted when its border is light. */
-async function loadImageFile(file) {
-  if (!file || !/^image\//.test(file.type)) {
-    showError('That file is not an image.', 'Drop or choose a PNG, JPEG, GIF or WebP picture.');
-    return;
-  }
-  let bmp;
-  try {
-    bmp = await createImageBitmap(file);
-  } catch {
-    showError('The image could not be read.', `${file.name} is damaged or in a format this browser cannot open.`);
-    return;
-  }
-  clearError();
-  const W = el.pad.width, H = el.pad.height;
-  const k = Math.min(W / bmp.width, H / bmp.height);
-  const w = Math.max(1, Math.round(bmp.width * k)), h = Math.max(1, Math.round(bmp.height * k));
-  const x0 = Math.floor((W - w) / 2), y0 = Math.floor((H - h) / 2);
-  padCtx.fillStyle = '#000';
-  padCtx.fillRect(0, 0, W, H);
-  padCtx.imageSmoothingEnabled = true;
-  padCtx.drawImage(bmp, x0, y0, w, h);
-  bmp.close();
-  // Grey, then inverted when the picture's own border is light: the training images are light objects on black,
-  // a photo of an object usually has a light background. The letterbox bars stay black.
-  const img = padCtx.getImageData(x0, y0, w, h);
-  const d = img.data;
-  let border = 0, n = 0;
-  for (let i = 0; i < d.length; i += 4) {
-    const g = Math.round(0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2]);
-    d[i] = d[i + 1] = d[i + 2] = g;
-    d[i + 3] = 255;
-    const p = i >> 2, x = p % w, y = (p / w) | 0;
-    if (x < 3 || y < 3 || x >= w - 3 || y >= h - 3) { border += g; n++; }
-  }
-  if (n && border / n > 127) for (let i = 0; i < d.length; i += 4) d[i] = d[i + 1] = d[i + 2] = 255 - d[i];
-  padCtx.putImageData(img, x0, y0);
-  markDrawn();
-}
-
-/** The drawing as the engine's init: S*S grey bytes (1 channel) or S*S*4 RGBA. */
-function drawingPixels() {
-  renderPreview();
-  const S = el.padPreview.width;
-  const rgba = prevCtx.getImageData(0, 0, S, S).data;
-  if (demo.config.inChannels >= 3) return new Uint8Array(rgba);
-  const grey = new Uint8Array(S * S);
-  for (let i = 0; i < grey.length; i++) grey[i] = rgba[4 * i];
-  return grey;
-}
-
-el.pad.addEventListener('dragover', (ev) => { ev.preventDefault(); el.pad.classList.add('drop'); });
-el.pad.addEventListener('dragleave', () => el.pad.classList.remove('drop'));
-el.pad.addEventListener('drop', (ev) => {
-  ev.preventDefault();
-  el.pad.classList.remove('drop');
-  loadImageFile(ev.dataTransfer.files[0]);
-});
-el.padFile.addEventListener('change', () => { loadImageFile(el.padFile.files[0]); el.padFile.value = ''; });
-el.padClear.addEventListener('click', padClear);
-el.padInvert.addEventListener('click', padInvert);
-el.strength.addEventListener('input', () => { el.strengthOut.value = Number(el.strength.value).toFixed(2); });
-el.brush.addEventListener('input', () => { if (!cursor.hidden) placeCursor(); });
 
 /* ---------------------------------------------------------------------------------------------------------------
  * Start-up
@@ -781,7 +532,7 @@ async function startModel(model, { name, url = null, from, t0 = performance.now(
   fillClasses(cfg);
   fillSamplers(info.samplers, cfg.format === 'diffusers' ? cfg.defaults.sampler : null);
   layoutGrid(1, cfg.imageSize);
-  renderPreview();
+  pad.refresh();
   const dataset = meta(cfg, 'dataset'), note = meta(cfg, 'note');
   el.aboutModel.textContent = `${name}: ${(cfg.params / 1e6).toFixed(2)} M parameters, ` +
     `${cfg.imageSize}×${cfg.imageSize}×${cfg.inChannels}, T = ${cfg.numTimesteps}, ` +
@@ -801,7 +552,7 @@ async function main() {
   document.getElementById('workers-help').textContent = `Background threads that share the grid, 1 to ${MAX_WORKERS} ` +
     `(this device's ${navigator.hardwareConcurrency || 1} cores, at most 8); the images are the same for any number.`;
   el.seed.max = String(Number.MAX_SAFE_INTEGER);
-  padClear();
+  pad.clear();
   if (!(typeof WebAssembly === 'object' && WebAssembly.validate(SIMD_PROBE))) {
     throw new UserError('This browser cannot run the engine: it lacks WebAssembly SIMD.',
       'Use a current version of Chrome, Edge, Firefox or Safari (16.4 or later).');

@@ -7,7 +7,8 @@ import { readResponse, CACHE_NAME } from './hub.js';
 
 /** An error shown in the page: a title and a detail in plain words. */
 export class UserError extends Error {
-  constructor(title, detail = '') { super(title); this.title = title; this.detail = detail; }
+  /** field: the control whose value is wrong (its message is also shown beside it), if any. */
+  constructor(title, detail = '', field = null) { super(title); this.title = title; this.detail = detail; this.field = field; }
 }
 
 export function fileName(url) { return decodeURIComponent(String(url).split('/').pop()); }
