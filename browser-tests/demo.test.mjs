@@ -322,18 +322,26 @@ test('Stop halts within one step', async (t) => {
 });
 
 test('a missing model file, a broken wasm and a browser without SIMD are explained in the page', async () => {
-  // 1. The model file is missing (404).
-  {
+  // 1. ?model= names a file that is missing (404), or a page that is not a model: said, and the shipped model loads
+  for (const [name, route, want] of [
+    ['no-such-model.safetensors', null, /model file was not found.*404/is],
+    ['page.safetensors', (r) => r.fulfill({ status: 200, contentType: 'text/html', body: '<!doctype html><html>Not here</html>' }),
+      /not a safetensors model file \(it starts with '<!doctype/i],
+  ]) {
     const { context, page } = await openPage(browser);
     try {
-      await page.goto(`${server.url}?model=../models/no-such-model.safetensors`);
-      assert.equal(await waitState(page, ['ready', 'error']), 'error');
+      // (a glob would also match the page's own URL, whose query names the file)
+      if (route) await context.route((u) => u.pathname.endsWith(`/models/${name}`), route);
+      await page.goto(`${server.url}?model=../models/${name}`);
+      assert.equal(await waitState(page, ['ready', 'error']), 'ready', 'the page falls back to the shipped model');
       const text = await page.textContent('#error');
-      assert.match(text, /model file was not found/i);
-      assert.match(text, /404/);
+      assert.match(text, new RegExp(`\\?model=\\.\\./models/${name.replace('.', '\\.')} could not be used`));
+      assert.match(text, want);
       assert.equal(await page.isVisible('#error'), true);
-      assert.equal(await page.isDisabled('#generate'), true);
-      await screenshot(page, 'error-missing-model.png');
+      assert.equal(await page.isEnabled('#generate'), true);
+      const options = await page.$$eval('#model option', (os) => os.map((o) => o.value));
+      assert.ok(options.length >= 1 && !options.some((v) => v.includes(name)), `the list holds the shipped models: ${options}`);
+      await screenshot(page, `error-model-param-${name}.png`);
     } finally {
       await context.close();
     }

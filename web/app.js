@@ -126,8 +126,21 @@ async function loadDefaultModel() {
   if (q) {
     demo.models = [q];
     fillModels([{ url: q, name: fileName(q) }]);
-    return loadModel(q);
+    try {
+      return await loadModel(q);
+    } catch (e) {
+      // say what failed, and go on with the shipped models rather than leave the page dead
+      const why = e instanceof UserError ? `${e.title} ${e.detail}` : e.message;
+      await loadShippedModels();
+      showError(`?model=${q} could not be used; the shipped model is loaded instead.`, why);
+      demo.modelParamError = why;
+      return undefined;
+    }
   }
+  return loadShippedModels();
+}
+
+async function loadShippedModels() {
   const missing = MODELS.map((m, i) => (i === 0 ? Promise.resolve(false) : isMissing(m.url)));
   for (let i = 0; i < MODELS.length; i++) {
     if (await missing[i]) continue;

@@ -87,7 +87,11 @@ export async function fetchModel(url, onProgress) {
     try {
       res = await fetch(abs);
     } catch (e) {
-      throw new UserError('The model file could not be downloaded.', `${fileName(url)}: ${e.message}.`);
+      // fetch() says only "Failed to fetch" both for a host that is down and for a CORS refusal
+      const cross = new URL(abs).origin !== location.origin;
+      throw new UserError('The model file could not be downloaded.', `${fileName(url)}: ${e.message}` +
+        (cross ? `. ${new URL(abs).host} is another site: it must allow this page to read it (CORS: the ` +
+          'Access-Control-Allow-Origin header), or it may be unreachable.' : '.'));
     }
     if (!res.ok) throw modelHttpError(url, res.status);
   }
