@@ -628,7 +628,8 @@ document.getElementById('controls').addEventListener('submit', (ev) => { ev.prev
 // Enter in a field of the form generates (the form has no submit button of its own)
 document.getElementById('controls').addEventListener('keydown', (ev) => {
   const t = ev.target;
-  if (ev.key !== 'Enter' || ev.ctrlKey || ev.metaKey || ev.isComposing || !(t instanceof HTMLInputElement)) return;
+  if (ev.key !== 'Enter' || ev.defaultPrevented || ev.ctrlKey || ev.metaKey || ev.isComposing) return; // a field's own Enter
+  if (!(t instanceof HTMLInputElement)) return;
   if (t.type === 'checkbox' || t.type === 'radio' || t.type === 'file') return;
   ev.preventDefault();
   if (!el.generate.disabled && demo.state !== 'running') generate();
