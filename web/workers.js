@@ -18,6 +18,7 @@
 
 import { DdpmError, fail } from './errors.js';
 import { resolveModel } from './hub.js';
+import { runToEnd } from './lib/common.js';
 import { toRGBA, toU8 } from './lib/pixels.js';
 import { PoolError, WorkerPool } from './pool.js';
 
@@ -141,10 +142,8 @@ export class WorkerModel {
     if (!this._ptr) fail('STATE', 'the model is disposed (another model was loaded)');
   }
 
-  async sample(opts) {
-    const it = this._iterate(opts, false);
-    for await (const _ of it) { /* progress goes to opts.onStep */ }
-    return it.result;
+  sample(opts) {
+    return runToEnd(this._iterate(opts, false));
   }
 
   steps(opts) {

@@ -27,3 +27,9 @@ if (typeof setImmediate === 'function') {
   macrotask = () => new Promise((resolve) => setTimeout(resolve, 0));
 }
 
+
+/** The result of a steps() iterator run to its end (what sample() returns). */
+export async function runToEnd(it) {
+  for await (const _ of it) { /* progress goes to opts.onStep */ }
+  return it.result;
+}

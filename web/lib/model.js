@@ -4,7 +4,7 @@
  */
 
 import { DdpmError, fail } from '../errors.js';
-import { INTERNAL, isInt, macrotask, ST_INVALID } from './common.js';
+import { INTERNAL, isInt, macrotask, runToEnd, ST_INVALID } from './common.js';
 import { Job } from './job.js';
 
 export class Model {
@@ -109,10 +109,8 @@ export class Model {
   }
 
   /** Samples a whole batch; resolves with the final images. */
-  async sample(opts) {
-    const it = this._iterate(opts, false);
-    for await (const _ of it) { /* progress goes to opts.onStep */ }
-    return it.result;
+  sample(opts) {
+    return runToEnd(this._iterate(opts, false));
   }
 
   /** The reverse process step by step (one StepInfo after every `every`-th step and the last); `result` resolves

@@ -19,7 +19,7 @@
  */
 
 import { fail } from '../errors.js';
-import { INTERNAL, isInt, MAX_CHANNELS, MAX_IMAGE_SIZE, MAX_TIMESTEPS, PREDICTIONS, SCHEDULE_CUSTOM, SCHEDULES, SPACINGS,
+import { INTERNAL, isInt, MAX_CHANNELS, MAX_IMAGE_SIZE, MAX_TIMESTEPS, PREDICTIONS, runToEnd, SCHEDULE_CUSTOM, SCHEDULES, SPACINGS,
   ST_INVALID } from './common.js';
 import { iterateRun } from './model.js';
 import { pluginError } from './sampler-plugins.js';
@@ -94,11 +94,7 @@ export class NetModel {
   }
 
   sample(opts) {
-    const it = iterateRun(this, opts, false);
-    return (async () => {
-      for await (const _ of it) { /* progress goes to opts.onStep */ }
-      return it.result;
-    })();
+    return runToEnd(iterateRun(this, opts, false));
   }
 
   steps(opts) {
