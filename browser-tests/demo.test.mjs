@@ -629,6 +629,17 @@ test('first minutes: "None" with the default guidance samples (guidance off), En
     await page.waitForSelector('#workers-error', { timeout: 10000 });
     assert.equal(await page.evaluate(() => document.activeElement.id), 'workers');
     assert.equal(await page.$('#opt-ddim-eta-error'), null, 'the old message is gone');
+    // the keyboard focus follows the run: Generate -> Stop while it runs -> Generate after Stop
+    await page.fill('#workers', '1');
+    await setControls(page, { sampler: 'ddpm', steps: 1000 });
+    await page.focus('#generate');
+    await page.keyboard.press('Enter');
+    await waitState(page, ['running'], 30000);
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'stop', 'focus moves to Stop');
+    await page.keyboard.press('Enter');
+    assert.equal(await waitState(page, ['stopped', 'done', 'error'], 30000), 'stopped');
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'generate', 'and back to Generate');
+    assert.match(await page.textContent('#shortcuts'), /Ctrl\+Enter.*Esc/);
     assert.deepEqual(problems, []);
   } finally {
     await context.close();

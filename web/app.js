@@ -84,11 +84,17 @@ function setState(s) {
   demo.state = s;
   document.body.dataset.state = s;
   const busy = s === 'running' || s === 'loading' || s === 'stopping';
+  // keep the keyboard focus on the run's buttons: a button that becomes disabled would drop it to <body>
+  const focus = document.activeElement;
+  const onRunButton = focus === el.generate || focus === el.stop || focus === document.body || focus === null;
   el.generate.disabled = busy || s === 'error' && !demo.config;
   el.stop.disabled = s !== 'running';
   el.model.disabled = busy;
   el.download.disabled = !demo.finalBytes || busy;
+  if (onRunButton && s === 'running') el.stop.focus();
+  else if (onRunButton && runEnded(s) && !el.generate.disabled) el.generate.focus();
 }
+const runEnded = (s) => s === 'done' || s === 'stopped' || (s === 'error' && demo.run);
 
 /* ---------------------------------------------------------------------------------------------------------------
  * Errors in plain words
