@@ -311,6 +311,10 @@ test('Stop halts within one step', async (t) => {
     assert.equal(snap.framesDrawn, framesAtClick, 'no frame drawn after Stop');
     assert.ok(snap.stopLatencyMs < 2 * stepMs + 500, `stopped within one step (${snap.stopLatencyMs} ms)`);
     assert.equal(await page.isEnabled('#generate'), true, 'Generate is enabled again');
+    // The partial result can be saved, named as such.
+    assert.equal(await page.isEnabled('#download'), true, 'Download works after Stop');
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+    assert.match(dl.suggestedFilename(), new RegExp(`-stopped-at-step${snap.step}of1000\\.png$`));
     // The x0 switch redraws the last frame.
     await page.check('input[name="view"][value="x0"]');
     assert.equal(await page.evaluate(() => window.__ddpmDemo.framesDrawn), framesAtClick + 1);
@@ -396,6 +400,8 @@ test('"Start from my drawing" at low strength stays close to the drawing', async
     const snap = await generate(page);
     assert.equal(snap.state, 'done', JSON.stringify(snap.error));
     assert.equal(snap.run.strength, 0.2);
+    assert.ok(snap.numSteps < 25, `the drawing starts part-way (${snap.numSteps} of 25 steps)`);
+    assert.match(await page.getAttribute('#st-step', 'title'), new RegExp(`starts part-way, ${snap.numSteps} of the 25 steps`));
     await screenshot(page, 'drawing.png');
     const c = compare(snap.finalBytes, snap.initPixels);
     // Strength 0.2 noises the drawing to t = 199 (signal x0.81, noise sd 0.58 on [-1, 1]) and denoises it back:

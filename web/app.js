@@ -90,7 +90,7 @@ function setState(s) {
   el.generate.disabled = busy || s === 'error' && !demo.config;
   el.stop.disabled = s !== 'running';
   el.model.disabled = busy;
-  el.download.disabled = !demo.finalBytes || busy;
+  el.download.disabled = !(demo.finalBytes || (s === 'stopped' && frame)) || busy; // a stopped run: its last frame
   if (onRunButton && s === 'running') el.stop.focus();
   else if (onRunButton && runEnded(s) && !el.generate.disabled) el.generate.focus();
 }
@@ -370,6 +370,15 @@ function updateStats(step, numSteps, t) {
   const rate = b.time > a.time && b.step > a.step ? (b.step - a.step) * 1000 / (b.time - a.time) : null;
   demo.step = step; demo.numSteps = numSteps; demo.t = t; demo.stepsPerSec = rate;
   el.stStep.textContent = `${step} / ${numSteps}`;
+  const r = demo.run;
+  if (r && r.init && numSteps < r.steps) { // image-to-image starts part-way down the grid: say so once
+    const why = `From the drawing at strength ${r.strength.toFixed(2)}: the run starts part-way, ${numSteps} of ` +
+      `the ${r.steps} steps.`;
+    el.stStep.title = why;
+    if (step === 1) status(why);
+  } else {
+    el.stStep.title = '';
+  }
   el.stT.textContent = t == null ? '–' : String(t);
   el.stRate.textContent = rate ? rate.toFixed(rate < 10 ? 1 : 0) : '–';
   el.stEta.textContent = rate ? fmtDuration((numSteps - step) / rate) : '–';
@@ -478,7 +487,8 @@ function stop() {
 }
 
 function download() {
-  if (!demo.finalBytes) return;
+  const partial = !demo.finalBytes;
+  if (partial && !(demo.state === 'stopped' && frame)) return;
   const k = Number(el.pngScale.value) || 1;
   const c = document.createElement('canvas');
   c.width = el.out.width * k;
@@ -488,7 +498,9 @@ function download() {
   ctx.drawImage(el.out, 0, 0, c.width, c.height);
   const r = demo.run || {};
   const cls = r.classLabel != null ? `-class${r.classLabel}` : '';
-  const name = `ddpm-${r.sampler}-${r.steps}steps-seed${r.seed}${cls}${r.init ? '-drawing' : ''}.png`;
+  const part = partial ? `-stopped-at-step${demo.step}of${demo.numSteps}${view() === 'x0' ? '-x0' : ''}` : '';
+  const name = `ddpm-${r.sampler}-${r.steps}steps-seed${r.seed}${cls}${r.init ? '-drawing' : ''}${part}.png`;
+  demo.lastDownload = name;
   c.toBlob((blob) => {
     if (!blob) { showError('The PNG could not be made.'); return; }
     const a = document.createElement('a');
