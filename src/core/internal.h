@@ -30,6 +30,8 @@ int ddpm__add_size(size_t a, size_t b, size_t *out);
 
 /* 1 when every one of the n floats is finite. */
 int ddpm__all_finite(const float *x, size_t n);
+/* A malloc'd copy of s (NULL when s is NULL or out of memory). */
+char *ddpm__strdup(const char *s);
 
 /* Aligned (64-byte) allocation; NULL on failure or size 0 overflow. Free with ddpm__free_aligned. */
 void *ddpm__alloc_aligned(size_t bytes);

@@ -59,6 +59,14 @@ int ddpm__add_size(size_t a, size_t b, size_t *out) {
     return 1;
 }
 
+char *ddpm__strdup(const char *s) {
+    if (!s) return NULL;
+    const size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
 int ddpm__all_finite(const float *x, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (!isfinite(x[i])) return 0;

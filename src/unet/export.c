@@ -5,6 +5,7 @@
  * diffusers.scheduler_config), so that loading the file alone behaves exactly as loading the folder.
  */
 #include "io/safetensors.h"
+#include "core/sbuf.h"
 #include "unet/model_internal.h"
 
 #include <math.h>
@@ -59,84 +60,40 @@ static ddpm_status collect_visit(void *ctx, const char *name, const char *alt, i
     return DDPM_OK;
 }
 
-/* A growable byte buffer; on allocation failure `failed` is set and later writes are dropped. */
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int failed;
-} sbuf;
-
-static void put(sbuf *b, const void *data, size_t n) {
-    if (b->failed) return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n) cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->failed = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-}
-
-static void puts_(sbuf *b, const char *s) { put(b, s, strlen(s)); }
-
-/* s as a JSON string literal. */
-static void put_json_string(sbuf *b, const char *s) {
-    puts_(b, "\"");
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        char esc[8];
-        if (*c == '"' || *c == '\\') {
-            esc[0] = '\\', esc[1] = (char)*c, esc[2] = 0;
-            puts_(b, esc);
-        } else if (*c < 0x20) {
-            snprintf(esc, sizeof esc, "\\u%04x", *c);
-            puts_(b, esc);
-        } else {
-            put(b, c, 1);
-        }
-    }
-    puts_(b, "\"");
-}
-
-static void put_entry(sbuf *b, int *first, const char *name, const char *dtype, int ndim, const int64_t *shape,
+static void put_entry(ddpm__sbuf *b, int *first, const char *name, const char *dtype, int ndim, const int64_t *shape,
                       size_t begin, size_t end) {
     char tmp[96];
-    puts_(b, *first ? "" : ",");
+    ddpm__sbuf_puts(b, *first ? "" : ",");
     *first = 0;
-    put_json_string(b, name);
-    puts_(b, ":{\"dtype\":\"");
-    puts_(b, dtype);
-    puts_(b, "\",\"shape\":[");
+    ddpm__sbuf_json_string(b, name);
+    ddpm__sbuf_puts(b, ":{\"dtype\":\"");
+    ddpm__sbuf_puts(b, dtype);
+    ddpm__sbuf_puts(b, "\",\"shape\":[");
     for (int i = 0; i < ndim; i++) {
         snprintf(tmp, sizeof tmp, "%s%lld", i ? "," : "", (long long)shape[i]);
-        puts_(b, tmp);
+        ddpm__sbuf_puts(b, tmp);
     }
     snprintf(tmp, sizeof tmp, "],\"data_offsets\":[%zu,%zu]}", begin, end);
-    puts_(b, tmp);
+    ddpm__sbuf_puts(b, tmp);
 }
 
-static void put_meta(sbuf *b, int *first, const char *k, const char *v) {
-    puts_(b, *first ? "" : ",");
+static void put_meta(ddpm__sbuf *b, int *first, const char *k, const char *v) {
+    ddpm__sbuf_puts(b, *first ? "" : ",");
     *first = 0;
-    put_json_string(b, k);
-    puts_(b, ":");
-    put_json_string(b, v);
+    ddpm__sbuf_json_string(b, k);
+    ddpm__sbuf_puts(b, ":");
+    ddpm__sbuf_json_string(b, v);
 }
 
 /* Bytes of the data for one entry in the chosen dtype (+ the I8 scale). */
 static int is_i8(ddpm_dtype dt, const entry *e) { return dt == DDPM_DTYPE_I8 && e->ndim >= 2; }
 
-static void put_data(sbuf *b, ddpm_dtype dt, const entry *e, float *scale_out) {
+static void put_data(ddpm__sbuf *b, ddpm_dtype dt, const entry *e, float *scale_out) {
     if (dt == DDPM_DTYPE_F16) {
         for (size_t i = 0; i < e->count; i++) {
             const uint16_t h = ddpm_f32_to_f16(e->data[i]);
             const unsigned char le[2] = {(unsigned char)h, (unsigned char)(h >> 8)};
-            put(b, le, 2);
+            ddpm__sbuf_put(b, le, 2);
         }
     } else if (is_i8(dt, e)) {
         const size_t rows = (size_t)e->shape[0], per = e->count / rows;
@@ -147,7 +104,7 @@ static void put_data(sbuf *b, ddpm_dtype dt, const entry *e, float *scale_out) {
         }
         for (size_t o = 0; o < rows; o++) {
             scale_out[o] = ddpm_quantize_row_i8(e->data + o * per, per, q);
-            put(b, q, per);
+            ddpm__sbuf_put(b, q, per);
         }
         free(q);
     } else {
@@ -156,12 +113,12 @@ static void put_data(sbuf *b, ddpm_dtype dt, const entry *e, float *scale_out) {
             memcpy(&u, &e->data[i], 4);
             const unsigned char le[4] = {(unsigned char)u, (unsigned char)(u >> 8), (unsigned char)(u >> 16),
                                          (unsigned char)(u >> 24)};
-            put(b, le, 4);
+            ddpm__sbuf_put(b, le, 4);
         }
     }
 }
 
-static void put_f32s(sbuf *b, const float *x, size_t n) {
+static void put_f32s(ddpm__sbuf *b, const float *x, size_t n) {
     entry e = {.ndim = 1, .shape = {(int64_t)n, 0, 0, 0}, .data = x, .count = n};
     put_data(b, DDPM_DTYPE_F32, &e, NULL);
 }
@@ -186,14 +143,14 @@ ddpm_status ddpm_model_export(const ddpm_model *m, ddpm_dtype dtype, void **out,
     }
 
     /* the header: metadata, then every tensor (and its scale) in visit order */
-    sbuf h = {0}, d = {0};
+    ddpm__sbuf h = {0}, d = {0};
     int first = 1;
-    puts_(&h, "{\"__metadata__\":{");
+    ddpm__sbuf_puts(&h, "{\"__metadata__\":{");
     for (int i = 0; i < m->num_meta; i++)
         if (strncmp(m->meta_keys[i], "diffusers.", 10) != 0) put_meta(&h, &first, m->meta_keys[i], m->meta_values[i]);
     if (m->unet_json) put_meta(&h, &first, "diffusers.unet_config", m->unet_json);
     if (m->sched_json) put_meta(&h, &first, "diffusers.scheduler_config", m->sched_json);
-    puts_(&h, "}");
+    ddpm__sbuf_puts(&h, "}");
     first = 0;
     size_t off = 0;
     const char *dname = dtype == DDPM_DTYPE_F16 ? "F16" : "F32";
@@ -209,8 +166,8 @@ ddpm_status ddpm_model_export(const ddpm_model *m, ddpm_dtype dtype, void **out,
             off += 4 * (size_t)e->shape[0];
         }
     }
-    puts_(&h, "}");
-    while (h.len % 8) puts_(&h, " ");
+    ddpm__sbuf_puts(&h, "}");
+    while (h.len % 8) ddpm__sbuf_puts(&h, " ");
     /* the data, in the same order */
     float *scales = NULL;
     size_t max_rows = 1;
@@ -220,8 +177,8 @@ ddpm_status ddpm_model_export(const ddpm_model *m, ddpm_dtype dtype, void **out,
     const uint64_t hl = h.len;
     unsigned char lenb[8];
     for (int i = 0; i < 8; i++) lenb[i] = (unsigned char)(hl >> (8 * i));
-    put(&d, lenb, 8);
-    put(&d, h.p, h.len);
+    ddpm__sbuf_put(&d, lenb, 8);
+    ddpm__sbuf_put(&d, h.p, h.len);
     for (int i = 0; i < c.n && scales; i++) {
         put_data(&d, dtype, &list[i], scales);
         if (is_i8(dtype, &list[i])) put_f32s(&d, scales, (size_t)list[i].shape[0]);

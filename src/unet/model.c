@@ -98,13 +98,6 @@ static ddpm_status bind_visit(void *ctx, const char *name, const char *alt, int 
     return DDPM_OK;
 }
 
-static char *dup_str(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
-
 static ddpm_status copy_file_info(ddpm_model *m, const ddpm_st_file *f) {
     m->tensors = calloc((size_t)(f->num_tensors ? f->num_tensors : 1), sizeof *m->tensors);
     m->meta_keys = calloc((size_t)(f->num_meta ? f->num_meta : 1), sizeof(char *));
@@ -113,7 +106,7 @@ static ddpm_status copy_file_info(ddpm_model *m, const ddpm_st_file *f) {
     for (int i = 0; i < f->num_tensors; i++) {
         const ddpm_st_tensor *t = &f->tensors[i];
         ddpm_tensor_info *ti = &m->tensors[i];
-        ti->name = dup_str(t->name);
+        ti->name = ddpm__strdup(t->name);
         if (!ti->name) return DDPM_ERR_OUT_OF_MEMORY;
         m->num_tensors = i + 1;
         ti->dtype = t->dtype;
@@ -122,8 +115,8 @@ static ddpm_status copy_file_info(ddpm_model *m, const ddpm_st_file *f) {
         ti->num_elements = t->num_elements;
     }
     for (int i = 0; i < f->num_meta; i++) {
-        m->meta_keys[i] = dup_str(f->meta_keys[i]);
-        m->meta_values[i] = dup_str(f->meta_values[i]);
+        m->meta_keys[i] = ddpm__strdup(f->meta_keys[i]);
+        m->meta_values[i] = ddpm__strdup(f->meta_values[i]);
         m->num_meta = i + 1;
         if (!m->meta_keys[i] || !m->meta_values[i]) return DDPM_ERR_OUT_OF_MEMORY;
     }

@@ -16,9 +16,8 @@
  *     env.ddpm_js_denoise(model, n, x, t, y, out)      -> ddpm_status
  * and runs any registered sampler through ddpm_run_create_with.
  */
-#include "ddpm.h"
+#include "core/internal.h" /* ddpm__fail, ddpm__strdup */
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,14 +53,6 @@ typedef struct js_plugin {
 typedef struct js_state {
     int id;
 } js_state;
-
-static char *dup_str(const char *s) {
-    if (!s) return NULL;
-    size_t n = strlen(s) + 1;
-    char *d = malloc(n);
-    if (d) memcpy(d, s, n);
-    return d;
-}
 
 static void plugin_free(js_plugin *s) {
     if (!s) return;
@@ -136,8 +127,8 @@ WASM_EXPORT void ddpm_wasm_js_plugin_free(js_plugin *s) {
 WASM_EXPORT int ddpm_wasm_js_sampler_describe(js_plugin *s, uint32_t api_version, const char *name,
                                               const char *description, int evals_per_step, int has_step) {
     if (!s || s->registered) return -1;
-    s->name = dup_str(name);
-    s->description = dup_str(description ? description : "");
+    s->name = ddpm__strdup(name);
+    s->description = ddpm__strdup(description ? description : "");
     if (!s->name || !s->description) return -1;
     s->vt = (ddpm_sampler_vtable){.api_version = api_version,
                                   .name = s->name,
@@ -157,8 +148,8 @@ WASM_EXPORT int ddpm_wasm_js_sampler_option(js_plugin *s, int j, const char *nam
                                             double hi, const char *help, const char *choices) {
     if (!s || s->registered || j < 0 || j >= s->num_options) return -1;
     ddpm_sampler_option *o = &s->options[j];
-    s->strings[2 * j] = dup_str(name);
-    s->strings[2 * j + 1] = dup_str(help ? help : "");
+    s->strings[2 * j] = ddpm__strdup(name);
+    s->strings[2 * j + 1] = ddpm__strdup(help ? help : "");
     if (!s->strings[2 * j] || !s->strings[2 * j + 1]) return -1;
     *o = (ddpm_sampler_option){.name = s->strings[2 * j],
                                .type = (ddpm_option_type)type,
@@ -187,17 +178,9 @@ WASM_EXPORT int ddpm_wasm_js_sampler_option(js_plugin *s, int j, const char *nam
     return 0;
 }
 
-static ddpm_status state_error(ddpm_error *err, ddpm_status st, const char *msg) {
-    if (err) {
-        err->status = st;
-        snprintf(err->message, sizeof err->message, "%s", msg);
-    }
-    return st;
-}
-
 /* Registers the described plugin. On failure the record stays the caller's (free it). */
 WASM_EXPORT int ddpm_wasm_js_sampler_register(js_plugin *s, ddpm_error *err) {
-    if (!s || s->registered || !s->name) return (int)state_error(err, DDPM_ERR_STATE, "JS sampler is not described");
+    if (!s || s->registered || !s->name) return (int)ddpm__fail(err, DDPM_ERR_STATE, "JS sampler is not described");
     ddpm_status st = ddpm_sampler_register(&s->vt, err);
     if (st == DDPM_OK) s->registered = 1;
     return (int)st;
@@ -205,7 +188,7 @@ WASM_EXPORT int ddpm_wasm_js_sampler_register(js_plugin *s, ddpm_error *err) {
 
 /* Unregisters the plugin (DDPM_ERR_BUSY while a run uses it) and frees its record on success. */
 WASM_EXPORT int ddpm_wasm_js_sampler_unregister(js_plugin *s, ddpm_error *err) {
-    if (!s || !s->registered) return (int)state_error(err, DDPM_ERR_NOT_FOUND, "no such JS sampler");
+    if (!s || !s->registered) return (int)ddpm__fail(err, DDPM_ERR_NOT_FOUND, "no such JS sampler");
     ddpm_status st = ddpm_sampler_unregister(s->name, err);
     if (st == DDPM_OK) plugin_free(s);
     return (int)st;
@@ -229,7 +212,7 @@ static ddpm_status js_model_eval(void *user, int n, const float *x, const float 
                                  ddpm_error *err) {
     const js_model *jm = user;
     const int st = ddpm_js_denoise(jm->id, n, x, t, y, out);
-    if (st != 0) state_error(err, (ddpm_status)st, "the JS model's denoise() failed");
+    if (st != 0) ddpm__fail(err, (ddpm_status)st, "the JS model's denoise() failed");
     return (ddpm_status)st;
 }
 
@@ -240,7 +223,7 @@ WASM_EXPORT js_model *ddpm_wasm_js_model_new(int id, int kind, int num_timesteps
                                              int channels, int image_size, int num_classes, int labels_required,
                                              ddpm_error *err) {
     if (prediction < 0 || prediction > DDPM_PREDICT_V) {
-        state_error(err, DDPM_ERR_INVALID_ARGUMENT, "prediction must be eps, x0 or v");
+        ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "prediction must be eps, x0 or v");
         return NULL;
     }
     ddpm_schedule_params sp = ddpm_schedule_default_params();
@@ -253,7 +236,7 @@ WASM_EXPORT js_model *ddpm_wasm_js_model_new(int id, int kind, int num_timesteps
     sp.betas = betas;
     js_model *jm = calloc(1, sizeof *jm);
     if (!jm) {
-        state_error(err, DDPM_ERR_OUT_OF_MEMORY, "out of memory");
+        ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "out of memory");
         return NULL;
     }
     if (ddpm_schedule_create(&sp, &jm->schedule, err) != DDPM_OK) {

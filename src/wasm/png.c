@@ -2,10 +2,8 @@
  * png.c — the grid PNG for the JS API (result.png() in web/lib/job.js), WebAssembly builds only: the CLI's encoder
  * (src/image/grid_png.c, stb_image_write), so `ddpm sample ... --out grid.png` and the JS bytes are the same.
  */
-#include "ddpm.h"
+#include "core/internal.h" /* ddpm__fail */
 #include "image/grid_png.h"
-
-#include <stdio.h>
 
 #define WASM_EXPORT __attribute__((used, visibility("default")))
 
@@ -19,11 +17,9 @@ WASM_EXPORT unsigned char *ddpm_wasm_grid_png(const float *images, int n, int c,
     const char *why = NULL;
     const int st = ddpm__grid_png(images, n, c, s, scale, &png, len, &why);
     if (st != DDPM_OK) {
-        err->status = (ddpm_status)st;
-        snprintf(err->message, sizeof err->message, "png: %s", why);
+        ddpm__fail(err, (ddpm_status)st, "png: %s", why);
         return NULL;
     }
-    err->status = DDPM_OK;
-    err->message[0] = '\0';
+    ddpm__ok(err);
     return png;
 }
