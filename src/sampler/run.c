@@ -182,15 +182,13 @@ static ddpm_status check_params(const ddpm_denoiser *d, const ddpm_sample_params
     int any_label = 0, any_null = 0;
     for (int k = 0; k < (p->labels ? p->batch : 1); k++) {
         const int y = p->labels ? p->labels[k] : p->class_label;
-        const char *what = p->labels ? "labels[" : "class", *close = p->labels ? "]" : "";
-        char idx[16] = "";
-        if (p->labels) snprintf(idx, sizeof idx, "%d", k);
+        char what[24] = "class"; /* how the message names it */
+        if (p->labels) snprintf(what, sizeof what, "labels[%d]", k);
         if (nc == 0 && y != -1)
-            return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "%s%s%s = %d given to an unconditional model", what,
-                              idx, close, y);
+            return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "%s = %d given to an unconditional model", what, y);
         if (y < -1 || y >= nc)
-            return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "%s%s%s = %d is outside 0..%d (or -1 for none)", what,
-                              idx, close, y, nc - 1);
+            return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "%s = %d is outside 0..%d (or -1 for none)", what, y,
+                              nc - 1);
         if (y >= 0) any_label = 1;
         else any_null = 1;
     }
