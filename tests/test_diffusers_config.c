@@ -53,6 +53,22 @@ static unsigned char *edit_header(const unsigned char *w, size_t n, const char *
 
 /* Bad configs and bad weights: each refused with its status and a message naming the culprit; nothing leaks (the
  * ASan build runs this too). */
+
+/* Loading weights (w, wn) with the config text (c, cn) must fail with `want`, the message naming `needle`, and
+ * leave no model. */
+static void expect_refused(const void *w, size_t wn, const char *c, size_t cn, ddpm_status want, const char *needle,
+                           const char *what, const char *edit) {
+    ddpm_load_options o = ddpm_load_default_options();
+    o.unet_config = c;
+    o.unet_config_len = cn;
+    ddpm_model *m = NULL;
+    ddpm_error err;
+    ddpm_status st = ddpm_model_load_buffer_ex(w, wn, &o, &m, &err);
+    CHECK(st == want && !m && strstr(err.message, needle), "%s %s -> %s: %s", what, edit, ddpm_status_str(st),
+          err.message);
+    ddpm_model_free(m);
+}
+
 static void test_corrupt(void) {
     size_t wn, cn;
     unsigned char *w = tu_read_file(DIR "/small-rgb/diffusion_pytorch_model.safetensors", &wn);
@@ -84,15 +100,7 @@ static void test_corrupt(void) {
             CHECK(0, "config case %zu: pattern not found", i);
             continue;
         }
-        ddpm_load_options o = ddpm_load_default_options();
-        o.unet_config = c;
-        o.unet_config_len = len;
-        ddpm_model *m = NULL;
-        ddpm_error err;
-        ddpm_status st = ddpm_model_load_buffer_ex(w, wn, &o, &m, &err);
-        CHECK(st == cfgs[i].st && !m && strstr(err.message, cfgs[i].needle), "config %s -> %s: %s", cfgs[i].to,
-              ddpm_status_str(st), err.message);
-        ddpm_model_free(m);
+        expect_refused(w, wn, c, len, cfgs[i].st, cfgs[i].needle, "config", cfgs[i].to);
         free(c);
     }
     static const struct { const char *from, *to; ddpm_status st; const char *needle; } ws[] = {
@@ -112,15 +120,7 @@ static void test_corrupt(void) {
             CHECK(0, "weights case %zu: pattern not found", i);
             continue;
         }
-        ddpm_load_options o = ddpm_load_default_options();
-        o.unet_config = cfg;
-        o.unet_config_len = cn;
-        ddpm_model *m = NULL;
-        ddpm_error err;
-        ddpm_status st = ddpm_model_load_buffer_ex(b, len, &o, &m, &err);
-        CHECK(st == ws[i].st && !m && strstr(err.message, ws[i].needle), "weights %s -> %s: %s", ws[i].to,
-              ddpm_status_str(st), err.message);
-        ddpm_model_free(m);
+        expect_refused(b, len, cfg, cn, ws[i].st, ws[i].needle, "weights", ws[i].to);
         free(b);
     }
     /* weights without any config, a pipeline index naming Stable Diffusion, a folder holding only a .bin */
