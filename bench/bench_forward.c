@@ -1,10 +1,12 @@
 #define _POSIX_C_SOURCE 199309L
 /* Native forward-pass timing: ms per U-Net evaluation and GFLOP/s at several batch sizes.
- *     build/bench_forward MODEL [batch ...]          (default batches: 1 8; MODEL: a weights file or a diffusers folder) */
+ *     build/bench_forward MODEL [--threads N] [batch ...]
+ * (default batches: 1 8; MODEL: a weights file or a diffusers folder; N: threads per forward pass, default 1) */
 #include "ddpm.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static double now_ms(void) {
@@ -27,12 +29,19 @@ int main(int argc, char **argv) {
     const ddpm_model_config *c = ddpm_model_get_config(m);
     const size_t D = (size_t)c->in_channels * c->image_size * c->image_size;
     const double gflop = ddpm_model_flops(m) / 1e9;
-    int batches[16] = {1, 8}, nb = 2;
-    if (argc > 2) {
+    int batches[16] = {1, 8}, nb = 2, threads = 1;
+    int first = 2;
+    if (argc > 3 && strcmp(argv[2], "--threads") == 0) threads = atoi(argv[3]), first = 4;
+    if (argc > first) {
         nb = 0;
-        for (int i = 2; i < argc && nb < 16; i++) batches[nb++] = atoi(argv[i]);
+        for (int i = first; i < argc && nb < 16; i++) batches[nb++] = atoi(argv[i]);
     }
-    printf("model %s: %.3f GFLOP/image, backend %s\n", argv[1], gflop, ddpm_simd_backend());
+    if (ddpm_model_set_threads(m, threads, &err) != DDPM_OK) {
+        fprintf(stderr, "bench_forward: %s\n", err.message);
+        return 1;
+    }
+    printf("model %s: %.3f GFLOP/image, backend %s, %d thread(s)\n", argv[1], gflop, ddpm_simd_backend(),
+           ddpm_model_threads(m));
     for (int b = 0; b < nb; b++) {
         const int n = batches[b];
         float *x = malloc(sizeof(float) * D * n), *out = malloc(sizeof(float) * D * n), *t = malloc(sizeof(float) * n);

@@ -464,6 +464,18 @@ DDPM_API ddpm_status ddpm_model_metadata_at(const ddpm_model *m, int i, const ch
 DDPM_API double ddpm_model_flops(const ddpm_model *m);
 
 /*
+ * Threads for one forward pass (default 1): the convolutions, GEMMs and attention of even a single image are split
+ * into tasks that each compute their own output elements by the same operations, so every thread count gives the
+ * same bits (tested for 1 .. 4 threads). threads: 1 .. 64, or 0 for every processor of this machine. Natively the
+ * model starts threads - 1 pthreads (joined here when the count changes, and by ddpm_model_free). A build without
+ * threads (the plain WebAssembly module) accepts 1 and 0 and refuses more with DDPM_ERR_UNSUPPORTED and the reason;
+ * the threaded WebAssembly module gets its workers from the JS layer (web/lib/threads.js). The scalar and precise
+ * reference kernels (ddpm_debug.h) always run on one thread. Not to be called while a forward pass runs.
+ */
+DDPM_API ddpm_status ddpm_model_set_threads(ddpm_model *m, int threads, ddpm_error *err);
+DDPM_API int ddpm_model_threads(const ddpm_model *m); /* the count in use (at least 1) */
+
+/*
  * The network's raw output for a batch.
  *     x:   [n, in_channels, S, S]
  *     t:   [n] timesteps; fractional values are allowed (the embedding is continuous in t)

@@ -45,6 +45,11 @@ DDPM_API void ddpm_model_set_trace(ddpm_model *m, ddpm_trace_fn fn, void *user_d
 typedef enum ddpm_kernels { DDPM_KERNELS_SIMD = 0, DDPM_KERNELS_SCALAR = 1, DDPM_KERNELS_PRECISE = 2 } ddpm_kernels;
 DDPM_API void ddpm_model_set_kernels(ddpm_model *m, ddpm_kernels k);
 DDPM_API const char *ddpm_kernels_name(ddpm_kernels k); /* "simd" "scalar" "precise", NULL out of range */
+/* The smallest operation, in floating-point operations, that ddpm_model_set_threads' threads split (smaller ones run
+ * on the calling thread: the split costs microseconds). Default 2e6; 0 splits everything, which tests use to run every
+ * split path on small models. The bits are the same for any value. Applies to the current thread pool (call after
+ * ddpm_model_set_threads). */
+DDPM_API void ddpm_model_set_thread_min_work(ddpm_model *m, double flops);
 #ifdef __cplusplus
 }
 #endif

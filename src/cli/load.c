@@ -7,7 +7,8 @@
 #include <string.h>
 
 void cli_model_flags_init(cli_flag *f) {
-    const char *names[CLI_MODEL_FLAG_COUNT] = {"variant", "quantize", "config", "scheduler", "kernels", "compact"};
+    const char *names[CLI_MODEL_FLAG_COUNT] = {"variant", "quantize", "config", "scheduler", "kernels", "compact",
+                                                 "threads"};
     for (int i = 0; i < CLI_MODEL_FLAG_COUNT; i++) {
         memset(&f[i], 0, sizeof f[i]);
         f[i].name = names[i];
@@ -47,6 +48,14 @@ ddpm_model *cli_load_model_flags(const char *path, const cli_flag *mf) {
     const char *variant = mf ? mf[0].value : NULL, *q = mf ? mf[1].value : NULL;
     const char *config = mf ? mf[2].value : NULL, *sched = mf ? mf[3].value : NULL, *kern = mf ? mf[4].value : NULL;
     ddpm_kernels kernels = DDPM_KERNELS_SIMD;
+    int threads = 0; /* every processor */
+    if (mf && mf[6].value) {
+        char *end;
+        const long v = strtol(mf[6].value, &end, 10);
+        if (*mf[6].value == '\0' || *end || v < 0 || v > 64)
+            cli_die("--threads must be an integer 0..64 (0: every processor), got '%s'", mf[6].value);
+        threads = (int)v;
+    }
     if (kern) {
         if (strcmp(kern, "simd") == 0) kernels = DDPM_KERNELS_SIMD;
         else if (strcmp(kern, "scalar") == 0) kernels = DDPM_KERNELS_SCALAR;
@@ -87,11 +96,14 @@ ddpm_model *cli_load_model_flags(const char *path, const cli_flag *mf) {
         ddpm_status st = ddpm_model_load_buffer_ex(wbuf, wlen, &o, &m, &err);
         free(ctext), free(stext), free(wbuf);
         if (st != DDPM_OK) die_load(path, &err);
-        ddpm_model_set_kernels(m, kernels);
-        return m;
+    } else if (ddpm_model_load_path(path, variant, &o, &m, &err) != DDPM_OK) {
+        die_load(path, &err);
     }
-    if (ddpm_model_load_path(path, variant, &o, &m, &err) != DDPM_OK) die_load(path, &err);
     ddpm_model_set_kernels(m, kernels);
+    if (ddpm_model_set_threads(m, threads, &err) != DDPM_OK) {
+        ddpm_model_free(m);
+        cli_die("--threads %d: %s", threads, err.message);
+    }
     return m;
 }
 

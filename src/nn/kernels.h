@@ -36,6 +36,10 @@ typedef struct ddpm_conv_desc {
     const float *pre_scale, *pre_shift; /* [n, cin] or NULL */
     int pre_silu;
     int pad_after_only;  /* im2col / direct paths only (stride 2); the Winograd path never sees it */
+    /* Threads for this convolution (core/par.h), or NULL: one. The SIMD table splits its Winograd stages and GEMMs
+     * into tasks that each write their own outputs (the same bits for any thread count); the scalar and precise
+     * tables, the references, ignore it. */
+    struct ddpm_par *par;
 } ddpm_conv_desc;
 
 /* Floats of scratch conv2d needs for a batch of n (the im2col matrix of one image, or the Winograd buffers). */

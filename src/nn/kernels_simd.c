@@ -9,6 +9,7 @@
 #include "nn/kernels.h"
 #include "nn/simd.h"
 #include "nn/simd_math.h"
+#include "core/par.h"
 
 #include <math.h>
 
@@ -75,6 +76,33 @@ static void gemm_simd(int M, int N, int K, const float *A, int lda, const float 
     }
 }
 
+/* One image's im2col / 1x1 convolution as row blocks of the GEMM (output channels), one task each: every element is
+ * computed by the same operations whatever the blocks (gemm_simd's note), so the thread count never shows. */
+typedef struct conv_job {
+    const ddpm_conv_desc *d;
+    const float *B; /* [cin k k, hw]: the image itself (1x1) or its im2col matrix */
+    float *y;
+    int img, rows;  /* output channels per task */
+} conv_job;
+
+static void conv_rows_task(void *arg, int lo, int hi, int part) {
+    const conv_job *j = arg;
+    const ddpm_conv_desc *d = j->d;
+    const int kk = d->cin * d->k * d->k, hw = d->ho * d->wo, m0 = lo * j->rows;
+    const int mr = (d->cout < hi * j->rows ? d->cout : hi * j->rows) - m0;
+    gemm_simd(mr, hw, kk, d->weight + (size_t)m0 * kk, kk, j->B, hw, j->y + (size_t)m0 * hw, hw,
+              d->bias ? d->bias + m0 : NULL);
+    if (!d->bias2) return;
+    for (int co = m0; co < m0 + mr; co++) {
+        const float b2 = d->bias2[(size_t)j->img * d->cout + co];
+        const vf4 b = vf4_splat(b2);
+        float *row = j->y + (size_t)co * hw;
+        int p = 0;
+        for (; p + 4 <= hw; p += 4) vf4_store(row + p, vf4_add(vf4_load(row + p), b));
+        for (; p < hw; p++) row[p] += b2;
+    }
+}
+
 #ifdef DDPM_PROFILE
 __attribute__((noinline))
 #endif
@@ -83,24 +111,17 @@ static void conv2d_simd(const ddpm_conv_desc *d, int n, const float *x, float *y
         ddpm_wino_conv_simd(d, n, x, y, scratch);
         return;
     }
-    const int kk = d->cin * d->k * d->k, hw = d->ho * d->wo;
-    const size_t in_sz = (size_t)d->cin * d->h * d->w, out_sz = (size_t)d->cout * hw;
+    /* tasks of 4 output channels (the register block), when the work pays for threads (the same bits either way) */
+    ddpm_par *par = ddpm__par_if(d->par, 2.0 * d->cout * d->cin * d->k * d->k * d->ho * d->wo);
+    const int rows = 4;
+    const size_t in_sz = (size_t)d->cin * d->h * d->w, out_sz = (size_t)d->cout * d->ho * d->wo;
     for (int i = 0; i < n; i++, x += in_sz, y += out_sz) {
-        if (d->k == 1 && d->stride == 1) {
-            gemm_simd(d->cout, hw, kk, d->weight, kk, x, hw, y, hw, d->bias);
-        } else {
+        conv_job j = {.d = d, .B = x, .y = y, .img = i, .rows = rows};
+        if (d->k != 1 || d->stride != 1) {
             ddpm_im2col(d, x, scratch);
-            gemm_simd(d->cout, hw, kk, d->weight, kk, scratch, hw, y, hw, d->bias);
+            j.B = scratch;
         }
-        if (d->bias2) {
-            for (int co = 0; co < d->cout; co++) {
-                const vf4 b = vf4_splat(d->bias2[(size_t)i * d->cout + co]);
-                float *row = y + (size_t)co * hw;
-                int p = 0;
-                for (; p + 4 <= hw; p += 4) vf4_store(row + p, vf4_add(vf4_load(row + p), b));
-                for (; p < hw; p++) row[p] += d->bias2[(size_t)i * d->cout + co];
-            }
-        }
+        ddpm__par_for(par, (d->cout + rows - 1) / rows, conv_rows_task, &j);
     }
 }
 

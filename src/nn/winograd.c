@@ -5,6 +5,7 @@
  */
 #include "nn/kernels.h"
 #include "nn/winograd.h"
+#include "core/par.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -42,9 +43,8 @@ void ddpm_wino_transform_weights(int cin, int cout, const float *weight, float *
 size_t ddpm_wino_scratch_floats(const ddpm_conv_desc *d, int n) {
     ddpm_wino_geom g;
     ddpm_wino_geometry(d, &g);
-    /* the zero-padded, channel-interleaved input of every image | V chunk | M chunk */
-    return (size_t)n * g.cin4 * g.hp * g.wp +
-           36 * ((size_t)DDPM_WINO_CHUNK * (g.cin4 + g.coutp) + 2 * DDPM_WINO_PLANE_PAD) + 16;
+    /* the zero-padded, channel-interleaved input of every image | a V chunk and an M chunk per thread */
+    return (size_t)n * g.cin4 * g.hp * g.wp + (size_t)ddpm__par_threads(d->par) * ddpm_wino_chunk_floats(&g) + 16;
 }
 
 #define SADD(a, b) ((a) + (b))

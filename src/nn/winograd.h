@@ -13,6 +13,8 @@
 #ifndef DDPM_WINOGRAD_H
 #define DDPM_WINOGRAD_H
 
+#include <stddef.h>
+
 #define DDPM_WINO_M 4  /* output tile side */
 #define DDPM_WINO_A 6  /* input tile side: m + r - 1 */
 #define DDPM_WINO_NB 8 /* U's cout dimension is padded to a multiple of this (the GEMM's vector width) */
@@ -64,6 +66,11 @@ static inline void ddpm_wino_geometry(const ddpm_conv_desc *d, ddpm_wino_geom *g
     g->wp = DDPM_WINO_M * g->tiles_x + 2;
     g->cin4 = (d->cin + 3) & ~3;
     g->coutp = (d->cout + DDPM_WINO_NB - 1) / DDPM_WINO_NB * DDPM_WINO_NB;
+}
+
+/* Floats of one V chunk and one M chunk (each of the 36 planes DDPM_WINO_PLANE_PAD floats further apart). */
+static inline size_t ddpm_wino_chunk_floats(const ddpm_wino_geom *g) {
+    return 36 * ((size_t)DDPM_WINO_CHUNK * (g->cin4 + g->coutp) + 2 * DDPM_WINO_PLANE_PAD);
 }
 
 #endif

@@ -16,6 +16,7 @@
 #include "nn/simd.h"
 #include "nn/simd_math.h"
 #include "nn/winograd.h"
+#include "core/par.h"
 
 #include <string.h>
 
@@ -33,17 +34,18 @@
 #define VSUB(a, b) vf4_sub(a, b)
 #define VMUL(a, b) vf4_mul(a, b)
 
-/* P for one image: [cin4 / L][hp][wp][L], P[g][1 + y][1 + x][l] = x[L g + l][y][x], zero elsewhere; L = 4, or natively
- * the wide input transform's 8 or 16 when they divide cin4 (same floats, only the interleave differs). With pre
+/* Plane plane_idx of P for one image: [cin4 / L][hp][wp][L], P[g][1 + y][1 + x][l] = x[L g + l][y][x], zero elsewhere;
+ * L = 4, or natively the wide input transform's 8 or 16 when they divide cin4 (same floats, only the interleave
+ * differs). With pre
  * (d->pre_* of this image, see kernels.h), the pixels inside the image become silu?(x * scale + shift), four channels
  * a vector. */
 STAGE static void pack_input(const ddpm_conv_desc *d, const ddpm_wino_geom *g, int L, const float *x,
-                             const float *pre_scale, const float *pre_shift, float *P) {
+                             const float *pre_scale, const float *pre_shift, float *P, int plane_idx) {
     const int h = d->h, w = d->w, hp = g->hp, wp = g->wp, q4 = L / 4;
     const size_t hw = (size_t)h * w, row = (size_t)wp * L;
     const vf4 zero = vf4_splat(0.0f);
     float planebuf[4][WIDE_PLANE];
-    for (int grp = 0; grp < g->cin4 / 4; grp++) {
+    for (int grp = plane_idx * q4; grp < (plane_idx + 1) * q4; grp++) {
         const float *xc[4];
         float sc[4] = {0.0f, 0.0f, 0.0f, 0.0f}, sh[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         for (int l = 0; l < 4; l++) {
@@ -125,14 +127,15 @@ STAGE static void input_tile(const float *P, const ddpm_wino_geom *g, int ty, in
     }
 }
 
-/* C[rows, N] = A[rows, K] B[K, N] for rows a multiple of 4 and N a multiple of 8; k ascending from 0 per element. */
-STAGE static void wino_gemm(int rows, int K, int N, const float *A, int lda, const float *B, float *C) {
-    if (ddpm_wide_gemm(rows, N, K, A, lda, B, N, C, N, NULL) == N) return; /* native x86, same bits (wide.h) */
+/* C[rows, N] = A[rows, K] B[K, N] (row strides lda, ld, ld) for rows a multiple of 4 and N a multiple of 8; k
+ * ascending from 0 per element, so any split of the columns gives the same bits. */
+STAGE static void wino_gemm(int rows, int K, int N, const float *A, int lda, const float *B, float *C, int ld) {
+    if (ddpm_wide_gemm(rows, N, K, A, lda, B, ld, C, ld, NULL) == N) return; /* native x86, same bits (wide.h) */
     for (int t = 0; t < rows; t += 4) {
         const float *a0 = A + (size_t)t * lda, *a1 = a0 + lda, *a2 = a1 + lda, *a3 = a2 + lda;
-        float *c = C + (size_t)t * N;
+        float *c = C + (size_t)t * ld;
         static const float zero[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-        for (int n = 0; n < N; n += 8) vf4_tile_4x8(K, a0, a1, a2, a3, B + n, (size_t)N, zero, c + n, (size_t)N);
+        for (int n = 0; n < N; n += 8) vf4_tile_4x8(K, a0, a1, a2, a3, B + n, (size_t)ld, zero, c + n, (size_t)ld);
     }
 }
 
@@ -195,41 +198,138 @@ STAGE static void output_tile(const ddpm_conv_desc *d, const float *m, size_t ms
     }
 }
 
-void ddpm_wino_conv_simd(const ddpm_conv_desc *d, int n, const float *x, float *y, float *scratch) {
+/* One call's state, shared by the tasks of its parallel stages (core/par.h): every task writes its own part of P,
+ * V, M or y, computed by the same operations whatever the partition, so any thread count gives the same bits. */
+typedef struct wino_job {
+    const ddpm_conv_desc *d;
     ddpm_wino_geom g;
-    ddpm_wino_geometry(d, &g);
-    /* channels interleaved in P: 4, or natively 8 / 16 for the wide input transform (wide.h, same bits) */
-    int L = ddpm_wide_wino_lanes();
-    if (L == 0 || g.cin4 % L != 0) L = 4;
-    const size_t psz = (size_t)g.cin4 * g.hp * g.wp, in_sz = (size_t)d->cin * d->h * d->w;
-    float *P = scratch, *V = P + (size_t)n * psz, *M = V + 36 * ((size_t)DDPM_WINO_CHUNK * g.cin4 + DDPM_WINO_PLANE_PAD);
-    for (int i = 0; i < n; i++) {
+    int L, planes;    /* P's interleave; planes per image: cin4 / L */
+    const float *x;
+    float *y, *P, *VM; /* VM: a V and an M chunk per thread */
+    size_t psz, in_sz;
+    int T, per, col_blocks; /* tiles of the batch, tiles per chunk, GEMM tasks per plane */
+} wino_job;
+
+/* One chunk: tiles t0 .. t0 + tc - 1 of the batch (tcp: tc padded to the GEMM's MR), in its V and M buffers. */
+typedef struct wino_chunk {
+    int t0, tc, tcp;
+    size_t vs, ms;
+    float *V, *M;
+} wino_chunk;
+
+typedef struct chunk_job {
+    const wino_job *j;
+    const wino_chunk *c;
+} chunk_job;
+
+#define GEMM_COLS 64 /* columns of M per GEMM task */
+
+static void chunk_at(const wino_job *j, int t0, int part, wino_chunk *c) {
+    const ddpm_wino_geom *g = &j->g;
+    c->t0 = t0;
+    c->tc = j->T - t0 < j->per ? j->T - t0 : j->per;
+    c->tcp = (c->tc + DDPM_WINO_MR - 1) / DDPM_WINO_MR * DDPM_WINO_MR;
+    c->vs = (size_t)c->tcp * g->cin4 + DDPM_WINO_PLANE_PAD;
+    c->ms = (size_t)c->tcp * g->coutp + DDPM_WINO_PLANE_PAD;
+    c->V = j->VM + (size_t)part * ddpm_wino_chunk_floats(g);
+    c->M = c->V + 36 * ((size_t)DDPM_WINO_CHUNK * g->cin4 + DDPM_WINO_PLANE_PAD);
+}
+
+static void pack_task(void *arg, int lo, int hi, int part) { /* task: one plane of one image */
+    const wino_job *j = arg;
+    const ddpm_conv_desc *d = j->d;
+    for (int task = lo; task < hi; task++) {
+        const int i = task / j->planes;
         const float *ps = d->pre_scale ? d->pre_scale + (size_t)i * d->cin : NULL;
         const float *pt = d->pre_scale ? d->pre_shift + (size_t)i * d->cin : NULL;
-        pack_input(d, &g, L, x + i * in_sz, ps, pt, P + i * psz);
+        pack_input(d, &j->g, j->L, j->x + i * j->in_sz, ps, pt, j->P + i * j->psz, task % j->planes);
     }
-    const int T = n * g.tiles;
-    const int nch = (T + DDPM_WINO_CHUNK - 1) / DDPM_WINO_CHUNK;
-    const int per = ((T + nch - 1) / nch + DDPM_WINO_MR - 1) / DDPM_WINO_MR * DDPM_WINO_MR;
-    for (int t0 = 0; t0 < T; t0 += per) {
-        const int tc = T - t0 < per ? T - t0 : per;
-        const int tcp = (tc + DDPM_WINO_MR - 1) / DDPM_WINO_MR * DDPM_WINO_MR;
-        const size_t vs = (size_t)tcp * g.cin4 + DDPM_WINO_PLANE_PAD, ms = (size_t)tcp * g.coutp + DDPM_WINO_PLANE_PAD;
-        for (int t = 0; t < tc; t++) {
-            const int img = (t0 + t) / g.tiles, r = (t0 + t) % g.tiles;
-            if (L == 4)
-                input_tile(P + img * psz, &g, r / g.tiles_x, r % g.tiles_x, V + (size_t)t * g.cin4, vs);
-            else
-                ddpm_wide_wino_input(L, P + img * psz, g.cin4, g.hp, g.wp, r / g.tiles_x, r % g.tiles_x,
-                                     V + (size_t)t * g.cin4, vs);
-        }
-        for (int xi = 0; xi < 36 && tc < tcp; xi++)
-            memset(V + xi * vs + (size_t)tc * g.cin4, 0, sizeof(float) * (size_t)(tcp - tc) * g.cin4);
-        for (int xi = 0; xi < 36; xi++)
-            wino_gemm(tcp, d->cin, g.coutp, V + xi * vs, g.cin4, d->wino + (size_t)xi * d->cin * g.coutp, M + xi * ms);
-        for (int t = 0; t < tc; t++) {
-            const int img = (t0 + t) / g.tiles, r = (t0 + t) % g.tiles;
-            output_tile(d, M + (size_t)t * g.coutp, ms, g.coutp, img, r / g.tiles_x, r % g.tiles_x, y);
-        }
+}
+
+static void input_task(void *arg, int lo, int hi, int part) { /* task: one tile of the chunk */
+    const wino_job *j = ((const chunk_job *)arg)->j;
+    const wino_chunk *c = ((const chunk_job *)arg)->c;
+    const ddpm_wino_geom *g = &j->g;
+    for (int t = lo; t < hi; t++) {
+        const int img = (c->t0 + t) / g->tiles, r = (c->t0 + t) % g->tiles;
+        if (j->L == 4)
+            input_tile(j->P + img * j->psz, g, r / g->tiles_x, r % g->tiles_x, c->V + (size_t)t * g->cin4, c->vs);
+        else
+            ddpm_wide_wino_input(j->L, j->P + img * j->psz, g->cin4, g->hp, g->wp, r / g->tiles_x, r % g->tiles_x,
+                                 c->V + (size_t)t * g->cin4, c->vs);
+    }
+}
+
+static void gemm_task(void *arg, int lo, int hi, int part) { /* task: GEMM_COLS columns of one of the 36 planes */
+    const wino_job *j = ((const chunk_job *)arg)->j;
+    const wino_chunk *c = ((const chunk_job *)arg)->c;
+    const ddpm_wino_geom *g = &j->g;
+    for (int task = lo; task < hi; task++) {
+        const int xi = task / j->col_blocks, c0 = task % j->col_blocks * GEMM_COLS;
+        const int nc = g->coutp - c0 < GEMM_COLS ? g->coutp - c0 : GEMM_COLS;
+        wino_gemm(c->tcp, j->d->cin, nc, c->V + xi * c->vs, g->cin4,
+                  j->d->wino + (size_t)xi * j->d->cin * g->coutp + c0, c->M + xi * c->ms + c0, g->coutp);
+    }
+}
+
+static void output_task(void *arg, int lo, int hi, int part) { /* task: one tile of the chunk */
+    const wino_job *j = ((const chunk_job *)arg)->j;
+    const wino_chunk *c = ((const chunk_job *)arg)->c;
+    const ddpm_wino_geom *g = &j->g;
+    for (int t = lo; t < hi; t++) {
+        const int img = (c->t0 + t) / g->tiles, r = (c->t0 + t) % g->tiles;
+        output_tile(j->d, c->M + (size_t)t * g->coutp, c->ms, g->coutp, img, r / g->tiles_x, r % g->tiles_x, j->y);
+    }
+}
+
+/* A chunk's stages in turn, each split across par where its work pays for the split. */
+static void run_chunk(const wino_job *j, const wino_chunk *c, ddpm_par *par) {
+    const ddpm_wino_geom *g = &j->g;
+    const chunk_job cj = {j, c};
+    ddpm__par_for(ddpm__par_if(par, 36.0 * 12 * c->tc * g->cin4), c->tc, input_task, (void *)&cj);
+    for (int xi = 0; xi < 36 && c->tc < c->tcp; xi++)
+        memset(c->V + xi * c->vs + (size_t)c->tc * g->cin4, 0, sizeof(float) * (size_t)(c->tcp - c->tc) * g->cin4);
+    ddpm__par_for(ddpm__par_if(par, 36.0 * 2 * c->tcp * g->cin4 * g->coutp), 36 * j->col_blocks, gemm_task,
+                  (void *)&cj);
+    ddpm__par_for(ddpm__par_if(par, 36.0 * 8 * c->tc * g->coutp), c->tc, output_task, (void *)&cj);
+}
+
+static void chunks_task(void *arg, int lo, int hi, int part) { /* task: one whole chunk, in this part's buffers */
+    const wino_job *j = arg;
+    for (int k = lo; k < hi; k++) {
+        wino_chunk c;
+        chunk_at(j, k * j->per, part, &c);
+        run_chunk(j, &c, NULL);
+    }
+}
+
+void ddpm_wino_conv_simd(const ddpm_conv_desc *d, int n, const float *x, float *y, float *scratch) {
+    wino_job j = {.d = d, .x = x, .y = y};
+    ddpm_wino_geometry(d, &j.g);
+    const ddpm_wino_geom *g = &j.g;
+    /* channels interleaved in P: 4, or natively 8 / 16 for the wide input transform (wide.h, same bits) */
+    j.L = ddpm_wide_wino_lanes();
+    if (j.L == 0 || g->cin4 % j.L != 0) j.L = 4;
+    j.planes = g->cin4 / j.L;
+    j.psz = (size_t)g->cin4 * g->hp * g->wp;
+    j.in_sz = (size_t)d->cin * d->h * d->w;
+    j.P = scratch;
+    j.VM = j.P + (size_t)n * j.psz;
+    /* threads for each stage only where its work pays for the split (the same bits either way) */
+    ddpm__par_for(ddpm__par_if(d->par, 4.0 * n * g->cin4 * g->hp * g->wp), n * j.planes, pack_task, &j);
+    /* the chunks depend on the batch's tile count only, never on the thread count */
+    j.T = n * g->tiles;
+    const int nch = (j.T + DDPM_WINO_CHUNK - 1) / DDPM_WINO_CHUNK;
+    j.per = ((j.T + nch - 1) / nch + DDPM_WINO_MR - 1) / DDPM_WINO_MR * DDPM_WINO_MR;
+    j.col_blocks = (g->coutp + GEMM_COLS - 1) / GEMM_COLS;
+    const int chunks = (j.T + j.per - 1) / j.per, threads = ddpm__par_threads(d->par);
+    if (threads > 1 && chunks >= threads) { /* whole chunks per thread, each in its own V and M */
+        ddpm__par_for(d->par, chunks, chunks_task, &j);
+        return;
+    }
+    for (int k = 0; k < chunks; k++) { /* one chunk at a time, its stages split */
+        wino_chunk c;
+        chunk_at(&j, k * j.per, 0, &c);
+        run_chunk(&j, &c, d->par);
     }
 }

@@ -20,6 +20,7 @@
 #include "unet/unet.h"
 #include "io/safetensors.h"
 #include "nn/winograd.h"
+#include "core/par.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -40,10 +41,11 @@ typedef struct sizes {
 
 static double umax(double a, double b) { return a > b ? a : b; }
 
-static ddpm_conv_desc desc_of(const ddpm_conv *c, int r_in, const float *bias2) {
+static ddpm_conv_desc desc_of(const ddpm_conv *c, int r_in, const float *bias2, ddpm_par *par) {
     const int ro = c->stride == 2 ? (r_in + 1) / 2 : r_in;
-    ddpm_conv_desc d = {c->cin, c->cout, c->k, c->stride, r_in, r_in, ro, ro, c->w, c->b, c->wino, bias2,
-                        NULL, NULL, 0, c->pad_after_only};
+    ddpm_conv_desc d = {.cin = c->cin, .cout = c->cout, .k = c->k, .stride = c->stride, .h = r_in, .w = r_in,
+                        .ho = ro, .wo = ro, .weight = c->w, .bias = c->b, .wino = c->wino, .bias2 = bias2,
+                        .pad_after_only = c->pad_after_only, .par = par};
     return d;
 }
 
@@ -51,12 +53,12 @@ static ddpm_conv_desc desc_of(const ddpm_conv *c, int r_in, const float *bias2) 
  * always runs Winograd under the SIMD table (its weights precomputed or transformed per call, desc_for) and directly
  * under the scalar and precise ones, so it needs Winograd's padded input and chunk buffers (winograd.c); the other
  * convolutions the im2col matrix (kernels_common.c; none for 1x1 stride 1). */
-static double scratch_of(const ddpm_conv *c, int r_in, int g) {
+static double scratch_of(const ddpm_conv *c, int r_in, int g, int th) {
     const double ro = c->stride == 2 ? (r_in + 1) / 2 : r_in;
     if (c->k != 3 || c->stride != 1) return (c->k == 1 && c->stride == 1) ? 0.0 : (double)c->cin * c->k * c->k * ro * ro;
     const double side = 4.0 * ((r_in + 3) / 4) + 2, cin4 = (c->cin + 3) / 4 * 4.0;
     const double coutp = (double)((c->cout + DDPM_WINO_NB - 1) / DDPM_WINO_NB * DDPM_WINO_NB);
-    return g * cin4 * side * side + 36.0 * (DDPM_WINO_CHUNK * (cin4 + coutp) + 2 * DDPM_WINO_PLANE_PAD) + 16;
+    return g * cin4 * side * side + th * 36.0 * (DDPM_WINO_CHUNK * (cin4 + coutp) + 2 * DDPM_WINO_PLANE_PAD) + 16;
 }
 
 static void max_wino(void *ctx, ddpm_conv *c) {
@@ -69,7 +71,7 @@ static void max_expand(void *ctx, ddpm_conv *c) {
     if (c->k == 3) *m = umax(*m, (double)c->cin * c->cout * 9);
 }
 
-static void measure(const ddpm_unet *u, int n, sizes *s) {
+static void measure(const ddpm_unet *u, int n, int th, sizes *s) {
     memset(s, 0, sizeof *s);
     if (u->wino_lazy) ddpm_unet_each_conv((ddpm_unet *)u, max_wino, &s->maxwino); /* reads the plan only */
     if (u->compact) ddpm_unet_each_conv((ddpm_unet *)u, max_expand, &s->maxexpand);
@@ -80,7 +82,7 @@ static void measure(const ddpm_unet *u, int n, sizes *s) {
     s->maxcin = C0;
     s->maxact = umax((size_t)u->cfg.in_channels * S * S, (size_t)C0 * S * S);
     s->maxact = umax(s->maxact, (size_t)u->cfg.out_channels * S * S);
-    s->maxconv = umax(scratch_of(&u->conv_in, S, g), scratch_of(&u->conv_out, S, g));
+    s->maxconv = umax(scratch_of(&u->conv_in, S, g, th), scratch_of(&u->conv_out, S, g, th));
     s->skips = (size_t)C0 * S * S;
     const ddpm_block *lists[2] = {u->down, u->up};
     const int counts[2] = {u->num_down, u->num_up};
@@ -97,10 +99,10 @@ static void measure(const ddpm_unet *u, int n, sizes *s) {
             s->maxcin = b->cout > s->maxcin ? b->cout : s->maxcin;
             s->maxact = umax(s->maxact, umax(b->cin * umax(r2, ro2), b->cout * ro2));
             if (b->kind == DDPM_BLOCK_RES || b->kind == DDPM_BLOCK_RESATTN) {
-                s->maxconv = umax(s->maxconv, umax(scratch_of(&b->rb.conv1, ro, g), scratch_of(&b->rb.conv2, ro, g)));
-                if (b->rb.has_skip) s->maxconv = umax(s->maxconv, scratch_of(&b->rb.skip, ro, g));
+                s->maxconv = umax(s->maxconv, umax(scratch_of(&b->rb.conv1, ro, g, th), scratch_of(&b->rb.conv2, ro, g, th)));
+                if (b->rb.has_skip) s->maxconv = umax(s->maxconv, scratch_of(&b->rb.skip, ro, g, th));
             } else {
-                s->maxconv = umax(s->maxconv, scratch_of(&b->conv, b->kind == DDPM_BLOCK_UP ? ro : b->res, g));
+                s->maxconv = umax(s->maxconv, scratch_of(&b->conv, b->kind == DDPM_BLOCK_UP ? ro : b->res, g, th));
             }
             if (b->kind == DDPM_BLOCK_RESATTN) {
                 s->maxact = umax(s->maxact, 3.0 * b->cout * r2);
@@ -113,10 +115,10 @@ static void measure(const ddpm_unet *u, int n, sizes *s) {
     s->maxact = umax(s->maxact, 3.0 * mc * m2);
     s->maxatt = umax(s->maxatt, umax(m2 * m2, m2 * mc));
     s->maxcin = mc > s->maxcin ? mc : s->maxcin;
-    s->maxconv = umax(s->maxconv, umax(scratch_of(&u->mid1.conv1, u->mid_res, g),
-                                       scratch_of(&u->mid1.conv2, u->mid_res, g)));
-    s->maxconv = umax(s->maxconv, umax(scratch_of(&u->mid2.conv1, u->mid_res, g),
-                                       scratch_of(&u->mid2.conv2, u->mid_res, g)));
+    s->maxconv = umax(s->maxconv, umax(scratch_of(&u->mid1.conv1, u->mid_res, g, th),
+                                       scratch_of(&u->mid1.conv2, u->mid_res, g, th)));
+    s->maxconv = umax(s->maxconv, umax(scratch_of(&u->mid2.conv1, u->mid_res, g, th),
+                                       scratch_of(&u->mid2.conv2, u->mid_res, g, th)));
 }
 
 /* Total floats of the layout at the top of this file, in double. */
@@ -127,10 +129,10 @@ static double workspace_total(const ddpm_unet *u, int n, const sizes *s) {
            s->maxwino + s->maxexpand;
 }
 
-size_t ddpm_unet_workspace_floats(const ddpm_unet *u, int n) {
+size_t ddpm_unet_workspace_floats(const ddpm_unet *u, int n, int threads) {
     if (n <= 0) return 0;
     sizes s;
-    measure(u, n, &s);
+    measure(u, n, threads, &s);
     const double total = workspace_total(u, n, &s);
     if (total * sizeof(float) > (double)DDPM_MAX_WORKSPACE_BYTES) return 0;
     return (size_t)total;
@@ -142,6 +144,7 @@ typedef struct fwd {
     int n, group;
     const float *temb_silu;
     float *tproj, *t1, *t2, *scratch, *att1, *att2, *pre_a, *pre_b, *wino_tmp, *wexp;
+    ddpm_par *par; /* threads for the convolutions and attention (NULL: one) */
     ddpm_trace_fn trace;
     void *trace_user;
 } fwd;
@@ -149,7 +152,7 @@ typedef struct fwd {
 /* The conv's descriptor; for a wino_lazy model's 3x3 stride-1 conv under a table that runs Winograd (conv_pre),
  * its Winograd weights are computed here into f->wino_tmp, the same values a precomputed arena would hold. */
 static ddpm_conv_desc desc_for(const fwd *f, const ddpm_conv *c, int r_in, const float *bias2) {
-    ddpm_conv_desc d = desc_of(c, r_in, bias2);
+    ddpm_conv_desc d = desc_of(c, r_in, bias2, f->par);
     if (!c->w) { /* compacted: the float32 values the loader's rounding gives, into f->wexp */
         const size_t per = (size_t)c->cin * c->k * c->k, total = per * c->cout;
         if (c->wh) {
@@ -224,25 +227,62 @@ static void resblock(const fwd *f, const ddpm_resblock *rb, int r, const float *
     }
 }
 
+/* One head's attention split into row blocks, one task each (core/par.h): every element of s, its softmax and o is
+ * computed by the same operations whatever the blocks, so the thread count never shows. */
+typedef struct att_job {
+    const ddpm_kernel_table *K;
+    int hw, d, rows, vrows; /* rows of s, of o per task */
+    float scale;
+    const float *k, *v;
+    float *qt, *s, *o; /* qt: q^T [hw, d] | s: [hw, hw], then s^T in qt's place | o: [d, hw] */
+} att_job;
+
+static int blocks(int n, int rows) { return (n + rows - 1) / rows; }
+
+static void scores_task(void *arg, int lo, int hi, int part) { /* s[r0:r1] = softmax(scale q^T[r0:r1] k) */
+    const att_job *j = arg;
+    const int r0 = lo * j->rows, nr = (j->hw < hi * j->rows ? j->hw : hi * j->rows) - r0;
+    j->K->gemm(nr, j->hw, j->d, j->qt + (size_t)r0 * j->d, j->d, j->k, j->hw, j->s + (size_t)r0 * j->hw, j->hw, NULL);
+    j->K->softmax_rows(j->s + (size_t)r0 * j->hw, nr, j->hw, j->scale);
+}
+
+static void transpose_task(void *arg, int lo, int hi, int part) { /* rows r0:r1 of s^T (into qt) */
+    const att_job *j = arg;
+    const int r0 = lo * j->rows, r1 = j->hw < hi * j->rows ? j->hw : hi * j->rows;
+    for (int i = r0; i < r1; i++)
+        for (int c = 0; c < j->hw; c++) j->qt[(size_t)i * j->hw + c] = j->s[(size_t)c * j->hw + i];
+}
+
+static void values_task(void *arg, int lo, int hi, int part) { /* o[r0:r1] = v[r0:r1] s^T */
+    const att_job *j = arg;
+    const int r0 = lo * j->vrows, nr = (j->d < hi * j->vrows ? j->d : hi * j->vrows) - r0;
+    j->K->gemm(nr, j->hw, j->hw, j->v + (size_t)r0 * j->hw, j->hw, j->qt, j->hw, j->o + (size_t)r0 * j->hw, j->hw,
+               NULL);
+}
+
 /* x: [n, c, r, r] = (x + proj(attention(norm(x)))) / out_scale, in place. With H heads of d = c / H channels, head
  * h attends with channels [h d, (h + 1) d) of q, k and v, and its output fills the same channels of o. */
 static void attention(const fwd *f, const ddpm_attn *a, int r, float *x) {
     const ddpm_kernel_table *K = f->K;
     const int hw = r * r, c = a->c, H = a->heads, d = c / H;
     const size_t sz = (size_t)c * hw, hsz = (size_t)d * hw;
-    const float scale = (float)(1.0 / sqrt((double)d));
+    /* tasks of 4 rows (the GEMM's register block), when the work pays for threads (the same bits either way) */
+    ddpm_par *par = ddpm__par_if(f->par, 2.0 * hw * hw * d);
+    att_job j = {.K = K, .hw = hw, .d = d, .scale = (float)(1.0 / sqrt((double)d)), .qt = f->att1, .s = f->att2,
+                 .rows = 4, .vrows = 4};
     for (int i = 0; i < f->n; i++) {
         float *xi = x + i * sz;
         K->group_norm(xi, f->t1, c, hw, f->u->cfg.arch.attn_groups, a->norm.gamma, a->norm.beta,
                       f->u->cfg.arch.norm_eps, 0);
         conv(f, &a->qkv, r, 1, f->t1, f->t2, NULL); /* [3c, hw]: q | k | v */
         for (int h = 0; h < H; h++) {
-            const float *q = f->t2 + h * hsz, *k = f->t2 + sz + h * hsz, *v = f->t2 + 2 * sz + h * hsz;
-            ddpm_transpose(q, f->att1, d, hw);                                 /* q^T: [hw, d] */
-            K->gemm(hw, hw, d, f->att1, d, k, hw, f->att2, hw, NULL);          /* s = q^T k: [hw, hw] */
-            K->softmax_rows(f->att2, hw, hw, scale);                           /* over keys */
-            ddpm_transpose(f->att2, f->att1, hw, hw);                          /* s^T */
-            K->gemm(d, hw, hw, v, hw, f->att1, hw, f->t1 + h * hsz, hw, NULL); /* o_h = v_h s^T: [d, hw] */
+            j.k = f->t2 + sz + h * hsz;
+            j.v = f->t2 + 2 * sz + h * hsz;
+            j.o = f->t1 + h * hsz;
+            ddpm_transpose(f->t2 + h * hsz, f->att1, d, hw);                  /* q^T: [hw, d] */
+            ddpm__par_for(par, blocks(hw, j.rows), scores_task, &j);      /* s = softmax(q^T k): [hw, hw] */
+            ddpm__par_for(par, blocks(hw, j.rows), transpose_task, &j);   /* s^T */
+            ddpm__par_for(par, blocks(d, j.vrows), values_task, &j);      /* o_h = v_h s^T: [d, hw] */
         }
         conv(f, &a->proj, r, 1, f->t1, f->t2, NULL);
         K->add(xi, f->t2, xi, sz);
@@ -274,9 +314,9 @@ static void timestep_embedding(const float *t, int n, int dim, int shift, int fl
 }
 
 void ddpm_unet_forward(const ddpm_unet *u, const ddpm_kernel_table *K, int n, const float *x, const float *t,
-                       const int *y, float *out, float *ws, ddpm_trace_fn trace, void *trace_user) {
+                       const int *y, float *out, float *ws, ddpm_par *par, ddpm_trace_fn trace, void *trace_user) {
     sizes s;
-    measure(u, n, &s);
+    measure(u, n, ddpm__par_threads(par), &s);
     const ddpm_unet_arch *a = &u->cfg.arch;
     const int C = a->level_channels[0], E = u->emb, S = u->cfg.image_size, GR = s.group;
     const size_t nn = (size_t)n;
@@ -296,7 +336,8 @@ void ddpm_unet_forward(const ddpm_unet *u, const ddpm_kernel_table *K, int n, co
     float *att2 = att1 + maxatt;
     float *pre_a = att2 + maxatt, *pre_b = pre_a + (size_t)GR * s.maxcin;
     float *wino_tmp = pre_b + (size_t)GR * s.maxcin, *wexp = wino_tmp + (size_t)s.maxwino;
-    fwd f = {u, K, n, GR, temb_silu, tproj, t1, t2, cs, att1, att2, pre_a, pre_b, wino_tmp, wexp, trace, trace_user};
+    fwd f = {u, K, n, GR, temb_silu, tproj, t1, t2, cs, att1, att2, pre_a, pre_b, wino_tmp, wexp, par, trace,
+             trace_user};
 
     /* temb: [n, E] = fc2(silu(fc1(sinusoid(t)))) + class_embed[y] */
     timestep_embedding(t, n, C, a->freq_shift, a->flip_sin_to_cos, scratch);

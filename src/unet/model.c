@@ -3,6 +3,7 @@
 #include "io/diffusers_config.h"
 #include "io/safetensors.h"
 #include "unet/model_internal.h"
+#include "core/par.h"
 
 #include <math.h>
 #include <stddef.h>
@@ -308,6 +309,7 @@ void ddpm_model_free(ddpm_model *m) {
     ddpm__free_aligned(m->wino);
     ddpm__free_aligned(m->compact);
     ddpm__free_aligned(m->ws);
+    ddpm__par_free(m->par);
     for (int i = 0; i < m->num_tensors; i++) free((char *)m->tensors[i].name);
     free(m->tensors);
     for (int i = 0; i < m->num_meta; i++) {
@@ -391,9 +393,36 @@ void ddpm_model_set_kernels(ddpm_model *m, ddpm_kernels k) {
 size_t ddpm_model_workspace_bytes(const ddpm_model *m, int n) {
     if (!m || n <= 0 || n > DDPM_MAX_BATCH) return 0;
     if (n > FORWARD_CHUNK && !m->trace) n = FORWARD_CHUNK;
-    size_t floats = ddpm_unet_workspace_floats(&m->u, n), bytes;
+    size_t floats = ddpm_unet_workspace_floats(&m->u, n, ddpm__par_threads(m->par)), bytes;
     if (!floats || !ddpm__mul_size(floats, sizeof(float), &bytes)) return 0;
     return bytes;
+}
+
+ddpm_status ddpm_model_set_threads(ddpm_model *m, int threads, ddpm_error *err) {
+    if (!m) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "NULL model");
+    if (threads < 0 || threads > DDPM_MAX_THREADS)
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "threads %d is outside 0..%d (0: every processor)", threads,
+                          DDPM_MAX_THREADS);
+    if (threads == 0) threads = ddpm__cpu_count();
+    if (threads == ddpm__par_threads(m->par)) {
+        ddpm__ok(err);
+        return DDPM_OK;
+    }
+    ddpm_par *p = NULL;
+    if (threads > 1) {
+        const ddpm_status st = ddpm__par_create(threads, &p, err);
+        if (st != DDPM_OK) return st; /* the model keeps its current threads */
+    }
+    ddpm__par_free(m->par);
+    m->par = p;
+    ddpm__ok(err);
+    return DDPM_OK;
+}
+
+int ddpm_model_threads(const ddpm_model *m) { return m ? ddpm__par_threads(m->par) : 1; }
+
+void ddpm_model_set_thread_min_work(ddpm_model *m, double flops) {
+    if (m) ddpm__par_set_min_flops(m->par, flops);
 }
 
 ddpm_status ddpm_model_forward(ddpm_model *m, int n, const float *x, const float *t, const int *y, float *out,
@@ -435,14 +464,14 @@ ddpm_status ddpm_model_forward(ddpm_model *m, int n, const float *x, const float
         m->ws_floats = floats;
     }
     if (m->trace) {
-        ddpm_unet_forward(&m->u, m->K, n, x, t, y, out, m->ws, m->trace, m->trace_user);
+        ddpm_unet_forward(&m->u, m->K, n, x, t, y, out, m->ws, m->par, m->trace, m->trace_user);
     } else {
         const size_t in_img = (size_t)c->in_channels * c->image_size * c->image_size;
         const size_t out_img = (size_t)c->out_channels * c->image_size * c->image_size;
         for (int i = 0; i < n; i += FORWARD_CHUNK) {
             const int k = n - i < FORWARD_CHUNK ? n - i : FORWARD_CHUNK;
             ddpm_unet_forward(&m->u, m->K, k, x + i * in_img, t + i, y ? y + i : NULL, out + i * out_img, m->ws,
-                              NULL, NULL);
+                              m->par, NULL, NULL);
         }
     }
     ddpm__ok(err);

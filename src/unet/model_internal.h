@@ -23,6 +23,7 @@ struct ddpm_model {
     float *ws;
     size_t ws_floats;
     const ddpm_kernel_table *K;
+    struct ddpm_par *par; /* ddpm_model_set_threads's pool (NULL: one thread) */
     ddpm_trace_fn trace;
     void *trace_user;
     /* diffusers models: the JSON texts (for convert and info), the scheduler's sampling defaults */

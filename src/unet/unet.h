@@ -102,12 +102,13 @@ size_t ddpm_unet_wino_floats(ddpm_unet *u);
 void ddpm_unet_wino_fill(ddpm_unet *u, float *arena);
 
 /* Workspace floats for a batch of n (0 on overflow). */
-size_t ddpm_unet_workspace_floats(const ddpm_unet *u, int n);
+size_t ddpm_unet_workspace_floats(const ddpm_unet *u, int n, int threads);
 
 double ddpm_unet_flops(const ddpm_unet *u);
 
 /* The forward pass proper; arguments already validated. ws: ddpm_unet_workspace_floats(u, n) floats. */
 void ddpm_unet_forward(const ddpm_unet *u, const ddpm_kernel_table *K, int n, const float *x, const float *t,
-                       const int *y, float *out, float *ws, ddpm_trace_fn trace, void *trace_user);
+                       const int *y, float *out, float *ws, struct ddpm_par *par, ddpm_trace_fn trace,
+                       void *trace_user);
 
 #endif

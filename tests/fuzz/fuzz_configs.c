@@ -42,8 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         require(ddpm_config_validate(&cfg, &err) == DDPM_OK);
         static ddpm_unet u;
         require(ddpm_unet_plan(&u, &cfg, &err) == DDPM_OK);
-        (void)ddpm_unet_workspace_floats(&u, 1);
-        (void)ddpm_unet_workspace_floats(&u, 8);
+        (void)ddpm_unet_workspace_floats(&u, 1, 1);
+        (void)ddpm_unet_workspace_floats(&u, 8, 4);
         require(ddpm_unet_flops(&u) >= 0.0);
     }
     if (nul) {
