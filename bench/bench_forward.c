@@ -3,6 +3,7 @@
  *     build/bench_forward MODEL [--threads N] [batch ...]
  * (default batches: 1 8; MODEL: a weights file or a diffusers folder; N: threads per forward pass, default 1) */
 #include "ddpm.h"
+#include "ddpm_debug.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,8 @@ int main(int argc, char **argv) {
         for (int i = 0; i < n; i++) t[i] = (float)(100 + 37 * i);
         ddpm_model_forward(m, n, x, t, NULL, out, NULL); /* warm-up: allocates scratch */
         int reps = 0;
+        double b0[2];
+        ddpm_model_thread_times(m, &b0[0], &b0[1]);
         double t0 = now_ms(), t1;
         do {
             ddpm_model_forward(m, n, x, t, NULL, out, NULL);
@@ -56,7 +59,12 @@ int main(int argc, char **argv) {
             t1 = now_ms();
         } while (t1 - t0 < 2000 || reps < 3);
         const double ms = (t1 - t0) / reps;
-        printf("batch %2d: %8.2f ms per call, %7.2f ms per image, %6.2f GFLOP/s\n", n, ms, ms / n, gflop * n / (ms / 1e3));
+        double wb, cw, wb0, cw0;
+        ddpm_model_thread_times(m, &wb, &cw);
+        wb0 = b0[0], cw0 = b0[1];
+        const double busy = (t1 - t0) - (cw - cw0) * 1e3 + (wb - wb0) * 1e3; /* ms, all threads */
+        printf("batch %2d: %8.2f ms per call, %7.2f ms per image, %6.2f GFLOP/s; busy %.2f thread-ms per call\n", n, ms,
+               ms / n, gflop * n / (ms / 1e3), busy / reps);
         free(x), free(out), free(t);
     }
     ddpm_model_free(m);

@@ -466,12 +466,15 @@ DDPM_API double ddpm_model_flops(const ddpm_model *m);
 /*
  * Threads for one forward pass (default 1): the convolutions, GEMMs and attention of even a single image are split
  * into tasks that each compute their own output elements by the same operations, so every thread count gives the
- * same bits (tested for 1 .. 4 threads). threads: 1 .. 64, or 0 for every processor of this machine. Natively the
+ * same bits (tested for 1 .. 4 threads). threads: 1 .. 64, or 0: every processor of this machine for a model of at
+ * least DDPM_THREADS_AUTO_MIN_FLOPS per image and evaluation, else 1 (the shipped 28x28 models, 0.55 GFLOP, gain
+ * nothing from a split on a 2-core machine; the CIFAR-10 network, 12 GFLOP, runs 1.55x faster on 2). Natively the
  * model starts threads - 1 pthreads (joined here when the count changes, and by ddpm_model_free). A build without
  * threads (the plain WebAssembly module) accepts 1 and 0 and refuses more with DDPM_ERR_UNSUPPORTED and the reason;
  * the threaded WebAssembly module gets its workers from the JS layer (web/lib/threads.js). The scalar and precise
  * reference kernels (ddpm_debug.h) always run on one thread. Not to be called while a forward pass runs.
  */
+#define DDPM_THREADS_AUTO_MIN_FLOPS 2e9
 DDPM_API ddpm_status ddpm_model_set_threads(ddpm_model *m, int threads, ddpm_error *err);
 DDPM_API int ddpm_model_threads(const ddpm_model *m); /* the count in use (at least 1) */
 

@@ -50,6 +50,10 @@ DDPM_API const char *ddpm_kernels_name(ddpm_kernels k); /* "simd" "scalar" "prec
  * split path on small models. The bits are the same for any value. Applies to the current thread pool (call after
  * ddpm_model_set_threads). */
 DDPM_API void ddpm_model_set_thread_min_work(ddpm_model *m, double flops);
+/* For benchmarks (natively; zeros in wasm): since the last ddpm_model_set_threads, the seconds its worker threads
+ * spent computing, summed, and the seconds the calling thread waited for them inside the forward passes. Over a wall
+ * time w of forward passes, the threads were busy w - caller_wait + worker_busy in all. */
+DDPM_API void ddpm_model_thread_times(const ddpm_model *m, double *worker_busy, double *caller_wait);
 #ifdef __cplusplus
 }
 #endif

@@ -21,6 +21,7 @@ import { Model } from './lib/model.js';
 import { NetModel } from './lib/net-model.js';
 import { toRGBA } from './lib/pixels.js';
 import { SamplerPlugins } from './lib/sampler-plugins.js';
+import { sharedMemory, threadsUnavailableReason } from './lib/threads.js';
 
 export { DdpmError, resolveModel, Model, NetModel, toRGBA };
 
@@ -29,6 +30,17 @@ const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 
   65, 0, 253, 15, 11]);
 
 let defaultModule = null; // the compiled default ddpm.wasm, shared by every Engine.load()
+
+/* Compiles a module from a URL/path, bytes or Response; `name` for the messages. */
+async function compileModule(src, name) {
+  const bytes = await readBytes(src, name);
+  try {
+    return await WebAssembly.compile(bytes);
+  } catch (e) {
+    const why = Engine.simdSupported() ? e.message : 'this JS engine has no WebAssembly SIMD128';
+    throw new DdpmError('UNSUPPORTED', `cannot compile ${name}: ${why}`, { cause: e });
+  }
+}
 
 /* ================================================================================================================ */
 
@@ -42,30 +54,43 @@ export class Engine {
     }
   }
 
-  /** Instantiates ddpm.wasm: from `wasm` (URL/path, bytes, Response or compiled Module), or next to this file. */
-  static async load(wasm) {
+  /** Instantiates ddpm.wasm: from `wasm` (URL/path, bytes, Response or compiled Module), or next to this file.
+   * opts.threads: true loads the threaded module (dist/ddpm-threads.wasm, or opts.threadsWasm) over a shared memory
+   * when this JS environment allows it (Node; a cross-origin isolated page), so that Model.setThreads(n) can split
+   * each forward pass across n threads with the same bits; where it does not, the plain module is loaded and
+   * engine.threadsUnavailable says why. `wasm` is then the plain module's source (the fallback). */
+  static async load(wasm, opts = {}) {
+    if (opts.threads) {
+      const why = threadsUnavailableReason();
+      if (!why) {
+        const module = await compileModule(opts.threadsWasm ?? new URL('./dist/ddpm-threads.wasm', import.meta.url),
+          'ddpm-threads.wasm');
+        return Engine._instantiate(module, sharedMemory());
+      }
+      const engine = await Engine.load(wasm);
+      engine.threadsUnavailable = why;
+      return engine;
+    }
     let module;
     if (wasm instanceof WebAssembly.Module) {
       module = wasm;
     } else if (wasm === undefined && defaultModule) {
       module = await defaultModule;
     } else {
-      const compile = (async () => {
-        const bytes = await readBytes(wasm ?? new URL('./dist/ddpm.wasm', import.meta.url), 'ddpm.wasm');
-        try {
-          return await WebAssembly.compile(bytes);
-        } catch (e) {
-          const why = Engine.simdSupported() ? e.message : 'this JS engine has no WebAssembly SIMD128';
-          throw new DdpmError('UNSUPPORTED', `cannot compile ddpm.wasm: ${why}`, { cause: e });
-        }
-      })();
+      const compile = compileModule(wasm ?? new URL('./dist/ddpm.wasm', import.meta.url), 'ddpm.wasm');
       if (wasm === undefined) {
         defaultModule = compile;
         compile.catch(() => { defaultModule = null; });
       }
       module = await compile;
     }
+    return Engine._instantiate(module, null);
+  }
+
+  static async _instantiate(module, memory) {
     const engine = new Engine(INTERNAL);
+    engine._module = module;
+    engine._memory = memory; // the shared memory the threaded module imports, else its own (set in _init)
     const instance = await WebAssembly.instantiate(module, engine._imports(module));
     engine._init(instance);
     return engine;
@@ -80,7 +105,14 @@ export class Engine {
     this._nextNetId = 1;
     this._pending = null;      // an error thrown inside a JS plugin, rethrown when control returns to JS
     this._disposed = false;
+    this._module = null;
+    this._memory = null;
+    /** Why Model.setThreads(n > 1) is refused in this engine (null when threads work). */
+    this.threadsUnavailable = 'the engine was loaded without { threads: true }';
   }
+
+  /** True when this engine runs the threaded module (Model.setThreads(n > 1) works). */
+  get threadsSupported() { return this.threadsUnavailable === null; }
 
   _imports(module) {
     const wasi = {};
@@ -92,6 +124,7 @@ export class Engine {
     }
     return {
       env: {
+        ...(this._memory ? { memory: this._memory } : {}),
         emscripten_notify_memory_growth() {}, // views are made fresh at each use
         ...this._plugins.imports(),
         ddpm_js_denoise: (id, n, x, t, y, out) => {
@@ -105,6 +138,13 @@ export class Engine {
 
   _init(instance) {
     this._x = instance.exports;
+    if (this._memory) {
+      if (!this._x.ddpm_wasm_threads_supported || !this._x.ddpm_wasm_threads_supported())
+        fail('UNSUPPORTED', 'the module given as the threaded build has no threads');
+      this.threadsUnavailable = null;
+    } else {
+      this._memory = this._x.memory;
+    }
     if (this._x._initialize) this._x._initialize();
     this._err = this._x.malloc(this._x.ddpm_wasm_error_size());
     if (!this._err) fail('OUT_OF_MEMORY', 'out of memory');
@@ -118,10 +158,10 @@ export class Engine {
   _live() {
     if (this._disposed) fail('STATE', 'the engine is disposed');
   }
-  _u8(ptr, n) { return new Uint8Array(this._x.memory.buffer, ptr, n); }
-  _f32(ptr, n) { return new Float32Array(this._x.memory.buffer, ptr, n); }
-  _f64(ptr, n) { return new Float64Array(this._x.memory.buffer, ptr, n); }
-  _i32(ptr, n) { return new Int32Array(this._x.memory.buffer, ptr, n); }
+  _u8(ptr, n) { return new Uint8Array(this._memory.buffer, ptr, n); }
+  _f32(ptr, n) { return new Float32Array(this._memory.buffer, ptr, n); }
+  _f64(ptr, n) { return new Float64Array(this._memory.buffer, ptr, n); }
+  _i32(ptr, n) { return new Int32Array(this._memory.buffer, ptr, n); }
   _malloc(bytes) {
     const p = this._x.malloc(Math.max(1, bytes));
     if (!p) fail('OUT_OF_MEMORY', `out of memory allocating ${bytes} bytes in the wasm heap`);
@@ -129,10 +169,10 @@ export class Engine {
   }
   _str(ptr) {
     if (!ptr) return null;
-    const mem = new Uint8Array(this._x.memory.buffer);
+    const mem = new Uint8Array(this._memory.buffer);
     let end = ptr;
     while (mem[end] !== 0) end++;
-    return new TextDecoder().decode(mem.subarray(ptr, end));
+    return new TextDecoder().decode(mem.slice(ptr, end)); // a copy: TextDecoder refuses shared memory
   }
   /** A malloc'ed NUL-terminated UTF-8 copy of s (free it). */
   _cstr(s) {
@@ -261,7 +301,7 @@ export class Engine {
   /** Bytes of wasm linear memory (it only grows) and bytes the allocator has in use. */
   memory() {
     this._live();
-    return { heapBytes: this._x.memory.buffer.byteLength, inUseBytes: this._x.ddpm_wasm_heap_in_use() >>> 0 };
+    return { heapBytes: this._memory.buffer.byteLength, inUseBytes: this._x.ddpm_wasm_heap_in_use() >>> 0 };
   }
 
   /** A model plugin: any network evaluated in JS, sampled by every registered sampler (see lib/net-model.js). It

@@ -64,7 +64,7 @@ cli_flag *cli_flag_get(cli_flag *flags, int nflags, const char *name);
  *   --scheduler FILE   with --config: the scheduler_config.json
  *   --kernels K        simd (default), scalar or precise (ddpm_model_set_kernels)
  *   --compact          with --quantize: keep the 3x3 weights quantized in memory (ddpm_load_options.compact)
- *   --threads N        threads for each forward pass, 0 (default) = every processor (ddpm_model_set_threads)
+ *   --threads N        threads for each forward pass, 0 (default): automatic (ddpm_model_set_threads)
  * MODEL is a weights file, a diffusers model or pipeline folder, or such a folder's config.json. */
 #define CLI_MODEL_FLAG_COUNT 7
 #define CLI_MODEL_FLAGS_USAGE                                                                                         \
@@ -79,8 +79,8 @@ cli_flag *cli_flag_get(cli_flag *flags, int nflags, const char *name);
     "                      deterministic runs (a DDIM replay) within 1e-3; slowest\n"                                \
     "  --compact           with --quantize i8|f16: keep the 3x3 weights so in memory (a third to a fifth\n"       \
     "                      of the memory, the same results, slower at small sizes)\n"                            \
-    "  --threads N         threads for each model evaluation, 0 (default) = every processor; any count\n"          \
-    "                      gives the same bits\n"
+    "  --threads N         threads for each model evaluation; 0 (default): every processor for models of\n"       \
+    "                      2 GFLOP or more per image, else 1. Any count gives the same bits\n"
 void cli_model_flags_init(cli_flag *flags);
 /* Loads MODEL with the values of the CLI_MODEL_FLAG_COUNT flags at mf (NULL: none), or dies. */
 ddpm_model *cli_load_model_flags(const char *path, const cli_flag *mf);

@@ -48,12 +48,12 @@ ddpm_model *cli_load_model_flags(const char *path, const cli_flag *mf) {
     const char *variant = mf ? mf[0].value : NULL, *q = mf ? mf[1].value : NULL;
     const char *config = mf ? mf[2].value : NULL, *sched = mf ? mf[3].value : NULL, *kern = mf ? mf[4].value : NULL;
     ddpm_kernels kernels = DDPM_KERNELS_SIMD;
-    int threads = 0; /* every processor */
+    int threads = 0; /* automatic: every processor for models large enough to gain (ddpm_model_set_threads) */
     if (mf && mf[6].value) {
         char *end;
         const long v = strtol(mf[6].value, &end, 10);
         if (*mf[6].value == '\0' || *end || v < 0 || v > 64)
-            cli_die("--threads must be an integer 0..64 (0: every processor), got '%s'", mf[6].value);
+            cli_die("--threads must be an integer 0..64 (0: automatic), got '%s'", mf[6].value);
         threads = (int)v;
     }
     if (kern) {

@@ -43,6 +43,7 @@ typedef int par_int; /* no threads in this build: the pool is the caller alone *
 #ifdef PAR_PTHREADS
 #include <pthread.h>
 #include <sched.h>
+#include <time.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <linux/futex.h>
@@ -58,8 +59,11 @@ typedef int par_int; /* no threads in this build: the pool is the caller alone *
 struct ddpm_par {
     int threads;
     par_int gen, next, done, busy, sleepers, stop, in_job;
+    par_int alive; /* workers inside ddpm__par_worker */
     int ntasks, parts;
     double min_flops;
+    double work[DDPM_MAX_THREADS]; /* natively, for benchmarks: seconds worker k spent in tasks (k >= 1) */
+    double wait0;                  /* seconds the caller waited in ddpm__par_for for the workers */
     ddpm_par_fn fn;
     void *arg;
 #ifdef PAR_PTHREADS
@@ -98,15 +102,27 @@ static void wake_all(par_int *a) {
 }
 #endif
 
+static double seconds(void) {
+#ifdef PAR_PTHREADS
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+#else
+    return 0.0;
+#endif
+}
+
 /* Claims ranges until none is left: range r of `parts` holds tasks [r n / parts, (r + 1) n / parts). */
-static void run_tasks(ddpm_par *p) {
+static void run_tasks(ddpm_par *p, int self) {
+    const double t0 = self ? seconds() : 0.0;
     for (;;) {
         const int r = ADD(p->next, 1);
-        if (r >= p->parts) return;
+        if (r >= p->parts) break;
         const int lo = (int)((long long)r * p->ntasks / p->parts), hi = (int)((long long)(r + 1) * p->ntasks / p->parts);
         p->fn(p->arg, lo, hi, r);
         ADD(p->done, 1);
     }
+    if (self) p->work[self] += seconds() - t0;
 }
 
 int ddpm__par_supported(void) {
@@ -129,6 +145,7 @@ int ddpm__cpu_count(void) {
 void ddpm__par_worker(ddpm_par *p, int index) {
     (void)index;
 #ifdef PAR_THREADS
+    ADD(p->alive, 1);
     int seen = 0; /* gen starts at 1 and jobs have even gens >= 2 */
     int idle = 0;
     while (!LOAD(p->stop)) {
@@ -146,12 +163,13 @@ void ddpm__par_worker(ddpm_par *p, int index) {
         }
         ADD(p->busy, 1);
         if (LOAD(p->gen) == g) {
-            run_tasks(p);
+            run_tasks(p, index);
             seen = g;
         }
         ADD(p->busy, -1);
         idle = 0;
     }
+    ADD(p->alive, -1);
 #else
     (void)p;
 #endif
@@ -180,6 +198,9 @@ void ddpm__par_free(ddpm_par *p) {
 #endif
 #ifdef PAR_PTHREADS
     for (int i = 0; i < p->started; i++) pthread_join(p->tid[i], NULL);
+#endif
+#ifdef PAR_WASM
+    while (LOAD(p->alive) > 0) pause_cpu(); /* the JS layer's workers leave their loop, then it terminates them */
 #endif
     free(p);
 }
@@ -218,9 +239,18 @@ ddpm_status ddpm__par_create(int threads, ddpm_par **out, ddpm_error *err) {
 
 int ddpm__par_threads(const ddpm_par *p) { return p ? p->threads : 1; }
 
+int ddpm__par_alive(const ddpm_par *p) { return p ? LOAD(((ddpm_par *)p)->alive) : 0; }
+
 #ifndef DDPM_PAR_MIN_FLOPS
 #define DDPM_PAR_MIN_FLOPS 2e7 /* ~10 us of one core's SIMD work, next to a split's few microseconds */
 #endif
+
+void ddpm__par_times(const ddpm_par *p, double *worker_busy, double *caller_wait) {
+    double s = 0.0;
+    for (int i = 1; p && i < p->threads; i++) s += p->work[i];
+    *worker_busy = s;
+    *caller_wait = p ? p->wait0 : 0.0;
+}
 
 ddpm_par *ddpm__par_if(ddpm_par *p, double flops) { return p && flops >= p->min_flops ? p : NULL; }
 
@@ -246,9 +276,11 @@ void ddpm__par_for(ddpm_par *p, int n, ddpm_par_fn fn, void *arg) {
 #ifdef PAR_THREADS
     if (LOAD(p->sleepers)) wake_all(&p->gen);
 #endif
-    run_tasks(p);
+    run_tasks(p, 0);
+    const double t0 = seconds();
     while (LOAD(p->done) < p->parts) pause_cpu();
     STORE(p->gen, g + 1); /* closed: workers that have not joined stay out */
     while (LOAD(p->busy) > 0) pause_cpu();
+    p->wait0 += seconds() - t0;
     STORE(p->in_job, 0);
 }

@@ -36,6 +36,8 @@ int ddpm__cpu_count(void);
 ddpm_status ddpm__par_create(int threads, ddpm_par **out, ddpm_error *err);
 /* Stops and joins the threads (natively; in wasm the JS layer terminates its workers after this) and frees p. */
 void ddpm__par_free(ddpm_par *p);
+/* Workers inside ddpm__par_worker now (the JS layer waits for threads - 1 before it uses the pool). */
+int ddpm__par_alive(const ddpm_par *p);
 /* The pool's thread count; 1 for NULL. */
 int ddpm__par_threads(const ddpm_par *p);
 /* Runs tasks 0 .. n - 1 across the pool (p may be NULL: fn(arg, 0, n, 0) on the caller). */
@@ -43,6 +45,10 @@ void ddpm__par_for(ddpm_par *p, int n, ddpm_par_fn fn, void *arg);
 /* p, or NULL when an operation of `flops` floating-point operations is too small to gain from threads (the split
  * costs a few microseconds); the bits are the same either way. */
 ddpm_par *ddpm__par_if(ddpm_par *p, double flops);
+/* Since the pool was created (natively; 0 in wasm, which has no clock here): the seconds the worker threads spent
+ * in tasks, summed, and the seconds the caller waited for them. The caller's busy time over a wall time w is
+ * w - caller_wait, so all threads together were busy w - caller_wait + worker_busy. */
+void ddpm__par_times(const ddpm_par *p, double *worker_busy, double *caller_wait);
 /* The smallest operation (floating-point operations) that ddpm__par_if splits; default DDPM_PAR_MIN_FLOPS. Tests
  * set 0 so that every split path runs on their small models. */
 void ddpm__par_set_min_flops(ddpm_par *p, double flops);

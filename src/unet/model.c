@@ -403,7 +403,7 @@ ddpm_status ddpm_model_set_threads(ddpm_model *m, int threads, ddpm_error *err) 
     if (threads < 0 || threads > DDPM_MAX_THREADS)
         return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "threads %d is outside 0..%d (0: every processor)", threads,
                           DDPM_MAX_THREADS);
-    if (threads == 0) threads = ddpm__cpu_count();
+    if (threads == 0) threads = m->flops >= DDPM_THREADS_AUTO_MIN_FLOPS ? ddpm__cpu_count() : 1;
     if (threads == ddpm__par_threads(m->par)) {
         ddpm__ok(err);
         return DDPM_OK;
@@ -420,6 +420,10 @@ ddpm_status ddpm_model_set_threads(ddpm_model *m, int threads, ddpm_error *err) 
 }
 
 int ddpm_model_threads(const ddpm_model *m) { return m ? ddpm__par_threads(m->par) : 1; }
+
+void ddpm_model_thread_times(const ddpm_model *m, double *worker_busy, double *caller_wait) {
+    ddpm__par_times(m ? m->par : NULL, worker_busy, caller_wait);
+}
 
 void ddpm_model_set_thread_min_work(ddpm_model *m, double flops) {
     if (m) ddpm__par_set_min_flops(m->par, flops);

@@ -65,3 +65,15 @@ export async function workers(signal: AbortSignal): Promise<number> {
   engine.dispose();
   return n;
 }
+
+// Threads for one image: the threaded module where the page is cross-origin isolated, else one thread and why.
+export async function threads(): Promise<number> {
+  const engine = await Engine.load(undefined, { threads: true });
+  const model = await engine.loadModel('hf:google/ddpm-cifar10-32');
+  if (engine.threadsSupported) await model.setThreads(0, { workerUrl: new URL('./thread-worker.js', 'https://x.test/') });
+  else console.log(`one thread: ${engine.threadsUnavailable ?? ''}`);
+  const n: number = model.threads;
+  model.dispose();
+  await model.closed;
+  return n;
+}

@@ -6,6 +6,7 @@
 import { DdpmError, fail } from '../errors.js';
 import { INTERNAL, isInt, macrotask, runToEnd, ST_INVALID } from './common.js';
 import { Job } from './job.js';
+import { ModelThreads, hardwareThreads } from './threads.js';
 
 export class Model {
   constructor(token, engine, ptr) {
@@ -13,6 +14,7 @@ export class Model {
     this._e = engine;
     this._ptr = ptr;
     this._jobs = new Set();
+    this._threads = null; // ModelThreads, once setThreads asked for more than one
     this.config = this._readConfig();
   }
 
@@ -88,6 +90,31 @@ export class Model {
     this._e._x.ddpm_model_set_kernels(this._ptr, k);
   }
 
+  /** Threads for each forward pass (the same bits for any count): n = 1 .. 64, or 0 for every processor when the
+   * model has at least 2 GFLOP per evaluation (else 1, as natively). Needs an engine loaded with { threads: true }
+   * where threads are available (engine.threadsSupported; else UNSUPPORTED with engine.threadsUnavailable);
+   * n - 1 workers are started and the promise resolves once they run. opts.workerUrl: where thread-worker.js is
+   * served, if not next to this module (bundlers). Runs must not be in flight while the count changes. */
+  async setThreads(n, opts = {}) {
+    this._live();
+    if (!isInt(n) || n < 0 || n > 64)
+      fail('INVALID_ARGUMENT', `setThreads: threads must be an integer 0..64 (0: automatic), got ${String(n)}`);
+    if (this._jobs.size) fail('BUSY', 'setThreads: a run is in flight on this model');
+    if (n === 0) n = this.config.flops >= 2e9 ? Math.min(64, await hardwareThreads()) : 1;
+    if (n > 1 && !this._e.threadsSupported) fail('UNSUPPORTED', `setThreads(${n}): ${this._e.threadsUnavailable}`);
+    if (!this._threads) {
+      if (n <= 1) return this._e._x.ddpm_model_set_threads(this._ptr, 1, this._e._err), undefined;
+      this._threads = new ModelThreads(this._e, this);
+    }
+    await this._threads.set(n, opts.workerUrl);
+  }
+
+  /* Tests: the smallest operation (flops) the threads split; 0 splits every one (the same bits either way). */
+  _setThreadMinWork(flops) { this._e._x.ddpm_model_set_thread_min_work(this._ptr, flops); }
+
+  /** The thread count in use. */
+  get threads() { return this._ptr ? this._e._x.ddpm_model_threads(this._ptr) : 1; }
+
   /** The model as one safetensors file (Uint8Array) in 'f32', 'f16' or 'i8' (`ddpm convert`): a diffusers model's
    * file carries its config.json and scheduler_config.json and loads alone as the same model. */
   export(dtype = 'f32') {
@@ -131,9 +158,16 @@ export class Model {
   dispose() {
     if (!this._ptr) return;
     for (const j of [...this._jobs]) j.free('the model was disposed');
-    this._e._x.ddpm_model_free(this._ptr);
+    const ptr = this._ptr, th = this._threads, X = this._e._x;
     this._ptr = 0;
     this._e._models.delete(this);
+    if (!th) {
+      X.ddpm_model_free(ptr);
+      return;
+    }
+    // the pool's workers must be inside their loop before the C side frees it (a setThreads may be starting them)
+    const free = () => { X.ddpm_model_free(ptr); return th._stopWorkers(); };
+    this.closed = th._busy ? th.settle().then(free) : free();
   }
 }
 
