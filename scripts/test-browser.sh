@@ -19,7 +19,7 @@ if [ ! -x "$CHROMIUM" ]; then
   fi
 fi
 [ -d node_modules/playwright-core ] || npm install --no-audit --no-fund
-[ -f web/dist/ddpm.wasm ] || bash scripts/build-wasm.sh
+[ -f web/dist/ddpm.wasm ] && [ -f web/dist/ddpm-threads.wasm ] || bash scripts/build-wasm.sh
 [ -f models/fmnist-cond.i8.safetensors ] || { echo "test-browser: models/fmnist-cond.i8.safetensors is missing" >&2; exit 2; }
 export CHROMIUM
 exec node --test browser-tests/
