@@ -1,5 +1,6 @@
 // The paper's CIFAR-10 network as a diffusers UNet2DModel (random weights, training/diffusers_random.py) in one
-// Node process: this engine's wasm (1 thread) vs onnxruntime-web's wasm EP (1 and 2 threads) on the same weights
+// Node process: this engine's wasm (1 thread; and the threaded module on 1 and 2 worker threads) vs onnxruntime-web's
+// wasm EP (1 and 2 threads) on the same weights
 // (the ONNX graph is exported from training/diffusers_unet.py, the PyTorch reference), batch 1 and 8, with every
 // output cross-checked against PyTorch's (reference.safetensors, written by training/export_onnx_diffusers.py).
 //   node bench/diffusers_cifar.mjs DIR [--rounds 5] [--json OUT.json]
@@ -41,6 +42,25 @@ for (const n of [1, 8]) {
 }
 model.dispose?.();
 
+// the threaded module (ddpm-threads.wasm, web/lib/threads.js): one forward pass split across worker threads
+const tengine = await Engine.load(undefined, { threads: true });
+const tmodel = await tengine.loadModel({ weights: join(dir, 'diffusion_pytorch_model.safetensors'), config: join(dir, 'config.json') });
+results.oursThreads = {};
+for (const th of [1, 2]) {
+  await tmodel.setThreads(th);
+  for (const n of [1, 8]) {
+    const x = ref[`x_b${n}`].data, t = Array.from(ref[`t_b${n}`].data);
+    let out;
+    const ms = await time(() => { out = tmodel.forward(x, t); });
+    const err = maxAbs(out, ref[`eps_b${n}`].data);
+    results.oursThreads[`t${th}_b${n}`] = { ms, perImage: ms / n, maxAbsVsTorch: err };
+    console.log(`ours wasm threaded, ${th} thread(s), batch ${n}: ${ms.toFixed(1)} ms per call (${(ms / n).toFixed(1)} per image), ` +
+      `max |ours - torch| ${err.toExponential(2)}`);
+  }
+}
+tmodel.dispose();
+await tmodel.closed;
+
 const ort = await import('onnxruntime-web');
 for (const threads of [1, 2]) {
   ort.env.wasm.numThreads = threads;
@@ -61,4 +81,9 @@ for (const n of [1, 8])
   for (const th of [1, 2])
     console.log(`ours (1 thread) vs onnxruntime-web (${th} thread${th > 1 ? 's' : ''}), batch ${n}: ` +
       `${(results.ort[`t${th}_b${n}`].perImage / results.ours[`b${n}`].perImage).toFixed(2)}x faster`);
+for (const n of [1, 8]) {
+  const o = (th) => results.oursThreads[`t${th}_b${n}`].perImage, r = (th) => results.ort[`t${th}_b${n}`].perImage;
+  console.log(`batch ${n}: ours 1 thread vs onnxruntime-web 1 thread ${(r(1) / o(1)).toFixed(2)}x faster; ours 2 threads vs ` +
+    `onnxruntime-web 2 threads ${(r(2) / o(2)).toFixed(2)}x; ours 2 threads vs ours 1 thread ${(o(1) / o(2)).toFixed(2)}x`);
+}
 if (opt('--json')) writeFileSync(opt('--json'), JSON.stringify(results, null, 1));

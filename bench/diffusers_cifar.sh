@@ -19,8 +19,9 @@ PID=$(cat runs/fmnist-cond-long/pid 2>/dev/null || true)
 if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then kill -STOP "$PID"; trap 'kill -CONT '"$PID" EXIT; fi
 echo "== machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); node $(node --version)"
 node bench/diffusers_cifar.mjs $D --rounds ${ROUNDS:-5} --json bench/out/diffusers_cifar.json
-echo "== native (1 thread) vs PyTorch CPU (1 thread)"
-./build/bench_forward $D 1 8
+echo "== native (1 and 2 threads; busy: the thread-milliseconds the threads computed) vs PyTorch CPU (1 thread)"
+./build/bench_forward $D --threads 1 1 8
+./build/bench_forward $D --threads 2 1 8
 /usr/bin/python3 - $D <<'PY'
 import sys, time, statistics, torch
 sys.path.insert(0, "training")

@@ -558,6 +558,8 @@ async function startModel(model, { name, url = null, from, t0 = performance.now(
   demo.config = info.config;
   demo.samplers = info.samplers;
   demo.workers = pool.workers.length;
+  demo.threads = info.threads ?? 1; // threads per image in each worker (models of 2 GFLOP or more, isolated pages)
+  demo.threadsUnavailable = info.threadsUnavailable ?? null;
   const cfg = info.config;
   el.steps.max = String(cfg.numTimesteps);
   fillClasses(cfg);
@@ -569,7 +571,8 @@ async function startModel(model, { name, url = null, from, t0 = performance.now(
     `${cfg.imageSize}×${cfg.imageSize}×${cfg.inChannels}, T = ${cfg.numTimesteps}, ` +
     `${(cfg.flops / 1e9).toFixed(2)} GFLOP per evaluation` +
     (dataset ? `; data: ${dataset}` : '') + (note ? ` (${note})` : '') + `; engine ${info.version}` +
-    `${from === 'cache' ? '; model read from the browser cache' : ''}.`;
+    `${from === 'cache' ? '; model read from the browser cache' : ''}` +
+    (demo.threads > 1 ? `; each worker splits an image across ${demo.threads} threads` : '') + '.';
   if (demo.loadMs == null) demo.loadMs = performance.now();
   setState('ready');
   status(`Ready (${Math.round(performance.now() - t0)} ms). Press Generate.`);

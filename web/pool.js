@@ -120,8 +120,15 @@ export class WorkerPool {
     });
     // The model bytes are copied (not transferred): the pool keeps them to start more workers later.
     slot.worker.postMessage({ type: 'init', wasm: this.wasm, model: this.modelBytes, loadOptions: this.loadOptions,
-      plugins: this.plugins });
+      plugins: this.plugins, threads: this.threadsPerWorker() });
     return slot.ready;
+  }
+
+  /** Threads each worker may split one image across (worker.js applies them to models of 2 GFLOP or more, where a
+   * cross-origin isolated page allows it): the cores shared among the workers. */
+  threadsPerWorker() {
+    const cores = (typeof navigator !== 'undefined' && navigator.hardwareConcurrency) || 1;
+    return Math.max(1, Math.floor(cores / Math.max(1, this.size)));
   }
 
   /** Starts the workers now (they fetch ddpm.js while the page fetches the wasm and the model). */

@@ -5,12 +5,15 @@
  * Messages in (from pool.js):
  *   {type:'engine', wasm: WebAssembly.Module | ArrayBuffer}
  *       instantiates the engine early (while the page still fetches the model); a failure is reported as below.
- *   {type:'init', wasm, model: ArrayBuffer | {weights, config, scheduler}, loadOptions?, plugins?: [url]}
+ *   {type:'init', wasm, model: ArrayBuffer | {weights, config, scheduler}, loadOptions?, plugins?: [url], threads?}
  *       (re)loads: the engine once, the model every time (the previous one is disposed). model: a weights file, or
  *       a diffusers model's bytes as web/hub.js resolveModel returns them (the page downloads, the worker parses);
  *       loadOptions: engine.loadModel's {quantize, winograd, compact}; plugins: URLs of sampler-plugin modules
- *       (default export: a JsSamplerPlugin) registered once into this worker's engine.
- *       -> {type:'ready', version, config, samplers, ms}  or  {type:'error', id:null, stage:'engine'|'model', ...}
+ *       (default export: a JsSamplerPlugin) registered once into this worker's engine; threads: how many threads
+ *       one image may use (Model.setThreads), applied to models of 2 GFLOP or more when the page is cross-origin
+ *       isolated (the engine is the threaded module there; the same bits).
+ *       -> {type:'ready', version, config, samplers, ms, threads, threadsUnavailable}
+ *          or {type:'error', id:null, stage:'engine'|'model', ...}
  *   {type:'run', id, opts, float?}   opts: SampleOptions without the callbacks/signal (structured-cloneable)
  *       -> {type:'step', id, step, numSteps, t, x, x0}   after every `every`-th step: Uint8Array, or with float
  *          the engine's Float32Array copies
@@ -61,7 +64,8 @@ async function startEngine(wasm) {
   if (engine) return true;
   try {
     const ddpm = await ddpmImport;
-    engine = await ddpm.Engine.load(wasm);
+    // the threaded module where the page is cross-origin isolated (else the plain one, given by the page)
+    engine = await ddpm.Engine.load(wasm, { threads: self.crossOriginIsolated === true });
   } catch (e) {
     engine = null;
     postMessage({ type: 'error', id: null, stage: 'engine', ...errorInfo(e) });
@@ -98,12 +102,22 @@ async function init(msg) {
     postMessage({ type: 'error', id: null, stage: 'model', ...errorInfo(e) });
     return;
   }
+  let threadsNote = engine.threadsUnavailable;
+  if ((msg.threads ?? 1) > 1 && engine.threadsSupported && model.config.flops >= 2e9) {
+    try {
+      await model.setThreads(Math.min(64, msg.threads));
+    } catch (e) {
+      threadsNote = errorInfo(e).message; // one thread, and why
+    }
+  }
   postMessage({
     type: 'ready',
     version: engine.version,
     config: model.config,
     samplers: engine.samplers(),
     ms: performance.now() - t0,
+    threads: model.threads,
+    threadsUnavailable: threadsNote,
   });
 }
 
