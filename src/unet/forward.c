@@ -181,27 +181,56 @@ static void divide(float *x, size_t n, float d) {
     for (size_t i = 0; i < n; i++) x[i] = x[i] / d;
 }
 
+/* GroupNorm of one image split by groups across the threads: every group's statistics are computed by one task,
+ * alone, as the whole call computes them, so any split gives the same bits. scale: group_norm_coeffs into
+ * scale / shift; else group_norm into y. */
+typedef struct gn_job {
+    const ddpm_kernel_table *K;
+    const ddpm_norm *nm;
+    const float *x;
+    float *y, *scale, *shift;
+    int c, hw, groups, silu;
+    float eps;
+} gn_job;
+
+static void gn_task(void *arg, int lo, int hi, int part) {
+    const gn_job *j = arg;
+    const int cg = j->c / j->groups, c0 = lo * cg, nc = (hi - lo) * cg;
+    const size_t off = (size_t)c0 * j->hw;
+    if (j->scale)
+        j->K->group_norm_coeffs(j->x + off, nc, j->hw, hi - lo, j->nm->gamma + c0, j->nm->beta + c0, j->eps,
+                                j->scale + c0, j->shift + c0);
+    else
+        j->K->group_norm(j->x + off, j->y + off, nc, j->hw, hi - lo, j->nm->gamma + c0, j->nm->beta + c0, j->eps,
+                         j->silu);
+}
+
+static void group_norm_par(const fwd *f, const ddpm_norm *nm, const float *x, float *y, int c, int hw, int groups,
+                           int silu, float *scale, float *shift) {
+    gn_job j = {.K = f->K, .nm = nm, .x = x, .y = y, .scale = scale, .shift = shift, .c = c, .hw = hw,
+                .groups = groups, .silu = silu, .eps = f->u->cfg.arch.norm_eps};
+    ddpm__par_for(ddpm__par_if(f->par, 8.0 * c * hw), groups, gn_task, &j);
+}
+
 /* y = conv(silu(GroupNorm(x))) over a group of gn images: fused into the conv when the table supports it, else
  * group_norm into tmp, then the conv. */
 static void norm_conv(const fwd *f, const ddpm_norm *nm, const ddpm_conv *c, int r, int gn, const float *x, float *tmp,
                       float *y, const float *bias2) {
     const ddpm_kernel_table *K = f->K;
     const int hw = r * r, G = f->u->cfg.groups;
-    const float eps = f->u->cfg.arch.norm_eps;
     const size_t in_sz = (size_t)c->cin * hw;
     ddpm_conv_desc d = desc_for(f, c, r, bias2);
     if (K->conv_pre && d.wino && c->k == 3 && c->stride == 1) {
         for (int i = 0; i < gn; i++)
-            K->group_norm_coeffs(x + i * in_sz, c->cin, hw, G, nm->gamma, nm->beta, eps, f->pre_a + (size_t)i * c->cin,
-                                 f->pre_b + (size_t)i * c->cin);
+            group_norm_par(f, nm, x + i * in_sz, NULL, c->cin, hw, G, 0, f->pre_a + (size_t)i * c->cin,
+                           f->pre_b + (size_t)i * c->cin);
         d.pre_scale = f->pre_a;
         d.pre_shift = f->pre_b;
         d.pre_silu = 1;
         K->conv2d(&d, gn, x, y, f->scratch);
         return;
     }
-    for (int i = 0; i < gn; i++)
-        K->group_norm(x + i * in_sz, tmp + i * in_sz, c->cin, hw, G, nm->gamma, nm->beta, eps, 1);
+    for (int i = 0; i < gn; i++) group_norm_par(f, nm, x + i * in_sz, tmp + i * in_sz, c->cin, hw, G, 1, NULL, NULL);
     conv(f, c, r, gn, tmp, y, bias2);
 }
 
@@ -233,11 +262,18 @@ typedef struct att_job {
     const ddpm_kernel_table *K;
     int hw, d, rows, vrows; /* rows of s, of o per task */
     float scale;
-    const float *k, *v;
+    const float *q, *k, *v;
     float *qt, *s, *o; /* qt: q^T [hw, d] | s: [hw, hw], then s^T in qt's place | o: [d, hw] */
 } att_job;
 
 static int blocks(int n, int rows) { return (n + rows - 1) / rows; }
+
+static void qt_task(void *arg, int lo, int hi, int part) { /* rows r0:r1 of q^T */
+    const att_job *j = arg;
+    const int r0 = lo * j->rows, r1 = j->hw < hi * j->rows ? j->hw : hi * j->rows;
+    for (int i = r0; i < r1; i++)
+        for (int c = 0; c < j->d; c++) j->qt[(size_t)i * j->d + c] = j->q[(size_t)c * j->hw + i];
+}
 
 static void scores_task(void *arg, int lo, int hi, int part) { /* s[r0:r1] = softmax(scale q^T[r0:r1] k) */
     const att_job *j = arg;
@@ -272,14 +308,14 @@ static void attention(const fwd *f, const ddpm_attn *a, int r, float *x) {
                  .rows = 4, .vrows = 4};
     for (int i = 0; i < f->n; i++) {
         float *xi = x + i * sz;
-        K->group_norm(xi, f->t1, c, hw, f->u->cfg.arch.attn_groups, a->norm.gamma, a->norm.beta,
-                      f->u->cfg.arch.norm_eps, 0);
+        group_norm_par(f, &a->norm, xi, f->t1, c, hw, f->u->cfg.arch.attn_groups, 0, NULL, NULL);
         conv(f, &a->qkv, r, 1, f->t1, f->t2, NULL); /* [3c, hw]: q | k | v */
         for (int h = 0; h < H; h++) {
+            j.q = f->t2 + h * hsz;
             j.k = f->t2 + sz + h * hsz;
             j.v = f->t2 + 2 * sz + h * hsz;
             j.o = f->t1 + h * hsz;
-            ddpm_transpose(f->t2 + h * hsz, f->att1, d, hw);                  /* q^T: [hw, d] */
+            ddpm__par_for(par, blocks(hw, j.rows), qt_task, &j);          /* q^T: [hw, d] */
             ddpm__par_for(par, blocks(hw, j.rows), scores_task, &j);      /* s = softmax(q^T k): [hw, hw] */
             ddpm__par_for(par, blocks(hw, j.rows), transpose_task, &j);   /* s^T */
             ddpm__par_for(par, blocks(d, j.vrows), values_task, &j);      /* o_h = v_h s^T: [d, hw] */
