@@ -45,6 +45,11 @@ DDPM_API void ddpm_model_set_trace(ddpm_model *m, ddpm_trace_fn fn, void *user_d
 typedef enum ddpm_kernels { DDPM_KERNELS_SIMD = 0, DDPM_KERNELS_SCALAR = 1, DDPM_KERNELS_PRECISE = 2 } ddpm_kernels;
 DDPM_API void ddpm_model_set_kernels(ddpm_model *m, ddpm_kernels k);
 DDPM_API const char *ddpm_kernels_name(ddpm_kernels k); /* "simd" "scalar" "precise", NULL out of range */
+/* Tests of the failure paths: the n-th allocation the library makes from now on fails (n <= 0: none), as if memory
+ * ran out; ddpm_debug_allocations() counts the allocations since the call. A plain global, for single-threaded
+ * tests: every load and run must then return DDPM_ERR_OUT_OF_MEMORY with a message and leak nothing. */
+DDPM_API void ddpm_debug_fail_allocation(long n);
+DDPM_API long ddpm_debug_allocations(void);
 /* The smallest operation, in floating-point operations, that ddpm_model_set_threads' threads split (smaller ones run
  * on the calling thread: the split costs microseconds). Default 2e6; 0 splits everything, which tests use to run every
  * split path on small models. The bits are the same for any value. Applies to the current thread pool (call after

@@ -33,6 +33,12 @@ int ddpm__all_finite(const float *x, size_t n);
 /* A malloc'd copy of s (NULL when s is NULL or out of memory). */
 char *ddpm__strdup(const char *s);
 
+/* The library's allocator (core/alloc.c): the C allocator's functions behind a test hook that can fail the n-th
+ * call (ddpm_debug_fail_allocation). Every allocation of the library goes through these; free() as usual. */
+void *ddpm__malloc(size_t n);
+void *ddpm__calloc(size_t n, size_t size);
+void *ddpm__realloc(void *p, size_t n);
+
 /* Aligned (64-byte) allocation; NULL on failure or size 0 overflow. Free with ddpm__free_aligned. */
 void *ddpm__alloc_aligned(size_t bytes);
 void ddpm__free_aligned(void *p);

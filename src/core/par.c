@@ -213,14 +213,14 @@ ddpm_status ddpm__par_create(int threads, ddpm_par **out, ddpm_error *err) {
     if (threads > 1 && !ddpm__par_supported())
         return ddpm__fail(err, DDPM_ERR_UNSUPPORTED,
                           "this build runs one thread (the WebAssembly build without atomics and shared memory)");
-    ddpm_par *p = calloc(1, sizeof *p);
+    ddpm_par *p = ddpm__calloc(1, sizeof *p);
     if (!p) return ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "cannot allocate a thread pool");
     p->threads = threads;
     p->min_flops = DDPM_PAR_MIN_FLOPS;
     STORE(p->gen, 1);
 #ifdef PAR_PTHREADS
     for (int i = 1; i < threads; i++) {
-        start_arg *a = malloc(sizeof *a);
+        start_arg *a = ddpm__malloc(sizeof *a);
         if (a) a->p = p, a->index = i;
         if (!a || pthread_create(&p->tid[p->started], NULL, thread_main, a) != 0) {
             free(a);

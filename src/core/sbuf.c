@@ -11,7 +11,7 @@ void ddpm__sbuf_put(ddpm__sbuf *b, const void *data, size_t n) {
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->len + n) cap *= 2;
-        char *q = realloc(b->p, cap);
+        char *q = ddpm__realloc(b->p, cap);
         if (!q) {
             b->failed = 1;
             return;
@@ -39,7 +39,7 @@ void ddpm__sbuf_printf(ddpm__sbuf *b, const char *fmt, ...) {
         ddpm__sbuf_put(b, small, (size_t)k);
         return;
     }
-    char *big = malloc((size_t)k + 1);
+    char *big = ddpm__malloc((size_t)k + 1);
     if (!big) {
         b->failed = 1;
         return;

@@ -62,7 +62,7 @@ int ddpm__add_size(size_t a, size_t b, size_t *out) {
 char *ddpm__strdup(const char *s) {
     if (!s) return NULL;
     const size_t n = strlen(s) + 1;
-    char *d = malloc(n);
+    char *d = ddpm__malloc(n);
     if (d) memcpy(d, s, n);
     return d;
 }
@@ -77,7 +77,7 @@ int ddpm__all_finite(const float *x, size_t n) {
 void *ddpm__alloc_aligned(size_t bytes) {
     size_t total;
     if (bytes == 0 || !ddpm__add_size(bytes, 64 + sizeof(void *), &total)) return NULL;
-    unsigned char *raw = malloc(total);
+    unsigned char *raw = ddpm__malloc(total);
     if (!raw) return NULL;
     uintptr_t p = ((uintptr_t)(raw + sizeof(void *)) + 63) & ~(uintptr_t)63;
     ((void **)p)[-1] = raw;

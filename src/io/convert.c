@@ -132,7 +132,7 @@ ddpm_status ddpm_st_read_f32(ddpm_st_file *f, const char *name, int ndim, const 
             return ddpm__fail(err, DDPM_ERR_SHAPE, "tensor %s: I8 is only allowed for rank >= 2, found rank %d", nm,
                               t->ndim);
         size_t len = strlen(name);
-        char *sname = malloc(len + sizeof "_scale");
+        char *sname = ddpm__malloc(len + sizeof "_scale");
         if (!sname) return ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "read tensor %s: out of memory", nm);
         memcpy(sname, name, len);
         memcpy(sname + len, "_scale", sizeof "_scale");

@@ -35,7 +35,7 @@ ddpm_status ddpm__read_file(const char *path, char **data, size_t *size, ddpm_er
         return ddpm__fail(err, DDPM_ERR_TOO_LARGE, "%s is %ld bytes, larger than any model this engine loads", path,
                           len);
     }
-    char *buf = malloc((size_t)len + 1);
+    char *buf = ddpm__malloc((size_t)len + 1);
     if (!buf) {
         fclose(fp);
         return ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "cannot allocate %ld bytes for %s", len, path);

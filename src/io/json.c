@@ -74,7 +74,7 @@ static void *arena_alloc(parser *P, size_t n) {
                 P->status = ddpm__fail(P->err, DDPM_ERR_TOO_LARGE, "JSON: the document exceeds its memory budget");
             return NULL;
         }
-        arena_chunk *nc = malloc(CHUNK_HEADER + cap);
+        arena_chunk *nc = ddpm__malloc(CHUNK_HEADER + cap);
         if (!nc) {
             fail_oom(P);
             return NULL;
@@ -167,7 +167,7 @@ static int number_to_double(const char *text, size_t len, double *out) {
     size_t need;
     if (!ddpm__add_size(len, dplen + 1, &need)) return 0;
     if (need > sizeof small) {
-        buf = malloc(need);
+        buf = ddpm__malloc(need);
         if (!buf) return 0;
     }
     size_t k = 0;
@@ -436,7 +436,7 @@ static ddpm_status push_tmp(parser *P, const char *key, size_t key_len, const dd
     if (P->tmp_count == P->tmp_cap) {
         size_t cap = P->tmp_cap ? P->tmp_cap * 2 : 64, bytes;
         if (!ddpm__mul_size(cap, sizeof *P->tmp, &bytes)) return fail_oom(P);
-        ddpm_json_member *t = realloc(P->tmp, bytes);
+        ddpm_json_member *t = ddpm__realloc(P->tmp, bytes);
         if (!t) return fail_oom(P);
         P->tmp = t;
         P->tmp_cap = cap;
@@ -583,7 +583,7 @@ ddpm_status ddpm_json_parse_limited(const char *text, size_t len, size_t max_val
     if (!out) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "JSON: out is NULL");
     *out = NULL;
     if (!text && len) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "JSON: text is NULL");
-    ddpm_json *doc = calloc(1, sizeof *doc);
+    ddpm_json *doc = ddpm__calloc(1, sizeof *doc);
     if (!doc) return ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "JSON: out of memory");
     /* Budget: 64 KiB + 128 bytes per input byte. The tree needs at most ~48 bytes per input byte (an array of 1-byte
      * values costs 64 bytes per 2 input bytes, a short key member ~90 bytes per 6), plus chunk slack. */

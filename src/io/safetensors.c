@@ -277,17 +277,17 @@ ddpm_status ddpm_st_parse(const uint8_t *buf, size_t size, ddpm_st_file **out, d
     }
 
     /* Allocate everything (sizes bounded by the header length, which is bounded by the buffer). */
-    f = calloc(1, sizeof *f);
+    f = ddpm__calloc(1, sizeof *f);
     if (!f) goto oom;
-    f->tensors = calloc(ntensors ? ntensors : 1, sizeof *f->tensors);
-    f->by_name_ = calloc(ntensors ? ntensors : 1, sizeof *f->by_name_);
-    f->meta_keys = calloc(nmeta ? nmeta : 1, sizeof *f->meta_keys);
-    f->meta_values = calloc(nmeta ? nmeta : 1, sizeof *f->meta_values);
-    f->meta_by_key_ = calloc(nmeta ? nmeta : 1, sizeof *f->meta_by_key_);
-    f->strings_ = malloc(string_bytes ? string_bytes : 1);
-    spans = calloc(ntensors ? ntensors : 1, sizeof *spans);
-    ptrs = calloc(ntensors ? ntensors : 1, sizeof *ptrs);
-    mrefs = calloc(nmeta ? nmeta : 1, sizeof *mrefs);
+    f->tensors = ddpm__calloc(ntensors ? ntensors : 1, sizeof *f->tensors);
+    f->by_name_ = ddpm__calloc(ntensors ? ntensors : 1, sizeof *f->by_name_);
+    f->meta_keys = ddpm__calloc(nmeta ? nmeta : 1, sizeof *f->meta_keys);
+    f->meta_values = ddpm__calloc(nmeta ? nmeta : 1, sizeof *f->meta_values);
+    f->meta_by_key_ = ddpm__calloc(nmeta ? nmeta : 1, sizeof *f->meta_by_key_);
+    f->strings_ = ddpm__malloc(string_bytes ? string_bytes : 1);
+    spans = ddpm__calloc(ntensors ? ntensors : 1, sizeof *spans);
+    ptrs = ddpm__calloc(ntensors ? ntensors : 1, sizeof *ptrs);
+    mrefs = ddpm__calloc(nmeta ? nmeta : 1, sizeof *mrefs);
     if (!f->tensors || !f->by_name_ || !f->meta_keys || !f->meta_values || !f->meta_by_key_ || !f->strings_ ||
         !spans || !ptrs || !mrefs)
         goto oom;

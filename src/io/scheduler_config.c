@@ -166,7 +166,7 @@ static ddpm_status read_timesteps(const reader *R, ddpm_scheduler_config *c) {
             return refuse(R, DDPM_ERR_CONFIG, key, e, "expected a number in (0, 1]");
         }
     }
-    c->betas = malloc(sizeof(double) * b->length);
+    c->betas = ddpm__malloc(sizeof(double) * b->length);
     if (!c->betas) return ddpm__fail(R->err, DDPM_ERR_OUT_OF_MEMORY, FILE_NAME ": out of memory");
     for (size_t i = 0; i < b->length; i++) c->betas[i] = b->items[i].number;
     c->schedule.kind = DDPM_SCHEDULE_CUSTOM;
@@ -310,7 +310,8 @@ static ddpm_status read_all(reader *R, ddpm_scheduler_config *c) {
     ddpm_error e;
     ddpm_status st = ddpm_schedule_create(&c->schedule, &s, &e);
     ddpm_schedule_free(s);
-    if (st != DDPM_OK) return ddpm__fail(R->err, DDPM_ERR_CONFIG, FILE_NAME ": %s", e.message);
+    if (st != DDPM_OK) /* out of memory stays out of memory; anything else is the config's fault */
+        return ddpm__fail(R->err, st == DDPM_ERR_OUT_OF_MEMORY ? st : DDPM_ERR_CONFIG, FILE_NAME ": %s", e.message);
     return DDPM_OK;
 }
 

@@ -56,7 +56,7 @@ void ddpm_wino_conv_scalar(const ddpm_conv_desc *d, int n, const float *x, float
     ddpm_wino_geometry(d, &g);
     const int cin = d->cin, cout = d->cout, h = d->h, w = d->w;
     const float c2 = 2.0f, c4 = 4.0f, c5 = 5.0f, c8 = 8.0f;
-    float *V = malloc(sizeof(float) * 36 * (size_t)cin);
+    float *V = ddpm__malloc(sizeof(float) * 36 * (size_t)cin);
     if (!V) return;
     for (int img = 0; img < n; img++) {
         const float *xi = x + (size_t)img * cin * h * w;

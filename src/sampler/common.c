@@ -136,13 +136,13 @@ ddpm_status ddpm__state_create(const ddpm_sampler_context *ctx, int nbuf, int fl
     size_t n, bytes;
     if (!ddpm__mul_size((size_t)ctx->batch, ctx->image_elems, &n) || !ddpm__mul_size(n, sizeof(float), &bytes))
         return DDPM_ERR_TOO_LARGE;
-    ddpm__state *s = calloc(1, sizeof *s);
+    ddpm__state *s = ddpm__calloc(1, sizeof *s);
     if (!s) return DDPM_ERR_OUT_OF_MEMORY;
     s->nbuf = nbuf;
-    s->lv = malloc(sizeof(ddpm__level) * ((size_t)ctx->num_steps + 1));
-    s->tb = malloc(sizeof(float) * (size_t)ctx->batch);
+    s->lv = ddpm__malloc(sizeof(ddpm__level) * ((size_t)ctx->num_steps + 1));
+    s->tb = ddpm__malloc(sizeof(float) * (size_t)ctx->batch);
     int ok = s->lv && s->tb;
-    for (int k = 0; ok && k < nbuf; k++) ok = (s->buf[k] = malloc(bytes ? bytes : 1)) != NULL;
+    for (int k = 0; ok && k < nbuf; k++) ok = (s->buf[k] = ddpm__malloc(bytes ? bytes : 1)) != NULL;
     if (!ok) {
         ddpm__state_destroy(NULL, ctx, s);
         return DDPM_ERR_OUT_OF_MEMORY;

@@ -31,10 +31,10 @@ typedef struct state {
 
 static ddpm_status ddpm_create(void *user, const ddpm_sampler_context *ctx, void **st) {
     size_t n = (size_t)ctx->batch * ctx->image_elems;
-    state *s = calloc(1, sizeof *s);
+    state *s = ddpm__calloc(1, sizeof *s);
     if (!s) return DDPM_ERR_OUT_OF_MEMORY;
-    s->out = malloc(sizeof(float) * n);
-    s->noise = malloc(sizeof(float) * n);
+    s->out = ddpm__malloc(sizeof(float) * n);
+    s->noise = ddpm__malloc(sizeof(float) * n);
     if (!s->out || !s->noise) {
         free(s->out);
         free(s->noise);

@@ -62,7 +62,7 @@ ddpm_status ddpm_sampler_register(const ddpm_sampler_vtable *vt, ddpm_error *err
         return ddpm__fail(err, DDPM_ERR_EXISTS, "a sampler named %s is already registered", vt->name);
     if (g_count == g_cap) {
         const int cap = g_cap ? 2 * g_cap : 32;
-        entry *e = cap < (1 << 20) ? realloc(g_entries, sizeof(entry) * (size_t)cap) : NULL;
+        entry *e = cap < (1 << 20) ? ddpm__realloc(g_entries, sizeof(entry) * (size_t)cap) : NULL;
         if (!e) return ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "out of memory growing the sampler registry");
         g_entries = e;
         g_cap = cap;

@@ -289,7 +289,7 @@ ddpm_status ddpm_run_create_with(const ddpm_denoiser *d, const ddpm_sample_param
             return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "replay noise contains NaN or Inf");
     }
 
-    ddpm_run *r = calloc(1, sizeof *r);
+    ddpm_run *r = ddpm__calloc(1, sizeof *r);
     if (!r) return ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "out of memory");
     const char *name = p->sampler ? p->sampler : "ddpm";
     if (!ddpm__sampler_acquire(name, &r->vt)) {
@@ -302,25 +302,25 @@ ddpm_status ddpm_run_create_with(const ddpm_denoiser *d, const ddpm_sample_param
     r->guidance = p->guidance;
     if (p->labels || p->class_label >= 0) { /* else: no labels (NULL: unconditional, the null class) */
         int any = 0;
-        if (!(r->labels = malloc(sizeof(int) * (size_t)n))) goto oom;
+        if (!(r->labels = ddpm__malloc(sizeof(int) * (size_t)n))) goto oom;
         for (int k = 0; k < n; k++) any |= (r->labels[k] = p->labels ? p->labels[k] : p->class_label) >= 0;
         if (!any) { /* all null: the same run as no labels */
             free(r->labels);
             r->labels = NULL;
         }
     }
-    r->options = calloc((size_t)(r->vt.num_options > 0 ? r->vt.num_options : 1), sizeof(double));
+    r->options = ddpm__calloc((size_t)(r->vt.num_options > 0 ? r->vt.num_options : 1), sizeof(double));
     if (!r->options) goto oom;
     if ((st = resolve_options(&r->vt, d, p, r->options, err)) != DDPM_OK) goto fail;
     if (p->noise) { /* a copy: the caller may free its array once the run exists */
         const size_t total = (size_t)p->noise_count * n * D;
-        if (!(r->replay = malloc(sizeof(float) * total))) goto oom;
+        if (!(r->replay = ddpm__malloc(sizeof(float) * total))) goto oom;
         memcpy(r->replay, p->noise, sizeof(float) * total);
         r->replay_count = p->noise_count;
     }
     /* the grid (or the custom one), cut at the start timestep for image-to-image */
     int steps = p->timesteps ? p->num_timesteps : (p->steps ? p->steps : T);
-    r->timesteps = malloc(sizeof(int) * (size_t)steps);
+    r->timesteps = ddpm__malloc(sizeof(int) * (size_t)steps);
     if (!r->timesteps) goto oom;
     if (p->timesteps) memcpy(r->timesteps, p->timesteps, sizeof(int) * (size_t)steps);
     else make_grid(T, steps, p->spacing, p->steps_offset, d->diffusers_grid, r->timesteps);
@@ -340,18 +340,18 @@ ddpm_status ddpm_run_create_with(const ddpm_denoiser *d, const ddpm_sample_param
 
     if (d->diffusers_grid && !p->timesteps) { /* DDPMScheduler / DDIMScheduler: step to t - T // steps */
         const int full = p->steps ? p->steps : T;
-        if (!(r->prev = malloc(sizeof(int) * (size_t)steps))) goto oom;
+        if (!(r->prev = ddpm__malloc(sizeof(int) * (size_t)steps))) goto oom;
         for (int i = 0; i < steps; i++) {
             const int v = r->timesteps[i] - T / full;
             r->prev[i] = v < 0 ? -1 : v;
         }
     }
-    r->x = malloc(sizeof(float) * n * D);
-    r->pred_x0 = malloc(sizeof(float) * n * D);
-    r->eval_x = malloc(sizeof(float) * 2 * n * D);
-    r->eval_out = malloc(sizeof(float) * 2 * n * D);
-    r->eval_t = malloc(sizeof(float) * 2 * n);
-    r->eval_y = malloc(sizeof(int) * 2 * n);
+    r->x = ddpm__malloc(sizeof(float) * n * D);
+    r->pred_x0 = ddpm__malloc(sizeof(float) * n * D);
+    r->eval_x = ddpm__malloc(sizeof(float) * 2 * n * D);
+    r->eval_out = ddpm__malloc(sizeof(float) * 2 * n * D);
+    r->eval_t = ddpm__malloc(sizeof(float) * 2 * n);
+    r->eval_y = ddpm__malloc(sizeof(int) * 2 * n);
     if (!r->x || !r->pred_x0 || !r->eval_x || !r->eval_out || !r->eval_t || !r->eval_y) goto oom;
 
     /* x at the first timestep: pure noise, or the start image noised to it */

@@ -155,9 +155,9 @@ ddpm_status ddpm_schedule_create(const ddpm_schedule_params *p, ddpm_schedule **
     if (!ddpm__mul_size((size_t)T * narrays, sizeof(double), &bytes) ||
         (p->float32 && !ddpm__mul_size((size_t)T * 2, sizeof(float), &fbytes)))
         return ddpm__fail(err, DDPM_ERR_TOO_LARGE, "schedule: size overflow");
-    ddpm_schedule *s = calloc(1, sizeof *s);
-    double *storage = malloc(bytes);
-    float *f32 = p->float32 ? malloc(fbytes) : NULL; /* float32: betas [T], then scratch / alphas_cumprod [T] */
+    ddpm_schedule *s = ddpm__calloc(1, sizeof *s);
+    double *storage = ddpm__malloc(bytes);
+    float *f32 = p->float32 ? ddpm__malloc(fbytes) : NULL; /* float32: betas [T], then scratch / alphas_cumprod [T] */
     if (!s || !storage || (p->float32 && !f32)) {
         free(s);
         free(storage);

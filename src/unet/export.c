@@ -39,7 +39,7 @@ static ddpm_status collect_visit(void *ctx, const char *name, const char *alt, i
     float *owned = NULL;
     if (slot && !*slot && c->list) { /* a compacted 3x3 conv (model.c): slot is &conv->w; expand its weights */
         const ddpm_conv *cv = ddpm_unet_conv_of_weight_slot(slot);
-        owned = malloc(sizeof(float) * (count ? count : 1));
+        owned = ddpm__malloc(sizeof(float) * (count ? count : 1));
         if (!owned) return ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "export: out of memory");
         const size_t per = count / (size_t)shape[0];
         for (size_t i = 0; i < count; i++)
@@ -97,7 +97,7 @@ static void put_data(ddpm__sbuf *b, ddpm_dtype dt, const entry *e, float *scale_
         }
     } else if (is_i8(dt, e)) {
         const size_t rows = (size_t)e->shape[0], per = e->count / rows;
-        int8_t *q = malloc(per ? per : 1);
+        int8_t *q = ddpm__malloc(per ? per : 1);
         if (!q) {
             b->failed = 1;
             return;
@@ -132,7 +132,7 @@ ddpm_status ddpm_model_export(const ddpm_model *m, ddpm_dtype dtype, void **out,
     ddpm_unet u = m->u; /* the visitor takes a mutable plan; a copy keeps the model untouched */
     collect c = {NULL, 0, NULL};
     ddpm_unet_visit(&u, collect_visit, &c, err);
-    entry *list = calloc((size_t)c.n, sizeof *list);
+    entry *list = ddpm__calloc((size_t)c.n, sizeof *list);
     if (!list) return ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "export: out of memory");
     c.list = list;
     c.n = 0;
@@ -173,7 +173,7 @@ ddpm_status ddpm_model_export(const ddpm_model *m, ddpm_dtype dtype, void **out,
     size_t max_rows = 1;
     for (int i = 0; i < c.n; i++)
         if (list[i].ndim >= 1 && (size_t)list[i].shape[0] > max_rows) max_rows = (size_t)list[i].shape[0];
-    scales = malloc(sizeof(float) * max_rows);
+    scales = ddpm__malloc(sizeof(float) * max_rows);
     const uint64_t hl = h.len;
     unsigned char lenb[8];
     for (int i = 0; i < 8; i++) lenb[i] = (unsigned char)(hl >> (8 * i));

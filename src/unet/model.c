@@ -34,7 +34,7 @@ static ddpm_status quantize_rows(float *w, size_t n, size_t rows, ddpm_dtype q, 
         return DDPM_OK;
     }
     const size_t per = n / rows;
-    int8_t *qr = malloc(per ? per : 1);
+    int8_t *qr = ddpm__malloc(per ? per : 1);
     if (!qr) return ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "quantize: out of memory");
     for (size_t o = 0; o < rows; o++) {
         float *r = w + o * per;
@@ -100,9 +100,9 @@ static ddpm_status bind_visit(void *ctx, const char *name, const char *alt, int 
 }
 
 static ddpm_status copy_file_info(ddpm_model *m, const ddpm_st_file *f) {
-    m->tensors = calloc((size_t)(f->num_tensors ? f->num_tensors : 1), sizeof *m->tensors);
-    m->meta_keys = calloc((size_t)(f->num_meta ? f->num_meta : 1), sizeof(char *));
-    m->meta_values = calloc((size_t)(f->num_meta ? f->num_meta : 1), sizeof(char *));
+    m->tensors = ddpm__calloc((size_t)(f->num_tensors ? f->num_tensors : 1), sizeof *m->tensors);
+    m->meta_keys = ddpm__calloc((size_t)(f->num_meta ? f->num_meta : 1), sizeof(char *));
+    m->meta_values = ddpm__calloc((size_t)(f->num_meta ? f->num_meta : 1), sizeof(char *));
     if (!m->tensors || !m->meta_keys || !m->meta_values) return DDPM_ERR_OUT_OF_MEMORY;
     for (int i = 0; i < f->num_tensors; i++) {
         const ddpm_st_tensor *t = &f->tensors[i];
@@ -132,7 +132,7 @@ ddpm_load_options ddpm_load_default_options(void) {
 }
 
 static char *dup_span(const char *s, size_t n) {
-    char *d = malloc(n + 1);
+    char *d = ddpm__malloc(n + 1);
     if (d) {
         memcpy(d, s, n);
         d[n] = '\0';
@@ -210,7 +210,7 @@ ddpm_status ddpm_model_load_buffer_ex(const void *data, size_t size, const ddpm_
     ddpm_st_file *f = NULL;
     ddpm_status st = ddpm_st_parse((const uint8_t *)data, size, &f, err);
     if (st != DDPM_OK) return st;
-    ddpm_model *m = calloc(1, sizeof *m);
+    ddpm_model *m = ddpm__calloc(1, sizeof *m);
     if (!m) {
         ddpm_st_free(f);
         return ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "out of memory");
@@ -227,7 +227,7 @@ ddpm_status ddpm_model_load_buffer_ex(const void *data, size_t size, const ddpm_
         const int half = opt->quantize == DDPM_DTYPE_F16;
         const size_t cbytes = half ? 2 * b.q_used : b.q_used + 4 * b.s_used + 16;
         m->compact = ddpm__alloc_aligned(cbytes);
-        b.tmp = malloc(sizeof(float) * b.tmp_count);
+        b.tmp = ddpm__malloc(sizeof(float) * b.tmp_count);
         if (!m->compact || !b.tmp) {
             free(b.tmp);
             st = ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "cannot allocate %zu bytes of compact weights", cbytes);
