@@ -476,6 +476,13 @@ DDPM_API double ddpm_model_flops(const ddpm_model *m);
  */
 #define DDPM_THREADS_AUTO_MIN_FLOPS 2e9
 DDPM_API ddpm_status ddpm_model_set_threads(ddpm_model *m, int threads, ddpm_error *err);
+/* DeepCache on a loaded U-Net (ddpm_sample_params.deep_cache uses these): floats per image of the deep branch's
+ * output (0: the network has one level, nothing to cache), and a forward pass that writes it (reuse 0: the same
+ * output as ddpm_model_forward, bit for bit) or reads it and computes the shallow branch only (reuse 1).
+ * cache: [n, ddpm_model_cache_floats(m)]. */
+DDPM_API size_t ddpm_model_cache_floats(const ddpm_model *m);
+DDPM_API ddpm_status ddpm_model_forward_cached(ddpm_model *m, int n, const float *x, const float *t, const int *y,
+                                               float *out, float *cache, int reuse, ddpm_error *err);
 DDPM_API int ddpm_model_threads(const ddpm_model *m); /* the count in use (at least 1) */
 
 /*
@@ -693,6 +700,15 @@ typedef struct ddpm_sample_params {
                                    DDPM_ERR_INVALID_ARGUMENT at that step. The run keeps a copy: the caller may
                                    free both arrays once ddpm_run_create() returns. */
     int noise_count;
+    int deep_cache;             /* DeepCache (Ma et al. 2024): 0 or 1 (default): off. k >= 2: every k-th model
+                                   evaluation (the first included) is a full pass that also keeps the output of the
+                                   U-Net's deep branch (everything below the top level); the k - 1 evaluations in
+                                   between compute only the shallow branch (conv_in, the top level's down and up
+                                   blocks, the output) on top of that kept output: about (k + (k - 1) s) / k times
+                                   less work, s the shallow share (0.3-0.5 here). Any sampler. An approximation: the
+                                   images change (models/fmnist-cond.md measures what it costs in FD). Needs a
+                                   loaded U-Net with at least two levels, or a denoiser with eval_cached
+                                   (DDPM_ERR_UNSUPPORTED otherwise). */
 } ddpm_sample_params;
 
 DDPM_API ddpm_sample_params ddpm_sample_default_params(void);
@@ -779,6 +795,11 @@ typedef struct ddpm_denoiser {
     int diffusers_grid;         /* 1 (diffusers models): grids as diffusers' set_timesteps() makes them (numpy's
                                    round half to even; trailing = round(arange(T, 0, -T / steps)) - 1), and on those
                                    grids ddpm / ddim step to t - T / steps (ddpm_sampler_context.prev_timesteps) */
+    /* optional, for ddpm_sample_params.deep_cache: eval with a cache of cache_floats floats per image: reuse 0: a
+     * full evaluation that writes the cache; 1: a cheaper one that reads it (cache: [n, cache_floats]). */
+    ddpm_status (*eval_cached)(void *user_data, int n, const float *x, const float *t, const int *y, float *out,
+                               float *cache, int reuse, ddpm_error *err);
+    size_t cache_floats;
 } ddpm_denoiser;
 
 /* A run over any denoiser; the denoiser (and its schedule) must outlive the run. */

@@ -79,6 +79,8 @@ static const char usage_sample[] =
     "  --scale K           upscale the PNGs K times, nearest neighbour, 1 .. 32 (default 1)\n"
     "  --quiet             no progress output\n"
     "  --steps-offset N    added to every timestep of the leading grid (diffusers' steps_offset)\n"
+    "  --deep-cache K      DeepCache: a full model evaluation every K, the shallow branch only in between\n"
+    "                      (K >= 2; faster, approximate; default off)\n"
     "  --timesteps LIST    a custom grid, e.g. 999,750,500,250,0 (strictly descending; replaces --steps)\n"
     "  --start X_T.f32     replay: x at the first timestep, float32 [B, C, S, S] (instead of the seed's)\n"
     "  --noise NOISE.f32   replay: float32 [K, B, C, S, S]; the k-th noise draw of the sampler takes tensor k\n"

@@ -144,7 +144,7 @@ static void ensure_dir(const char *dir) {
 
 enum {
     F_SEED, F_BATCH, F_FIRST, F_SAMPLER, F_OPT, F_STEPS, F_SPACING, F_CLASS, F_GUIDANCE, F_INIT, F_STRENGTH,
-    F_OUT, F_RAW, F_FRAMES, F_EVERY, F_SCALE, F_QUIET, F_OFFSET, F_TIMESTEPS, F_START, F_NOISE, F_MODEL,
+    F_OUT, F_RAW, F_FRAMES, F_EVERY, F_SCALE, F_QUIET, F_OFFSET, F_TIMESTEPS, F_START, F_NOISE, F_DEEP, F_MODEL,
     F_COUNT = F_MODEL + CLI_MODEL_FLAG_COUNT
 };
 
@@ -179,6 +179,7 @@ int cli_cmd_sample(int argc, char **argv) {
         [F_RAW] = {"raw", 1},           [F_FRAMES] = {"frames", 1},   [F_EVERY] = {"every", 1},
         [F_SCALE] = {"scale", 1},       [F_QUIET] = {"quiet", 0},     [F_OFFSET] = {"steps-offset", 1},
         [F_TIMESTEPS] = {"timesteps", 1}, [F_START] = {"start", 1},   [F_NOISE] = {"noise", 1},
+        [F_DEEP] = {"deep-cache", 1},
     };
     cli_model_flags_init(flags + F_MODEL);
     const char *pos[1];
@@ -231,6 +232,8 @@ int cli_cmd_sample(int argc, char **argv) {
             cli_usage_error("sample", "--strength must be a number in (0, 1], got '%s'", V(F_STRENGTH));
         p.strength = (float)s;
     }
+    if (V(F_DEEP) && !cli_parse_int(V(F_DEEP), 0, 1000, &p.deep_cache))
+        cli_usage_error("sample", "--deep-cache must be an integer 0..1000 (0 or 1: off), got '%s'", V(F_DEEP));
     if (V(F_OFFSET) && !cli_parse_int(V(F_OFFSET), 0, DDPM_MAX_TIMESTEPS, &p.steps_offset))
         cli_usage_error("sample", "--steps-offset must be a non-negative integer, got '%s'", V(F_OFFSET));
     int *custom = NULL;

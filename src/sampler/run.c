@@ -30,6 +30,9 @@ struct ddpm_run {
     ddpm_error last_err;        /* the model's error from inside denoise() */
     float *replay;              /* [replay_count, batch, D] noise to replay (the run's copy), or NULL */
     int replay_count, replay_used, replay_overrun;
+    float *cache;               /* DeepCache: [evals, den.cache_floats], or NULL (off) */
+    int deep_cache;             /* the interval k (>= 2) */
+    long evals;                 /* model evaluations so far */
 };
 
 ddpm_sample_params ddpm_sample_default_params(void) {
@@ -85,6 +88,15 @@ static ddpm_run *run_of(const ddpm_sampler_context *ctx) {
     return (ddpm_run *)((uintptr_t)ctx - offsetof(ddpm_run, ctx));
 }
 
+/* One model evaluation; with DeepCache every deep_cache-th (the first included) is full and refreshes the cache. */
+static ddpm_status eval(ddpm_run *r, int n, const float *x, const float *t, const int *y, float *out) {
+    const ddpm_denoiser *d = &r->den;
+    if (!r->cache) return d->eval(d->user_data, n, x, t, y, out, &r->last_err);
+    const int reuse = r->evals % r->deep_cache != 0;
+    r->evals++;
+    return d->eval_cached(d->user_data, n, x, t, y, out, r->cache, reuse, &r->last_err);
+}
+
 static ddpm_status run_denoise(const ddpm_sampler_context *ctx, const float *x, const float *t, float *out) {
     ddpm_run *r = run_of(ctx);
     const ddpm_denoiser *d = &r->den;
@@ -92,11 +104,11 @@ static ddpm_status run_denoise(const ddpm_sampler_context *ctx, const float *x, 
     const size_t D = ctx->image_elems, nd = (size_t)n * D;
     if (!r->labels) {
         /* unconditional: the null class (conditional model) or no label */
-        return d->eval(d->user_data, n, x, t, NULL, out, &r->last_err);
+        return eval(r, n, x, t, NULL, out);
     }
     if (r->guidance == 1.0f) { /* the null class (-1) as its label value, num_classes: the same bits as NULL */
         for (int k = 0; k < n; k++) r->eval_y[k] = r->labels[k] < 0 ? d->num_classes : r->labels[k];
-        return d->eval(d->user_data, n, x, t, r->eval_y, out, &r->last_err);
+        return eval(r, n, x, t, r->eval_y, out);
     }
     /* classifier-free guidance: [cond; uncond] in one batch, out = u + w (c - u) */
     memcpy(r->eval_x, x, sizeof(float) * nd);
@@ -106,7 +118,7 @@ static ddpm_status run_denoise(const ddpm_sampler_context *ctx, const float *x, 
         r->eval_y[k] = r->labels[k] < 0 ? d->num_classes : r->labels[k]; /* -1: cond = uncond, unguided */
         r->eval_y[n + k] = d->num_classes;
     }
-    ddpm_status st = d->eval(d->user_data, 2 * n, r->eval_x, r->eval_t, r->eval_y, r->eval_out, &r->last_err);
+    ddpm_status st = eval(r, 2 * n, r->eval_x, r->eval_t, r->eval_y, r->eval_out);
     if (st != DDPM_OK) return st;
     const float w = r->guidance;
     for (size_t j = 0; j < nd; j++) {
@@ -176,6 +188,12 @@ static ddpm_status check_params(const ddpm_denoiser *d, const ddpm_sample_params
         return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "batch = %d is outside 1..%d", p->batch, DDPM_MAX_BATCH);
     if (p->spacing < DDPM_SPACING_LEADING || p->spacing > DDPM_SPACING_LINSPACE)
         return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "unknown timestep spacing %d", (int)p->spacing);
+    if (p->deep_cache < 0 || p->deep_cache > 1000)
+        return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "deep_cache = %d is outside 0..1000 (0 or 1: off)",
+                          p->deep_cache);
+    if (p->deep_cache >= 2 && (!d->eval_cached || !d->cache_floats))
+        return ddpm__fail(err, DDPM_ERR_UNSUPPORTED,
+                          "deep_cache needs a U-Net of two levels or more (or a denoiser with eval_cached)");
     if (p->labels && p->class_label != -1)
         return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "give class_label or per-image labels, not both");
     /* every image's label: class_label, or labels[k] (the batch is checked above) */
@@ -252,6 +270,7 @@ void ddpm_run_free(ddpm_run *r) {
     free(r->eval_y);
     free(r->labels);
     free(r->replay);
+    free(r->cache);
     free(r);
 }
 
@@ -353,6 +372,10 @@ ddpm_status ddpm_run_create_with(const ddpm_denoiser *d, const ddpm_sample_param
     r->eval_t = ddpm__malloc(sizeof(float) * 2 * n);
     r->eval_y = ddpm__malloc(sizeof(int) * 2 * n);
     if (!r->x || !r->pred_x0 || !r->eval_x || !r->eval_out || !r->eval_t || !r->eval_y) goto oom;
+    if (p->deep_cache >= 2) {
+        r->deep_cache = p->deep_cache;
+        if (!(r->cache = ddpm__malloc(sizeof(float) * (size_t)evals * d->cache_floats))) goto oom;
+    }
 
     /* x at the first timestep: pure noise, or the start image noised to it */
     for (int k = 0; k < n; k++) {
@@ -403,6 +426,11 @@ static ddpm_status model_eval(void *user, int n, const float *x, const float *t,
 
 static size_t model_ws(void *user, int n) { return ddpm_model_workspace_bytes((const ddpm_model *)user, n); }
 
+static ddpm_status model_eval_cached(void *user, int n, const float *x, const float *t, const int *y, float *out,
+                                     float *cache, int reuse, ddpm_error *err) {
+    return ddpm_model_forward_cached((ddpm_model *)user, n, x, t, y, out, cache, reuse, err);
+}
+
 ddpm_status ddpm_run_create(ddpm_model *m, const ddpm_sample_params *p, ddpm_run **out, ddpm_error *err) {
     if (out) *out = NULL;
     if (!m) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "model is NULL");
@@ -415,6 +443,8 @@ ddpm_status ddpm_run_create(ddpm_model *m, const ddpm_sample_params *p, ddpm_run
                        .eval = model_eval,
                        .user_data = m,
                        .workspace_bytes = model_ws,
+                       .eval_cached = ddpm_model_cache_floats(m) ? model_eval_cached : NULL,
+                       .cache_floats = ddpm_model_cache_floats(m),
                        .labels_required = c->num_classes > 0 && !c->arch.null_class,
                        .diffusers_grid = c->arch.diffusers_names};
     ddpm_model_option_defaults(m, &d.num_option_defaults, &d.option_default_names, &d.option_default_values);

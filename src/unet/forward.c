@@ -349,8 +349,22 @@ static void timestep_embedding(const float *t, int n, int dim, int shift, int fl
     }
 }
 
+/* DeepCache (Ma et al. 2024) over this U-Net: the first up block of level 0, whose input (the deep branch's output,
+ * [ch, S, S] per image) is what a cached pass reuses; -1 without a level below the top. */
+static int cache_block(const ddpm_unet *u) {
+    for (int b = 1; b < u->num_up; b++)
+        if (u->up[b].level == 0) return b;
+    return -1;
+}
+
+size_t ddpm_unet_cache_floats(const ddpm_unet *u) {
+    const int b = cache_block(u);
+    return b < 0 ? 0 : (size_t)u->up[b - 1].cout * u->cfg.image_size * u->cfg.image_size;
+}
+
 void ddpm_unet_forward(const ddpm_unet *u, const ddpm_kernel_table *K, int n, const float *x, const float *t,
-                       const int *y, float *out, float *ws, ddpm_par *par, ddpm_trace_fn trace, void *trace_user) {
+                       const int *y, float *out, float *ws, ddpm_par *par, float *cache, int cache_mode,
+                       ddpm_trace_fn trace, void *trace_user) {
     sizes s;
     measure(u, n, ddpm__par_threads(par), &s);
     const ddpm_unet_arch *a = &u->cfg.arch;
@@ -407,8 +421,10 @@ void ddpm_unet_forward(const ddpm_unet *u, const ddpm_kernel_table *K, int n, co
     float *next = h + nn * c0_sz;
     int ch = C, r = S;
     char name[32];
+    const int reuse = cache && cache_mode == DDPM_CACHE_REUSE, b0 = cache ? cache_block(u) : -1;
     for (int b = 0; b < u->num_down; b++) {
         const ddpm_block *blk = &u->down[b];
+        if (reuse && blk->kind == DDPM_BLOCK_DOWN) break; /* the shallow branch: level 0's skips only */
         if (blk->kind == DDPM_BLOCK_DOWN) {
             const int ro = (r + 1) / 2;
             const size_t isz = (size_t)ch * r * r, osz = (size_t)blk->cout * ro * ro;
@@ -431,17 +447,28 @@ void ddpm_unet_forward(const ddpm_unet *u, const ddpm_kernel_table *K, int n, co
         }
     }
 
-    /* middle */
-    resblock(&f, &u->mid1, r, h, bufA);
-    if (a->mid_attention) attention(&f, &u->mid_attn, r, bufA);
-    resblock(&f, &u->mid2, r, bufA, bufB);
-    h = bufB;
-    emit(&f, "mid", h, ch, r, r);
+    int first_up = 0;
+    if (reuse) { /* the deep branch's output from the cache: [n, ch, S, S] */
+        first_up = b0;
+        ch = u->up[b0 - 1].cout;
+        r = S;
+        memcpy(bufB, cache, sizeof(float) * nn * ddpm_unet_cache_floats(u));
+        h = bufB;
+    } else {
+        /* middle */
+        resblock(&f, &u->mid1, r, h, bufA);
+        if (a->mid_attention) attention(&f, &u->mid_attn, r, bufA);
+        resblock(&f, &u->mid2, r, bufA, bufB);
+        h = bufB;
+        emit(&f, "mid", h, ch, r, r);
+    }
 
     /* decoder: alternate between bufA and bufB */
-    for (int b = 0; b < u->num_up; b++) {
+    for (int b = first_up; b < u->num_up; b++) {
         const ddpm_block *blk = &u->up[b];
         float *dst = (h == bufA) ? bufB : bufA;
+        if (b == b0 && cache_mode == DDPM_CACHE_STORE)
+            memcpy(cache, h, sizeof(float) * nn * ddpm_unet_cache_floats(u));
         if (blk->kind == DDPM_BLOCK_UP) {
             const int ro = 2 * r;
             const size_t isz = (size_t)ch * r * r, usz = (size_t)ch * ro * ro, osz = (size_t)blk->cout * ro * ro;

@@ -429,8 +429,8 @@ void ddpm_model_set_thread_min_work(ddpm_model *m, double flops) {
     if (m) ddpm__par_set_min_flops(m->par, flops);
 }
 
-ddpm_status ddpm_model_forward(ddpm_model *m, int n, const float *x, const float *t, const int *y, float *out,
-                               ddpm_error *err) {
+static ddpm_status forward(ddpm_model *m, int n, const float *x, const float *t, const int *y, float *out, float *cache,
+                           int mode, ddpm_error *err) {
     if (!m || !x || !t || !out) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "NULL model, x, t or out");
     if (n < 1 || n > DDPM_MAX_BATCH)
         return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "batch %d is outside 1..%d", n, DDPM_MAX_BATCH);
@@ -468,16 +468,31 @@ ddpm_status ddpm_model_forward(ddpm_model *m, int n, const float *x, const float
         m->ws_floats = floats;
     }
     if (m->trace) {
-        ddpm_unet_forward(&m->u, m->K, n, x, t, y, out, m->ws, m->par, m->trace, m->trace_user);
+        ddpm_unet_forward(&m->u, m->K, n, x, t, y, out, m->ws, m->par, cache, mode, m->trace, m->trace_user);
     } else {
         const size_t in_img = (size_t)c->in_channels * c->image_size * c->image_size;
         const size_t out_img = (size_t)c->out_channels * c->image_size * c->image_size;
         for (int i = 0; i < n; i += FORWARD_CHUNK) {
             const int k = n - i < FORWARD_CHUNK ? n - i : FORWARD_CHUNK;
             ddpm_unet_forward(&m->u, m->K, k, x + i * in_img, t + i, y ? y + i : NULL, out + i * out_img, m->ws,
-                              m->par, NULL, NULL);
+                              m->par, cache ? cache + i * ddpm_unet_cache_floats(&m->u) : NULL, mode, NULL, NULL);
         }
     }
     ddpm__ok(err);
     return DDPM_OK;
+}
+
+ddpm_status ddpm_model_forward(ddpm_model *m, int n, const float *x, const float *t, const int *y, float *out,
+                               ddpm_error *err) {
+    return forward(m, n, x, t, y, out, NULL, 0, err);
+}
+
+size_t ddpm_model_cache_floats(const ddpm_model *m) { return m ? ddpm_unet_cache_floats(&m->u) : 0; }
+
+ddpm_status ddpm_model_forward_cached(ddpm_model *m, int n, const float *x, const float *t, const int *y,
+                                      float *out, float *cache, int reuse, ddpm_error *err) {
+    if (m && !cache) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "NULL cache");
+    if (m && !ddpm_unet_cache_floats(&m->u))
+        return ddpm__fail(err, DDPM_ERR_UNSUPPORTED, "DeepCache needs a U-Net of two levels or more");
+    return forward(m, n, x, t, y, out, cache, reuse ? DDPM_CACHE_REUSE : DDPM_CACHE_STORE, err);
 }

@@ -106,9 +106,15 @@ size_t ddpm_unet_workspace_floats(const ddpm_unet *u, int n, int threads);
 
 double ddpm_unet_flops(const ddpm_unet *u);
 
-/* The forward pass proper; arguments already validated. ws: ddpm_unet_workspace_floats(u, n) floats. */
+/* DeepCache: floats per image of the deep branch's output a cached pass reuses (0: the U-Net has one level). */
+size_t ddpm_unet_cache_floats(const ddpm_unet *u);
+#define DDPM_CACHE_STORE 1 /* a full pass that also writes the deep branch's output to cache */
+#define DDPM_CACHE_REUSE 2 /* the shallow branch only (conv_in, level 0 down and up), the deep output from cache */
+
+/* The forward pass proper; arguments already validated. ws: ddpm_unet_workspace_floats(u, n) floats. cache: NULL,
+ * or [n, ddpm_unet_cache_floats(u)] with cache_mode STORE or REUSE. */
 void ddpm_unet_forward(const ddpm_unet *u, const ddpm_kernel_table *K, int n, const float *x, const float *t,
-                       const int *y, float *out, float *ws, struct ddpm_par *par, ddpm_trace_fn trace,
-                       void *trace_user);
+                       const int *y, float *out, float *ws, struct ddpm_par *par, float *cache, int cache_mode,
+                       ddpm_trace_fn trace, void *trace_user);
 
 #endif
