@@ -238,6 +238,10 @@ export interface SampleOptions {
   /** Reporting interval of onStep and of the steps() iterator, default 1. The run yields to the event loop (a
    *  macrotask) before every step regardless, so an abort is seen before the next step starts. */
   every?: number;
+  /** DeepCache (Ma et al. 2024): 0 or 1 (default) off; k >= 2: a full model evaluation every k, the U-Net's shallow
+   *  branch only in between, over the kept output of its deep branch. Faster, approximate (models/fmnist-cond.md
+   *  measures the cost in FD); any sampler; loaded U-Nets of two levels or more ('UNSUPPORTED' otherwise). */
+  deepCache?: number;
 }
 
 export interface RGBAImage {

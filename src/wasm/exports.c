@@ -85,8 +85,9 @@ WASM_EXPORT ddpm_run *ddpm_wasm_run_create(ddpm_model *m, const ddpm_denoiser *d
                                            const float *init_image, float strength, int steps_offset,
                                            const int *timesteps, int num_timesteps, const float *start_x,
                                            const float *noise, int noise_count, const int *labels,
-                                           ddpm_error *err) {
+                                           int deep_cache, ddpm_error *err) {
     ddpm_sample_params p = ddpm_sample_default_params();
+    p.deep_cache = deep_cache;
     p.steps_offset = steps_offset;
     p.timesteps = timesteps;
     p.num_timesteps = num_timesteps;

@@ -77,3 +77,10 @@ export async function threads(): Promise<number> {
   await model.closed;
   return n;
 }
+
+export async function deepCache(): Promise<number> {
+  const engine = await Engine.load();
+  const model = await engine.loadModel('models/fmnist-cond.i8.safetensors');
+  const r = await model.sample({ seed: 1, steps: 50, sampler: 'ddim', deepCache: 3 });
+  return r.images.length;
+}

@@ -52,6 +52,9 @@ export class Job {
     }
     const steps = opts.steps ?? (timesteps ? timesteps.length : T);
     if (!isInt(steps) || steps < 1 || steps > T) fail('INVALID_ARGUMENT', `steps must be an integer in 1..${T}, got ${String(steps)}`);
+    const deepCache = opts.deepCache ?? 0;
+    if (!isInt(deepCache) || deepCache < 0 || deepCache > 1000)
+      fail('INVALID_ARGUMENT', `deepCache must be an integer 0..1000 (0 or 1: off), got ${String(deepCache)}`);
     const stepsOffset = opts.stepsOffset ?? c.defaults.stepsOffset;
     if (!isInt(stepsOffset) || stepsOffset < 0 || stepsOffset >= T)
       fail('INVALID_ARGUMENT', `stepsOffset must be an integer in 0..${T - 1}, got ${String(stepsOffset)}`);
@@ -161,7 +164,7 @@ export class Job {
       const lo = seed % 2 ** 32, hi = Math.floor(seed / 2 ** 32);
       this.ptr = X.ddpm_wasm_run_create(target.model, target.denoiser, nameP, optNames.length, namesP, valsP, steps, spacing, lo, hi,
         batch, firstImage, label, guidance, initP, strength, stepsOffset, tsP, timesteps ? timesteps.length : 0,
-        startP, noiseP, noise ? noise.length / (D * batch) : 0, labelsP, e._err);
+        startP, noiseP, noise ? noise.length / (D * batch) : 0, labelsP, deepCache, e._err);
       if (!this.ptr) throw e._error(ST_INVALID);
     } finally {
       for (const p of temps) X.free(p);
