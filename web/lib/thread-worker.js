@@ -34,7 +34,7 @@ function run(msg, post) {
 if (typeof self !== 'undefined' && typeof self.postMessage === 'function') {
   self.onmessage = (ev) => run(ev.data, (m) => self.postMessage(m));
 } else {
-  const spec = 'node:worker_threads'; // a variable: bundlers for the web leave it alone
+  const spec = ['node', 'worker_threads'].join(':'); // computed: bundlers for the web leave it alone
   const { parentPort } = await import(/* @vite-ignore */ /* webpackIgnore: true */ spec);
   parentPort.once('message', (msg) => run(msg, (m) => parentPort.postMessage(m)));
 }

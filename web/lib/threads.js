@@ -36,7 +36,7 @@ export function threadsUnavailableReason() {
 /** Processors this JS environment reports (at least 1). */
 export async function hardwareThreads() {
   if (isNode) {
-    const spec = 'node:os';
+    const spec = ['node', 'os'].join(':'); // computed: bundlers for the web leave it alone
     const os = await import(/* webpackIgnore: true */ /* @vite-ignore */ spec);
     return Math.max(1, os.availableParallelism ? os.availableParallelism() : os.cpus().length);
   }
@@ -50,7 +50,7 @@ export function sharedMemory() {
 
 async function spawn(url) {
   if (isNode) {
-    const spec = 'node:worker_threads';
+    const spec = ['node', 'worker_threads'].join(':');
     const { Worker: NodeWorker } = await import(/* webpackIgnore: true */ /* @vite-ignore */ spec);
     const w = new NodeWorker(url);
     return {
