@@ -474,7 +474,7 @@ DDPM_API double ddpm_model_flops(const ddpm_model *m);
  * the threaded WebAssembly module gets its workers from the JS layer (web/lib/threads.js). The scalar and precise
  * reference kernels (ddpm_debug.h) always run on one thread. Not to be called while a forward pass runs.
  */
-#define DDPM_THREADS_AUTO_MIN_FLOPS 2e9
+#define DDPM_THREADS_AUTO_MIN_FLOPS 2000000000
 DDPM_API ddpm_status ddpm_model_set_threads(ddpm_model *m, int threads, ddpm_error *err);
 /* DeepCache on a loaded U-Net (ddpm_sample_params.deep_cache uses these): floats per image of the deep branch's
  * output (0: the network has one level, nothing to cache), and a forward pass that writes it (reuse 0: the same

@@ -152,6 +152,7 @@ function collect(root) {
   for (const d of ['BATCH', 'TIMESTEPS', 'CHANNELS', 'IMAGE_SIZE', 'LEVELS', 'WORKSPACE_BYTES'])
     add(`MAX_${d}`, define(`DDPM_MAX_${d}`), d === 'BATCH' ? 'The size limits (DDPM_MAX_*): beyond them a call fails with TOO_LARGE.' : null);
   add('HEAP_LIMIT', heap, `The wasm heap's limit in bytes: -sMAXIMUM_MEMORY=${mm[1]}${mm[2] ?? ''} (${WASM_CMAKE}).`);
+  add('THREADS_AUTO_MIN_FLOPS', define('DDPM_THREADS_AUTO_MIN_FLOPS'), 'DDPM_THREADS_AUTO_MIN_FLOPS: threads = 0 uses every core from this many flops per evaluation.');
   add('SAMPLER_API_VERSION', define('DDPM_SAMPLER_API_VERSION'), 'DDPM_SAMPLER_API_VERSION: the plugin vtable version.');
   add('VERSION', version, 'DDPM_VERSION_MAJOR.MINOR.PATCH, as ddpm_version() returns it.');
   return out;

@@ -27,6 +27,7 @@
  */
 
 import { toU8 } from './lib/pixels.js';
+import { THREADS_AUTO_MIN_FLOPS } from './lib/constants.js';
 
 // Imported as soon as the worker starts, while the page is still fetching the model.
 const ddpmImport = import('./ddpm.js');
@@ -103,7 +104,7 @@ async function init(msg) {
     return;
   }
   let threadsNote = engine.threadsUnavailable;
-  if ((msg.threads ?? 1) > 1 && engine.threadsSupported && model.config.flops >= 2e9) {
+  if ((msg.threads ?? 1) > 1 && engine.threadsSupported && model.config.flops >= THREADS_AUTO_MIN_FLOPS) {
     try {
       await model.setThreads(Math.min(64, msg.threads));
     } catch (e) {

@@ -103,6 +103,8 @@ void ddpm_im2col(const ddpm_conv_desc *d, const float *x, float *col);
 void ddpm_upsample_nearest2x(const float *x, float *y, int c, int h, int w);
 /* y: [cols, rows] = x: [rows, cols]^T */
 void ddpm_transpose(const float *x, float *y, int rows, int cols);
+/* Rows r0 .. r1 - 1 of that y only (the threads' share of a transpose). */
+void ddpm_transpose_rows(const float *x, float *y, int rows, int cols, int r0, int r1);
 
 /* The deterministic exp behind SiLU and softmax, scalar form (the SIMD form in kernels_simd.c performs the same
  * operations lane by lane). Inputs are clamped to [-87, 88]. */

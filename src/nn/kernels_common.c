@@ -65,3 +65,8 @@ void ddpm_transpose(const float *x, float *y, int rows, int cols) {
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < cols; c++) y[(size_t)c * rows + r] = x[(size_t)r * cols + c];
 }
+
+void ddpm_transpose_rows(const float *x, float *y, int rows, int cols, int r0, int r1) {
+    for (int i = r0; i < r1 && i < cols; i++)
+        for (int r = 0; r < rows; r++) y[(size_t)i * rows + r] = x[(size_t)r * cols + i];
+}

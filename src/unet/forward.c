@@ -270,9 +270,7 @@ static int blocks(int n, int rows) { return (n + rows - 1) / rows; }
 
 static void qt_task(void *arg, int lo, int hi, int part) { /* rows r0:r1 of q^T */
     const att_job *j = arg;
-    const int r0 = lo * j->rows, r1 = j->hw < hi * j->rows ? j->hw : hi * j->rows;
-    for (int i = r0; i < r1; i++)
-        for (int c = 0; c < j->d; c++) j->qt[(size_t)i * j->d + c] = j->q[(size_t)c * j->hw + i];
+    ddpm_transpose_rows(j->q, j->qt, j->d, j->hw, lo * j->rows, hi * j->rows);
 }
 
 static void scores_task(void *arg, int lo, int hi, int part) { /* s[r0:r1] = softmax(scale q^T[r0:r1] k) */
@@ -284,9 +282,7 @@ static void scores_task(void *arg, int lo, int hi, int part) { /* s[r0:r1] = sof
 
 static void transpose_task(void *arg, int lo, int hi, int part) { /* rows r0:r1 of s^T (into qt) */
     const att_job *j = arg;
-    const int r0 = lo * j->rows, r1 = j->hw < hi * j->rows ? j->hw : hi * j->rows;
-    for (int i = r0; i < r1; i++)
-        for (int c = 0; c < j->hw; c++) j->qt[(size_t)i * j->hw + c] = j->s[(size_t)c * j->hw + i];
+    ddpm_transpose_rows(j->s, j->qt, j->hw, j->hw, lo * j->rows, hi * j->rows);
 }
 
 static void values_task(void *arg, int lo, int hi, int part) { /* o[r0:r1] = v[r0:r1] s^T */

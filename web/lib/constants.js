@@ -67,6 +67,9 @@ export const MAX_WORKSPACE_BYTES = 2147483648;
 /* The wasm heap's limit in bytes: -sMAXIMUM_MEMORY=2GB (src/wasm/CMakeLists.txt). */
 export const HEAP_LIMIT = 2147483648;
 
+/* DDPM_THREADS_AUTO_MIN_FLOPS: threads = 0 uses every core from this many flops per evaluation. */
+export const THREADS_AUTO_MIN_FLOPS = 2000000000;
+
 /* DDPM_SAMPLER_API_VERSION: the plugin vtable version. */
 export const SAMPLER_API_VERSION = 2;
 

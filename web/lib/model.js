@@ -4,7 +4,7 @@
  */
 
 import { DdpmError, fail } from '../errors.js';
-import { INTERNAL, isInt, macrotask, runToEnd, ST_INVALID } from './common.js';
+import { INTERNAL, isInt, macrotask, runToEnd, ST_INVALID, THREADS_AUTO_MIN_FLOPS } from './common.js';
 import { Job } from './job.js';
 import { ModelThreads, hardwareThreads } from './threads.js';
 
@@ -100,7 +100,7 @@ export class Model {
     if (!isInt(n) || n < 0 || n > 64)
       fail('INVALID_ARGUMENT', `setThreads: threads must be an integer 0..64 (0: automatic), got ${String(n)}`);
     if (this._jobs.size) fail('BUSY', 'setThreads: a run is in flight on this model');
-    if (n === 0) n = this.config.flops >= 2e9 ? Math.min(64, await hardwareThreads()) : 1;
+    if (n === 0) n = this.config.flops >= THREADS_AUTO_MIN_FLOPS ? Math.min(64, await hardwareThreads()) : 1;
     if (n > 1 && !this._e.threadsSupported) fail('UNSUPPORTED', `setThreads(${n}): ${this._e.threadsUnavailable}`);
     if (!this._threads) {
       if (n <= 1) return this._e._x.ddpm_model_set_threads(this._ptr, 1, this._e._err), undefined;
