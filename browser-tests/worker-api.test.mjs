@@ -38,11 +38,18 @@ test('2 workers = 1 in-page engine bit for bit, with a JS plugin registered once
     const b = await m.sample(opts);
     const same = a.images.length === b.images.length && a.images.every((v, i) => Object.is(v, b.images[i]));
     const bytesSame = a.bytes().every((v, i) => v === b.bytes()[i]);
+    // every step's frame of the pool is the batch at that step (a faster worker's later frames wait)
+    const mine = [], ref = [];
+    for await (const s of wm.steps({ ...opts, batch: 5 })) mine.push([s.step, s.x.slice(), s.x0.slice()]);
+    for await (const s of m.steps(opts)) ref.push([s.step, s.x.slice(), s.x0.slice()]);
+    const framesSame = mine.length === ref.length && mine.every(([st, x, x0], k) => st === ref[k][0] &&
+      x.every((v, i) => Object.is(v, ref[k][1][i])) && x0.every((v, i) => Object.is(v, ref[k][2][i])));
     we.dispose();
-    return { same, bytesSame, names, seen, workers: we.workers };
+    return { same, bytesSame, framesSame, names, seen, workers: we.workers };
   });
   assert.ok(r.same, 'the worker pool\'s images equal the in-page engine\'s bit for bit');
   assert.ok(r.bytesSame);
+  assert.ok(r.framesSame, 'every step\'s x and x0 equal the in-page engine\'s at that step');
   assert.deepEqual(r.names, ['js_ddim'], 'the plugin is registered (listed by the workers)');
   assert.deepEqual(r.seen, Array.from({ length: 12 }, (_, i) => i + 1), 'onStep once per step');
 });

@@ -12,11 +12,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { launch } from '../browser-tests/helpers.mjs';
+import { serve } from './helpers.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const HERE = path.join(ROOT, 'package-tests');
@@ -85,19 +85,6 @@ async function reference() {
   const rgba = r.rgba({ scale: 2 });
   e.dispose();
   return { images: Array.from(new Uint8Array(r.images.buffer)), canvas: Array.from(rgba.data) };
-}
-
-function serve(dir) {
-  const MIME = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm',
-    '.json': 'application/json' };
-  const server = http.createServer((req, res) => {
-    const p = path.join(dir, decodeURIComponent(new URL(req.url, 'http://x').pathname));
-    if (!p.startsWith(dir) || !fs.existsSync(p) || fs.statSync(p).isDirectory()) { res.writeHead(404); res.end(); return; }
-    res.writeHead(200, { 'content-type': MIME[path.extname(p)] ?? 'application/octet-stream' });
-    fs.createReadStream(p).pipe(res);
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({
-    url: `http://127.0.0.1:${server.address().port}/`, close: () => new Promise((r) => server.close(r)) })));
 }
 
 async function pageResult(dir, page = 'index.html') {

@@ -149,6 +149,9 @@ function collect(root) {
   add('OPTION_TYPES', names('ddpm_option_type'), 'ddpm_option_type.');
   add('DTYPES', names('ddpm_dtype'), 'ddpm_dtype.');
   add('WINOGRAD', names('ddpm_winograd'), 'ddpm_winograd.');
+  const purposes = (enums.get('ddpm_noise_purpose') ?? refuse(`${HEADER}: no enum ddpm_noise_purpose`)).entries;
+  add('NOISE', Object.fromEntries(purposes.map((x) => [x.id.replace(/^DDPM_NOISE_/, '').toLowerCase(), x.value])),
+    'ddpm_noise_purpose: the RNG stream of each kind of noise (name -> value).');
   for (const d of ['BATCH', 'TIMESTEPS', 'CHANNELS', 'IMAGE_SIZE', 'LEVELS', 'WORKSPACE_BYTES'])
     add(`MAX_${d}`, define(`DDPM_MAX_${d}`), d === 'BATCH' ? 'The size limits (DDPM_MAX_*): beyond them a call fails with TOO_LARGE.' : null);
   add('HEAP_LIMIT', heap, `The wasm heap's limit in bytes: -sMAXIMUM_MEMORY=${mm[1]}${mm[2] ?? ''} (${WASM_CMAKE}).`);

@@ -18,7 +18,7 @@ if [ ! -x "$CHROMIUM" ]; then
     exit 2
   fi
 fi
-[ -d node_modules/playwright-core ] || npm install --no-audit --no-fund
+[ -d node_modules/playwright-core ] && [ -d node_modules/axe-core ] || npm install --no-audit --no-fund
 [ -f web/dist/ddpm.wasm ] && [ -f web/dist/ddpm-threads.wasm ] || bash scripts/build-wasm.sh
 [ -f models/fmnist-cond.i8.safetensors ] || { echo "test-browser: models/fmnist-cond.i8.safetensors is missing" >&2; exit 2; }
 export CHROMIUM

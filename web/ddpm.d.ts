@@ -366,6 +366,12 @@ export class Model {
   /** One U-Net evaluation: x [n, C, S, S], t per image (or one number), y labels 0..numClasses (numClasses = the
    *  null class) or null. Returns the raw output [n, outChannels, S, S]: eps, x0 or v as config.prediction says. */
   forward(x: Float32Array, t: number | ArrayLike<number>, y?: ArrayLike<number> | null): Float32Array;
+  /** The model's schedule arrays (float64, length numTimesteps), named as SamplerContext.schedule's. */
+  schedule(): Record<string, Float64Array>;
+  /** The forward process q(x_t | x_0): x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps for x0 [n, C, S, S] at
+   *  timestep t (0 .. numTimesteps - 1) of the model's schedule; image k's eps is the stream (seed, image + k) of
+   *  NOISE.forward, the noise an image-to-image run of that seed adds to its start image. */
+  qSample(x0: Float32Array, t: number, opts?: { seed?: number; image?: number }): { xt: Float32Array; eps: Float32Array };
   /** @deprecated The older name of forward(). */
   eps(x: Float32Array, t: number | ArrayLike<number>, y?: ArrayLike<number> | null): Float32Array;
   sample(opts: SampleOptions): Promise<SampleResult>;

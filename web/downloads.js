@@ -120,3 +120,24 @@ export async function isMissing(url) {
     return r.status === 404 || r.status === 410;
   } catch { return false; }
 }
+
+/** Saves a canvas as a PNG file named `name`, scaled `scale` times (nearest neighbour); onFail() if the browser
+ * cannot encode it. */
+export function saveCanvasPng(src, scale, name, onFail = () => {}) {
+  const c = document.createElement('canvas');
+  c.width = src.width * scale;
+  c.height = src.height * scale;
+  const g = c.getContext('2d');
+  g.imageSmoothingEnabled = false;
+  g.drawImage(src, 0, 0, c.width, c.height);
+  c.toBlob((blob) => {
+    if (!blob) { onFail(); return; }
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(blob);
+    a.download = name;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  }, 'image/png');
+}

@@ -91,12 +91,42 @@ export class WorkerPool {
     this.runId = 0;
     this.active = null;     // the run in progress
     this.loading = null;    // promise of the load in progress
+    this.requests = new Map(); // rid -> {resolve, reject} of request()s waiting for their reply
+    this.rid = 0;
+  }
+
+  /** Sends one request message to the first worker (it answers even while a run is in progress, between two
+   * steps); resolves with its reply, or rejects with a PoolError. */
+  async request(msg, transfer = []) {
+    if (this.loading) await this.loading;
+    if (!this.info || !this.workers.length) throw new PoolError('the model is not loaded', 'STATE', 'request');
+    const rid = ++this.rid;
+    return new Promise((resolve, reject) => {
+      this.requests.set(rid, { resolve, reject });
+      this.workers[0].worker.postMessage({ ...msg, rid }, transfer);
+    });
+  }
+
+  _reply(m) {
+    const r = this.requests.get(m.rid);
+    if (!r) return;
+    this.requests.delete(m.rid);
+    if (m.error) r.reject(new PoolError(m.error.message, m.error.code, 'request'));
+    else r.resolve(m);
+  }
+
+  _failRequests(why) {
+    for (const r of this.requests.values()) r.reject(new PoolError(why, 'STATE', 'request'));
+    this.requests.clear();
   }
 
   _spawn() {
     const w = new Worker(this.workerUrl, { type: 'module', name: `ddpm-${this.workers.length}` });
     const slot = { worker: w, ready: null, handler: null, rate: 0 }; // rate: images x steps per ms, last runs
-    w.onmessage = (ev) => slot.handler && slot.handler(ev.data);
+    w.onmessage = (ev) => {
+      if (ev.data.type === 'reply') this._reply(ev.data);
+      else if (slot.handler) slot.handler(ev.data);
+    };
     w.onerror = (ev) => {
       ev.preventDefault();
       const msg = { type: 'error', id: null, code: 'WORKER', message: ev.message || 'the worker failed to start' };
@@ -179,7 +209,8 @@ export class WorkerPool {
    * Samples one batch over the pool. opts: SampleOptions without signal/onStep (batch, seed, firstImage…).
    * onFrame({step, numSteps, t, x, x0, imageElems, worker}) is called for every step message of every worker;
    * x and x0 are the whole batch as 8-bit pixels [B, C, S, S] (images a worker has not reached yet keep their
-   * previous frame); step is the step every worker has reached (the slowest one).
+   * previous frame); step is the step every worker has reached (the slowest one). The message itself: part
+   * ({start, count} of the batch, one of `parts`), partStep, partX, partX0 (that worker's images at its own step).
    * Resolves {bytes, stopped, lastStep, ms, split}; rejects with a PoolError. With float, x and x0 are the engine's
    * Float32Arrays and the result also holds images: Float32Array [B, C, S, S].
    */
@@ -221,7 +252,7 @@ export class WorkerPool {
               steps[j] = m.step;
               if (!run.stopping) {
                 onFrame({ step: Math.min(...steps), maxStep: Math.max(...steps), numSteps: m.numSteps, t: m.t,
-                  x, x0, imageElems, worker: j });
+                  x, x0, imageElems, worker: j, parts: parts.length, part, partStep: m.step, partX: m.x, partX0: m.x0 });
               }
               return;
             }
@@ -281,6 +312,7 @@ export class WorkerPool {
         if (!h || h.run !== run.id) return;
         slot.worker.terminate();
         const k = this.workers.indexOf(slot);
+        if (k === 0) this._failRequests('the worker was stuck in a step and replaced');
         if (k >= 0) {
           const fresh = this._spawn();
           this.workers[k] = fresh;
@@ -293,6 +325,7 @@ export class WorkerPool {
 
   _terminateAll() {
     for (const s of this.workers) s.worker.terminate();
+    this._failRequests('the workers were ended');
     this.workers = [];
     this.info = null;
   }

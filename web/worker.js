@@ -21,6 +21,9 @@
  *        | {type:'stopped', id, lastStep}
  *        | {type:'error', id, code, message}
  *   {type:'stop', id}        stop the run: it ends after the step in progress (at most one more step).
+ *   {type:'qsample', rid, x0, t, seed, image}   the forward process on the loaded model (Model.qSample), answered
+ *       between two steps of a run in progress: -> {type:'reply', rid, xt, eps} | {type:'reply', rid, error}
+ *   {type:'schedule', rid}   the model's schedule arrays (Model.schedule) -> {type:'reply', rid, schedule} | error
  *
  * x and x0 of step messages are the worker's own images [n, C, S, S] as 8-bit pixels (ddpm_to_u8's mapping); the
  * final `bytes` are the engine's own SampleResult.bytes(), exactly what the Node API and the CLI produce.
@@ -40,6 +43,7 @@ let engine = null;
 let model = null;
 let current = null;   // {id, stop: boolean, abort: AbortController}
 let chain = Promise.resolve();
+let inits = 0;        // init messages received and not finished (a qsample waits for them)
 const stopBeforeStart = new Set(); // ids of runs stopped while still queued
 
 // A macrotask that is not clamped like setTimeout(0): lets a pending 'stop' message run between two steps.
@@ -163,12 +167,34 @@ async function run(msg) {
   }
 }
 
+function schedule(msg) {
+  try {
+    if (!model) throw Object.assign(new Error('no model loaded'), { code: 'STATE' });
+    postMessage({ type: 'reply', rid: msg.rid, schedule: model.schedule() });
+  } catch (e) {
+    postMessage({ type: 'reply', rid: msg.rid, error: errorInfo(e) });
+  }
+}
+
+function qSample(msg) {
+  try {
+    if (!model) throw Object.assign(new Error('no model loaded'), { code: 'STATE' });
+    const { xt, eps } = model.qSample(msg.x0, msg.t, { seed: msg.seed, image: msg.image });
+    postMessage({ type: 'reply', rid: msg.rid, xt, eps }, [xt.buffer, eps.buffer]);
+  } catch (e) {
+    postMessage({ type: 'reply', rid: msg.rid, error: errorInfo(e) });
+  }
+}
+
 self.onmessage = (ev) => {
   const msg = ev.data;
   switch (msg.type) {
     // init and run wait for each other (a run sent right after an init uses that model); stop does not wait.
     case 'engine': chain = chain.then(() => startEngine(msg.wasm)).then(() => {}); break;
-    case 'init': chain = chain.then(() => init(msg)); break;
+    case 'init': inits++; chain = chain.then(() => init(msg)).finally(() => { inits--; }); break;
+    // answered between two steps of a run (the model stays loaded while it runs); after a pending init otherwise
+    case 'qsample': if (model && !inits) qSample(msg); else chain = chain.then(() => qSample(msg)); break;
+    case 'schedule': if (model && !inits) schedule(msg); else chain = chain.then(() => schedule(msg)); break;
     case 'run': chain = chain.then(() => run(msg)); break;
     case 'stop':
       if (current && (msg.id == null || msg.id === current.id)) {

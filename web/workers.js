@@ -23,23 +23,28 @@ import { toRGBA, toU8 } from './lib/pixels.js';
 import { PoolError, WorkerPool } from './pool.js';
 
 const codeOf = (e) => (e instanceof PoolError ? (e.code === 'WORKER' ? 'STATE' : e.code) : e.code) || 'STATE';
-const asDdpmError = (e) => (e instanceof DdpmError ? e : new DdpmError(codeOf(e), e.message, { cause: e }));
+// a worker's error as a DdpmError; `stage` says where it failed: 'engine' | 'plugin' | 'model' | 'run' | 'request'
+const asDdpmError = (e) => (e instanceof DdpmError ? e
+  : Object.assign(new DdpmError(codeOf(e), e.message, { cause: e }), e.stage ? { stage: e.stage } : {}));
 
-/** Starts `workers` Web Workers, each with its own engine. opts.wasm: the module (URL, bytes, Response or a
- * compiled WebAssembly.Module; default: the package's ddpm.wasm), compiled once here and shared. */
+/** Starts `workers` Web Workers, each with its own engine. opts.wasm: the module (URL, bytes, Response, a
+ * compiled WebAssembly.Module, or a promise of one of these; default: the package's ddpm.wasm), compiled once here
+ * and shared. The workers start (and fetch their scripts) while the module is fetched and compiled. */
 export async function createWorkerEngine(opts = {}) {
   const n = opts.workers ?? 1;
   if (!Number.isInteger(n) || n < 1 || n > 256) fail('INVALID_ARGUMENT', `workers must be an integer in 1..256, got ${String(n)}`);
   if (typeof Worker === 'undefined') fail('UNSUPPORTED', 'createWorkerEngine needs Web Workers (use Engine from ddpm.js here)');
-  const src = opts.wasm ?? new URL('./dist/ddpm.wasm', import.meta.url);
-  let module;
-  try {
-    module = src instanceof WebAssembly.Module ? src : await WebAssembly.compile(await wasmBytes(src));
-  } catch (e) {
-    throw e instanceof DdpmError ? e : new DdpmError('UNSUPPORTED', `cannot compile ddpm.wasm: ${e.message}`, { cause: e });
-  }
   const pool = new WorkerPool(opts.workerUrl ?? new URL('./worker.js', import.meta.url), n);
   pool.warm();
+  let module, src;
+  try {
+    src = (await opts.wasm) ?? new URL('./dist/ddpm.wasm', import.meta.url); // a promise's failure is the caller's own
+    module = src instanceof WebAssembly.Module ? src : await WebAssembly.compile(await wasmBytes(src));
+  } catch (e) {
+    pool.terminate();
+    throw e instanceof DdpmError || src === undefined ? e
+      : new DdpmError('UNSUPPORTED', `cannot compile ddpm.wasm: ${e.message}`, { cause: e });
+  }
   pool.startEngine(module);
   return new WorkerEngine(pool, module);
 }
@@ -66,6 +71,12 @@ export class WorkerEngine {
 
   /** The number of workers. */
   get workers() { return this._pool.size; }
+
+  /** The engine's version (ddpm_version()), once a model is loaded; else null. */
+  get version() { return this._pool.info?.version ?? null; }
+
+  /** A run is in progress on the workers. */
+  get busy() { return this._pool.active !== null; }
 
   /** Changes the number of workers (new ones get the current model and plugins). */
   async resize(n) {
@@ -117,7 +128,7 @@ export class WorkerEngine {
       if (!r.where || !(e instanceof DdpmError)) throw e;
       throw new DdpmError(e.code, `${r.where}: ${e.message}`, { cause: e });
     }
-    this._model = new WorkerModel(this, info.config);
+    this._model = new WorkerModel(this, info);
     return this._model;
   }
 
@@ -131,10 +142,36 @@ export class WorkerEngine {
 
 /** The workers' model: config, sample() and steps() as Model's (every option, signal and onStep included). */
 export class WorkerModel {
-  constructor(engine, config) {
+  constructor(engine, info) {
     this._e = engine;
     this._ptr = true; // cleared when another model replaces this one
-    this.config = config;
+    this.config = info.config;
+    /** Threads each worker splits one image across (more than 1 for models of 2 GFLOP or more on a cross-origin
+     * isolated page), and why not where it is 1 while the workers could have more (or null). */
+    this.threads = info.threads ?? 1;
+    this.threadsUnavailable = info.threadsUnavailable ?? null;
+  }
+
+  /** Model.schedule(), from the first worker. */
+  async schedule() {
+    this._live();
+    try {
+      return (await this._e._pool.request({ type: 'schedule' })).schedule;
+    } catch (e) {
+      throw asDdpmError(e);
+    }
+  }
+
+  /** Model.qSample in the first worker (answered between two steps when a run is in progress). */
+  async qSample(x0, t, opts = {}) {
+    this._live();
+    if (!(x0 instanceof Float32Array)) fail('INVALID_ARGUMENT', 'qSample: x0 must be a Float32Array');
+    try {
+      const r = await this._e._pool.request({ type: 'qsample', x0, t, seed: opts.seed ?? 0, image: opts.image ?? 0 });
+      return { xt: r.xt, eps: r.eps };
+    } catch (e) {
+      throw asDdpmError(e);
+    }
   }
 
   _live() {
@@ -168,12 +205,17 @@ export class WorkerModel {
       const push = (v) => { queue.push(v); if (wake) { wake(); wake = null; } };
       const onAbort = () => { stoppedBy = 'aborted'; pool.stop(); };
       signal?.addEventListener('abort', onAbort);
-      // a step is reported once every worker has taken it (x of images on a faster worker may be a step ahead)
-      let reported = 0;
+      // A step is reported once every worker has taken it, assembled from each worker's own frame of that step
+      // (a faster worker's later frames wait in `pending`), so step k's x is the batch at step k exactly.
+      const D = C * S * S, pending = new Map(); // step -> {x, x0, t, parts}
       const done = pool.run(rest, (f) => {
-        if (f.step <= reported) return;
-        reported = f.step;
-        push({ step: f.step, numSteps: f.numSteps, t: f.t, x: f.x.slice(), x0: f.x0.slice() });
+        let p = pending.get(f.partStep);
+        if (!p) pending.set(f.partStep, p = { x: new Float32Array(n * D), x0: new Float32Array(n * D), t: f.t, parts: 0 });
+        p.x.set(f.partX, f.part.start * D);
+        p.x0.set(f.partX0, f.part.start * D);
+        if (++p.parts < f.parts) return;
+        pending.delete(f.partStep);
+        push({ step: f.partStep, numSteps: f.numSteps, t: p.t, x: p.x, x0: p.x0 });
       }, { float: true }).then((r) => push({ end: r }), (e) => push({ error: e }));
       let finished = false;
       try {
@@ -183,10 +225,13 @@ export class WorkerModel {
           if (m.error) throw asDdpmError(m.error);
           if (m.end) {
             finished = true;
-            if (m.end.stopped) fail('ABORTED', stoppedBy === 'aborted' ? 'aborted' : 'the run was stopped');
+            const stats = { ms: m.end.ms, split: m.end.split, lastStep: m.end.lastStep };
+            if (m.end.stopped) {
+              throw Object.assign(new DdpmError('ABORTED', stoppedBy === 'aborted' ? 'aborted' : 'the run was stopped'), { stats });
+            }
             const images = m.end.images;
             const res = { images, batch: n, channels: C, size: S, bytes: () => Uint8Array.from(images, toU8),
-              rgba: (o) => toRGBA(images, n, C, S, o) };
+              rgba: (o) => toRGBA(images, n, C, S, o), stats };
             resolve(res);
             return;
           }

@@ -27,9 +27,10 @@ export async function demo(signal: AbortSignal): Promise<number> {
   }
   const grid = toRGBA(r.images, r.batch, r.channels, r.size, { scale: 2 });
   const png: Uint8Array = r.png({ scale: 2 }), png1 = r.png();
+  const q: { xt: Float32Array; eps: Float32Array } = model.qSample(r.images.slice(0, 784), 500, { seed: 3, image: 0 });
   model.dispose();
   engine.dispose();
-  return grid.width + engine.memory().heapBytes + model.config.numClasses + r.bytes().length + png.length + png1[0];
+  return grid.width + engine.memory().heapBytes + model.config.numClasses + r.bytes().length + png.length + png1[0] + q.xt[0];
 }
 
 // Diffusers models: a hub repo, a folder, files, with the download options; resolveModel for a Worker.
@@ -61,7 +62,12 @@ export async function workers(signal: AbortSignal): Promise<number> {
   for await (const s of m.steps({ seed: 1, batch: 4, classLabel: [0, 1, 2, null], signal, every: 5 })) void s.rgba('x0');
   const r = await m.sample({ seed: 1, batch: 4, sampler: 'js_ddim' });
   await engine.resize(1);
-  const n = engine.samplers().length + engine.workers + r.images.length + m.config.imageSize;
+  const { xt } = await m.qSample(r.images.slice(0, 784), 10, { seed: 2 });
+  const abar = (await m.schedule()).alphasCumprod[10];
+  const split: number[] = r.stats.split;
+  const n = engine.samplers().length + engine.workers + r.images.length + m.config.imageSize + xt[0] + abar +
+    split.length + r.stats.ms + m.threads + (m.threadsUnavailable ?? '').length + (engine.version ?? '').length +
+    (engine.busy ? 1 : 0);
   engine.dispose();
   return n;
 }

@@ -56,6 +56,9 @@ export const DTYPES = ['F32', 'F16', 'I8', 'BF16'];
 /* ddpm_winograd. */
 export const WINOGRAD = ['auto', 'precomputed', 'on-the-fly'];
 
+/* ddpm_noise_purpose: the RNG stream of each kind of noise (name -> value). */
+export const NOISE = { initial: 0, step: 1, forward: 2, user: 16 };
+
 /* The size limits (DDPM_MAX_*): beyond them a call fails with TOO_LARGE. */
 export const MAX_BATCH = 4096;
 export const MAX_TIMESTEPS = 100000;

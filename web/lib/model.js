@@ -4,7 +4,7 @@
  */
 
 import { DdpmError, fail } from '../errors.js';
-import { INTERNAL, isInt, macrotask, runToEnd, ST_INVALID, THREADS_AUTO_MIN_FLOPS } from './common.js';
+import { INTERNAL, isInt, macrotask, NOISE, runToEnd, ST_INVALID, STATUS_CODES, THREADS_AUTO_MIN_FLOPS } from './common.js';
 import { Job } from './job.js';
 import { ModelThreads, hardwareThreads } from './threads.js';
 
@@ -71,6 +71,43 @@ export class Model {
       const st = X.ddpm_model_forward(this._ptr, n, xp, tp, yp, op, e._err);
       if (st !== 0) throw e._error(st);
       return e._f32(op, nout).slice();
+    } finally {
+      for (const p of ptrs) X.free(p);
+    }
+  }
+
+  /** The schedule arrays (float64, length numTimesteps): betas, alphas, alphasCumprod, ... (as SamplerContext's). */
+  schedule() {
+    this._live();
+    return this._e._scheduleArrays(this._e._x.ddpm_model_get_schedule(this._ptr));
+  }
+
+  /** The forward process q(x_t | x_0) (the paper's eq. 4): x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps for images
+   * x0 [n, C, S, S] at timestep t (0..numTimesteps-1, the model's own schedule), with image k's eps drawn from the
+   * stream (seed, image + k) of NOISE.forward — the noise an image-to-image run of that seed adds to its start
+   * image, so a run from x0 starting at t begins at exactly this x_t. Returns { xt, eps } (Float32Arrays). */
+  qSample(x0, t, { seed = 0, image = 0 } = {}) {
+    this._live();
+    const c = this.config, e = this._e, X = e._x, D = c.inChannels * c.imageSize * c.imageSize;
+    if (!(x0 instanceof Float32Array) || x0.length === 0 || x0.length % D !== 0)
+      fail('INVALID_ARGUMENT', `qSample: x0 must be a Float32Array of n * ${D} floats ([n, ${c.inChannels}, ${c.imageSize}, ${c.imageSize}])`);
+    if (!isInt(t) || t < 0 || t >= c.numTimesteps)
+      fail('INVALID_ARGUMENT', `qSample: t must be an integer in 0..${c.numTimesteps - 1}, got ${String(t)}`);
+    if (!Number.isSafeInteger(seed) || seed < 0) fail('INVALID_ARGUMENT', `qSample: seed must be an integer in 0..2^53-1, got ${String(seed)}`);
+    const n = x0.length / D;
+    if (!isInt(image) || image < 0 || image + n > 2 ** 32)
+      fail('INVALID_ARGUMENT', `qSample: image must be an integer with image + ${n} <= 2^32, got ${String(image)}`);
+    if (!x0.every(Number.isFinite)) fail('INVALID_ARGUMENT', 'qSample: x0 holds NaN or infinite values');
+    const ptrs = [];
+    try {
+      const xp = e._putF32(x0); ptrs.push(xp);
+      const ep = e._malloc(4 * n * D); ptrs.push(ep);
+      const op = e._malloc(4 * n * D); ptrs.push(op);
+      const lo = seed % 2 ** 32, hi = Math.floor(seed / 2 ** 32);
+      for (let k = 0; k < n; k++) X.ddpm_wasm_rng_normal(lo, hi, image + k, 0, NOISE.forward, ep + 4 * k * D, D);
+      const st = X.ddpm_q_sample(X.ddpm_model_get_schedule(this._ptr), t, xp, ep, op, n * D);
+      if (st !== 0) fail(STATUS_CODES[st] ?? 'STATE', `qSample: ddpm_q_sample failed (${STATUS_CODES[st]})`);
+      return { xt: e._f32(op, n * D).slice(), eps: e._f32(ep, n * D).slice() };
     } finally {
       for (const p of ptrs) X.free(p);
     }
