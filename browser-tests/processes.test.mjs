@@ -62,8 +62,8 @@ test('the forward process view: x_t = the Node API\'s qSample of the same test i
       assert.equal(bad, 0, 'the canvas shows x_0 and x_t');
       const abar = nodeModel.schedule().alphasCumprod[t];
       assert.equal(got.abar, abar);
-      assert.match(got.text, new RegExp(`t = ${t}: ᾱ_t = `));
-      assert.match(got.text, /SNR = ᾱ_t \/ \(1 − ᾱ_t\) = /);
+      assert.match(got.text, new RegExp(`t = ${t}: ᾱₜ = `));
+      assert.match(got.text, /SNR = ᾱₜ \/ \(1 − ᾱₜ\) = /);
     }
     // the user's drawing as x_0
     await page.selectOption('#fwd-source', 'drawing');
@@ -117,7 +117,7 @@ test('the reverse-process filmstrip: ten evenly spaced frames equal to a Node ru
   }
 });
 
-test('axe-core finds no serious or critical accessibility violation; Generate is among the first tab stops', async () => {
+test('axe-core finds no serious or critical accessibility violation (light, dark, the model card); Generate is among the first tab stops', async () => {
   const axe = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
   for (const scheme of ['light', 'dark']) {
     const { context, page } = await openPage(browser);
@@ -141,6 +141,22 @@ test('axe-core finds no serious or critical accessibility violation; Generate is
         order.push(await page.evaluate(() => document.activeElement?.id || document.activeElement?.tagName));
       }
       assert.ok(order.slice(0, 3).includes('generate'), `Generate among the first 3 tab stops (got ${order.join(', ')})`);
+      if (scheme !== 'light') continue;
+      // the model card, one click away: the file's own numbers, then Escape closes it and focus returns
+      await page.click('#model-card');
+      const card = await page.evaluate(() => ({ open: document.getElementById('card-dialog').open,
+        text: document.getElementById('card-dialog').innerText, focus: document.activeElement.id }));
+      assert.ok(card.open);
+      assert.equal(card.focus, 'card-close');
+      for (const re of [/Data\s+fashion-mnist/, /1\.62 M parameters, 28×28×1/, /9,520 steps of batch 64/, /FD 0\.361 \(the data's own train\/test floor: 0\.025; 14\.4×\)/,
+        /Class accuracy\s+93\.8%/]) assert.match(card.text, re);
+      const inDialog = await page.evaluate(async () => (await window.axe.run(document.getElementById('card-dialog'))).violations
+        .filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id));
+      assert.deepEqual(inDialog, [], 'the open card passes axe too');
+      await screenshot(page, 'model-card.png');
+      await page.keyboard.press('Escape');
+      assert.deepEqual(await page.evaluate(() => [document.getElementById('card-dialog').open, document.activeElement.id]),
+        [false, 'model-card']);
     } finally {
       await context.close();
     }

@@ -20,7 +20,8 @@ import { createGrid } from './grid.js';
 import { createProgress } from './progress.js';
 import { createFilmstrip } from './filmstrip.js';
 import { createForwardView } from './forward.js';
-import { cardOf, classNames, fillModels, loadDefaultModel, meta } from './model-list.js';
+import { cardOf, classNames, loadDefaultModel, meta } from './model-list.js';
+import { setupModelCard } from './model-card.js';
 
 const WASM_URL = new URL('dist/ddpm.wasm', import.meta.url);
 // Sampler plugins written in JavaScript, registered into every worker's engine next to the built-in C samplers.
@@ -80,6 +81,7 @@ let frame = null;         // the latest StepInfo ({x, x0} floats) to redraw when
 let stepsEdited = false;
 
 const grid = createGrid(el.out, el.stage, demo);
+const card = setupModelCard($('card-dialog'), el.card);
 const progress = createProgress(el, demo, status);
 const strip = createFilmstrip({ canvas: $('filmstrip'), download: $('filmstrip-download'), caption: $('filmstrip-caption') },
   demo, el.pngScale);
@@ -409,11 +411,9 @@ function describeModel(cfg, name, url, from) {
     (dataset ? `; data: ${dataset}` : '') + (note ? ` (${note})` : '') + `; engine ${engine.version}` +
     `${from === 'cache' ? '; model read from the browser cache' : ''}` +
     (demo.threads > 1 ? `; each worker splits an image across ${demo.threads} threads` : '') + '.';
-  const card = cardOf(url);
-  el.card.hidden = !card;
-  if (card) el.card.href = card;
-  const fd = meta(cfg, 'fd_10k'), floor = meta(cfg, 'fd_floor_10k');
-  el.card.textContent = 'Model card' + (fd ? ` (FD ${Number(fd).toFixed(2)}${floor ? `, ${(fd / floor).toFixed(0)}× the data's own floor` : ''})` : '');
+  card.set(cfg, name, cardOf(url));
+  const fd = Number(meta(cfg, 'fd_10k')), floor = Number(meta(cfg, 'fd_floor_10k'));
+  el.card.textContent = 'Model card' + (fd > 0 ? ` (FD ${fd.toFixed(2)}${floor > 0 ? `, ${(fd / floor).toFixed(0)}× the data's own floor` : ''})` : '');
 }
 
 /** "Your model" (web/your-model.js): the resolved bytes become the current model and an entry of the Model list; a

@@ -35,7 +35,7 @@ export function createFilmstrip(el, demo, pngScale) {
     el.canvas.style.width = `${el.canvas.width * Math.min(k, 4)}px`;
     el.canvas.style.height = `${el.canvas.height * Math.min(k, 4)}px`;
     el.download.disabled = true;
-    el.caption.textContent = 'x_t (top) and x̂_0 (bottom) of the first image, at ten evenly spaced steps.';
+    el.caption.textContent = 'xₜ (top) and x̂₀ (bottom) of the first image, at ten evenly spaced steps.';
   }
 
   /** Called with every StepInfo of the run. */
@@ -50,7 +50,7 @@ export function createFilmstrip(el, demo, pngScale) {
     strip.frames.push({ step: s.step, t: s.t, x: bytesOf(top.data), x0: bytesOf(bottom.data) });
     el.download.disabled = false;
     const ts = strip.frames.map((f) => f.t);
-    el.caption.textContent = `x_t (top) and x̂_0 (bottom) of the first image at steps ${strip.frames.map((f) => f.step).join(', ')} ` +
+    el.caption.textContent = `xₜ (top) and x̂₀ (bottom) of the first image at steps ${strip.frames.map((f) => f.step).join(', ')} ` +
       `(t = ${ts.join(', ')}).`;
   }
 

@@ -97,10 +97,10 @@ export function createForwardView(el, ctx) {
     state.abar = abar;
     state.snr = snr;
     el.tOut.value = String(t);
-    el.stats.textContent = `t = ${t}: ᾱ_t = ${fmt(abar)}, so x_t keeps √ᾱ_t = ${fmt(Math.sqrt(abar))} of x_0 and ` +
-      `adds √(1 − ᾱ_t) = ${fmt(Math.sqrt(1 - abar))} of noise; SNR = ᾱ_t / (1 − ᾱ_t) = ${fmt(snr)} ` +
+    el.stats.textContent = `t = ${t}: ᾱₜ = ${fmt(abar)}, so xₜ keeps √ᾱₜ = ${fmt(Math.sqrt(abar))} of x₀ and ` +
+      `adds √(1 − ᾱₜ) = ${fmt(Math.sqrt(1 - abar))} of noise; SNR = ᾱₜ / (1 − ᾱₜ) = ${fmt(snr)} ` +
       `(${(10 * Math.log10(snr)).toFixed(1)} dB). Noise from seed ${ctx.seed()}.`;
-    el.images.setAttribute('aria-label', `x_0 and x_t at t = ${t}`);
+    el.images.setAttribute('aria-label', `x₀ and xₜ at t = ${t}`);
     plot(t);
   }
 
@@ -128,7 +128,7 @@ export function createForwardView(el, ctx) {
     g.setLineDash([]);
     g.strokeStyle = '#e0a000';
     g.beginPath(); g.moveTo(X(t), 0); g.lineTo(X(t), H); g.stroke();
-    c.setAttribute('aria-label', `The schedule: ᾱ_t falls from ${fmt(schedule[0])} at t = 0 to ${fmt(schedule[T - 1])} ` +
+    c.setAttribute('aria-label', `The schedule: ᾱₜ falls from ${fmt(schedule[0])} at t = 0 to ${fmt(schedule[T - 1])} ` +
       `at t = ${T - 1}; log-SNR from ${lsnr[0].toFixed(1)} to ${lsnr[T - 1].toFixed(1)}. Marked: t = ${t}.`);
   }
 
