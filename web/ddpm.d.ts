@@ -244,6 +244,22 @@ export interface SampleOptions {
   deepCache?: number;
 }
 
+/** How rgba() lays a batch out. */
+export interface RGBAOptions {
+  /** Images per row (default ceil(sqrt(n))). */
+  cols?: number;
+  /** Each image scaled this many times, nearest neighbour (default 1). */
+  scale?: number;
+  /** Pixels between the images (default 1) and around the grid (default 0), filled with background. */
+  gap?: number;
+  border?: number;
+  /** [r, g, b, a] of the gaps and the border (default [0, 0, 0, 0], transparent). */
+  background?: [number, number, number, number];
+  /** 'png': png()'s layout (2 px of opaque black around and between, the whole grid upscaled by scale): the same
+   *  pixels as the decoded PNG for 1- and 3-channel images (gap, border and background are then ignored). */
+  layout?: 'png';
+}
+
 export interface RGBAImage {
   width: number;
   height: number;
@@ -259,8 +275,9 @@ export interface StepInfo {
   /** Copies: [batch, C, S, S]. */
   x: Float32Array;
   x0: Float32Array;
-  /** The batch as one grid image (cols default ceil(sqrt(batch)), scale default 1, gap 1 px, transparent). */
-  rgba(which?: 'x' | 'x0', opts?: { cols?: number; scale?: number; gap?: number }): RGBAImage;
+  /** The batch as one grid image (cols default ceil(sqrt(batch)), scale default 1, gap 1 px, transparent; see
+   *  RGBAOptions: layout 'png' gives png()'s pixels). */
+  rgba(which?: 'x' | 'x0', opts?: RGBAOptions): RGBAImage;
 }
 
 export interface SampleResult {
@@ -271,7 +288,7 @@ export interface SampleResult {
   size: number;
   /** 8-bit pixels exactly as the C core's ddpm_to_u8 (the CLI's PNGs hold the same bytes). */
   bytes(): Uint8Array;
-  rgba(opts?: { cols?: number; scale?: number; gap?: number }): RGBAImage;
+  rgba(opts?: RGBAOptions): RGBAImage;
   /** The CLI's grid PNG bytes: exactly the file `ddpm sample ... --out grid.png [--scale K]` writes for the same
    * seed and options (ceil(sqrt(batch)) columns, 2 px black padding, grey for 1 channel, RGB for 3, other channel
    * counts side by side as grey; encoded in the module by the CLI's stb_image_write). scale: an integer 1..32
@@ -486,4 +503,4 @@ export class Engine {
 /** [n, C, S, S] floats in [-1, 1] -> one RGBA grid (pixels exactly ddpm_to_u8; 1 channel grey, 3 RGB, otherwise
  *  channel 0 grey; transparent gaps). */
 export function toRGBA(images: Float32Array, n: number, channels: number, size: number,
-                       opts?: { cols?: number; scale?: number; gap?: number }): RGBAImage;
+                       opts?: RGBAOptions): RGBAImage;

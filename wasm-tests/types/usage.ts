@@ -26,6 +26,8 @@ export async function demo(signal: AbortSignal): Promise<number> {
     if (e instanceof DdpmError && e.code === 'ABORTED') return -1;
   }
   const grid = toRGBA(r.images, r.batch, r.channels, r.size, { scale: 2 });
+  const asPng = r.rgba({ layout: 'png', scale: 2 }), framed = r.rgba({ gap: 2, border: 1, background: [0, 0, 0, 255] });
+  void (asPng.width + framed.height);
   const png: Uint8Array = r.png({ scale: 2 }), png1 = r.png();
   const q: { xt: Float32Array; eps: Float32Array } = model.qSample(r.images.slice(0, 784), 500, { seed: 3, image: 0 });
   model.dispose();

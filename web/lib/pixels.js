@@ -14,20 +14,32 @@ export function toU8(x) {
 }
 
 /** [n, C, S, S] floats in [-1, 1] -> one RGBA grid: `cols` images per row (default ceil(sqrt(n))), each scaled
- * `scale` times (nearest neighbour), `gap` transparent pixels between them. 1 channel is drawn grey, 3 as RGB;
- * other channel counts show channel 0 in grey. */
+ * `scale` times (nearest neighbour), `gap` pixels between them and `border` around, filled with `background`
+ * ([r, g, b, a], default transparent). 1 channel is drawn grey, 3 as RGB; other channel counts show channel 0 in
+ * grey. layout: 'png' lays the grid out as png() and the CLI's --out do (src/image/grid_png.c): 2 px of opaque
+ * black around and between the tiles, all of it upscaled by `scale` — the same pixels as the decoded PNG. */
 export function toRGBA(images, n, channels, size, opts = {}) {
+  if (opts.layout !== undefined && opts.layout !== 'png') fail('INVALID_ARGUMENT', `rgba: layout must be 'png' or absent, got ${String(opts.layout)}`);
+  const png = opts.layout === 'png';
   const cols = opts.cols ?? Math.max(1, Math.ceil(Math.sqrt(n)));
-  const scale = opts.scale ?? 1, gap = opts.gap ?? 1;
-  if (!isInt(cols) || cols < 1 || !isInt(scale) || scale < 1 || !isInt(gap) || gap < 0)
-    fail('INVALID_ARGUMENT', 'rgba: cols and scale must be integers >= 1, gap an integer >= 0');
+  const scale = opts.scale ?? 1;
+  if (!isInt(cols) || cols < 1 || !isInt(scale) || scale < 1)
+    fail('INVALID_ARGUMENT', 'rgba: cols and scale must be integers >= 1, gap and border integers >= 0');
+  const gap = png ? PNG_PAD * scale : opts.gap ?? 1, border = png ? PNG_PAD * scale : opts.border ?? 0;
+  const bg = png ? [0, 0, 0, 255] : opts.background ?? [0, 0, 0, 0];
+  if (!isInt(gap) || gap < 0 || !isInt(border) || border < 0)
+    fail('INVALID_ARGUMENT', 'rgba: cols and scale must be integers >= 1, gap and border integers >= 0');
+  if (!Array.isArray(bg) || bg.length !== 4 || !bg.every((v) => isInt(v) && v >= 0 && v <= 255))
+    fail('INVALID_ARGUMENT', 'rgba: background must be [r, g, b, a], integers 0..255');
   if (images.length < n * channels * size * size) fail('INVALID_ARGUMENT', 'rgba: images is too short');
   const rows = Math.max(1, Math.ceil(n / cols)), cell = size * scale;
-  const width = cols * cell + (cols - 1) * gap, height = rows * cell + (rows - 1) * gap;
+  const width = cols * cell + (cols - 1) * gap + 2 * border, height = rows * cell + (rows - 1) * gap + 2 * border;
   const data = new Uint8ClampedArray(width * height * 4);
+  if (bg[0] || bg[1] || bg[2] || bg[3]) for (let o = 0; o < data.length; o += 4) data.set(bg, o);
   const plane = size * size, rgb = channels === 3;
   for (let k = 0; k < n; k++) {
-    const ox = (k % cols) * (cell + gap), oy = Math.floor(k / cols) * (cell + gap), base = k * channels * plane;
+    const ox = border + (k % cols) * (cell + gap), oy = border + Math.floor(k / cols) * (cell + gap);
+    const base = k * channels * plane;
     for (let y = 0; y < size; y++) {
       for (let x = 0; x < size; x++) {
         const p = base + y * size + x;
@@ -43,6 +55,9 @@ export function toRGBA(images, n, channels, size, opts = {}) {
   }
   return { width, height, data };
 }
+
+/* DDPM_GRID_PAD of src/image/grid_png.h: the PNG grid's padding in pixels before upscaling. */
+const PNG_PAD = 2;
 
 /* A start image for image-to-image -> [batch, C, S, S] floats. */
 export function initImage(src, batch, C, S) {
