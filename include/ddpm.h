@@ -422,6 +422,15 @@ typedef struct ddpm_load_options {
                                      expanded per call, with Winograd weights on the fly; the same bits as compact 0
                                      with the same quantize. The CIFAR-10 network then holds 45 MB of weights instead
                                      of 143 MB (and no 430 MB of precomputed transforms) */
+    size_t memory_budget;         /* 0 (default): no budget. Otherwise the bytes the model's resident weights may
+                                     take (the float32 arena, the compact arenas and the precomputed Winograd
+                                     weights; the forward pass's workspace is apart: ddpm_model_workspace_bytes):
+                                     with quantize F16 or I8 the 3x3 weights are kept compact when the float32 ones
+                                     do not fit; then Winograd weights are precomputed for the 3x3 stride-1
+                                     convolutions that fit, in the plan's order (the shallow levels, which DeepCache
+                                     runs most, come first), the others transformed per call (winograd AUTO; with
+                                     PRECOMPUTED all must fit). The same bits for any budget. DDPM_ERR_TOO_LARGE,
+                                     with the bytes needed, when even the compact weights do not fit */
 } ddpm_load_options;
 
 DDPM_API ddpm_load_options ddpm_load_default_options(void);
@@ -462,6 +471,17 @@ DDPM_API int ddpm_model_num_metadata(const ddpm_model *m);
 DDPM_API ddpm_status ddpm_model_metadata_at(const ddpm_model *m, int i, const char **key, const char **value);
 /* Floating-point operations of one forward pass for one image (multiply-add = 2). */
 DDPM_API double ddpm_model_flops(const ddpm_model *m);
+
+/* Where a loaded model's resident memory goes (ddpm_load_options.memory_budget bounds the sum of the three). */
+typedef struct ddpm_model_memory_info {
+    size_t weight_bytes;      /* the float32 arena: every weight not held compactly */
+    size_t compact_bytes;     /* the compact 3x3 weights (int8 + scales, or binary16); 0 without compact */
+    size_t winograd_bytes;    /* precomputed Winograd weights */
+    int winograd_convs;       /* 3x3 stride-1 convolutions */
+    int winograd_precomputed; /* of them, with precomputed Winograd weights (the others transform per call) */
+    int compact;              /* 1: the 3x3 weights are held compactly */
+} ddpm_model_memory_info;
+DDPM_API ddpm_status ddpm_model_memory(const ddpm_model *m, ddpm_model_memory_info *info);
 
 /*
  * Threads for one forward pass (default 1): the convolutions, GEMMs and attention of even a single image are split

@@ -21,6 +21,16 @@ static ddpm_status load_buffer(const void *arg, ddpm_model **out, ddpm_error *er
     return ddpm_model_load_buffer_ex(b[0], size, NULL, out, err);
 }
 
+/* I8 under a memory budget that holds the 3x3 weights compactly and precomputes part of the Winograd weights */
+static size_t budget;
+static ddpm_status load_budget(const void *arg, ddpm_model **out, ddpm_error *err) {
+    const unsigned char *const *b = arg;
+    ddpm_load_options o = ddpm_load_default_options();
+    o.quantize = DDPM_DTYPE_I8;
+    o.memory_budget = budget;
+    return ddpm_model_load_buffer_ex(b[0], (size_t)(b[1] - b[0]), &o, out, err);
+}
+
 static ddpm_status load_folder(const void *arg, ddpm_model **out, ddpm_error *err) {
     return ddpm_model_load_path(arg, NULL, NULL, out, err);
 }
@@ -152,6 +162,21 @@ int main(void) {
     const unsigned char *span[2] = {buf, buf + size};
     check_load("tiny-cond from a buffer", load_buffer, span);
     check_load("a diffusers folder from disk", load_folder, "tests/data/diffusers-ref/cifar-narrow");
+    {
+        ddpm_model *m = NULL;
+        ddpm_model_memory_info i;
+        if (ddpm_model_load_buffer(buf, size, &m, NULL) == DDPM_OK && ddpm_model_memory(m, &i) == DDPM_OK)
+            budget = i.weight_bytes / 4 * 3; /* under the float32 weights: compact, some Winograd room left */
+        ddpm_model_free(m);
+        m = NULL;
+        ddpm_error err;
+        CHECK(budget && load_budget(span, &m, &err) == DDPM_OK && ddpm_model_memory(m, &i) == DDPM_OK && i.compact &&
+                  i.winograd_precomputed > 0 && i.winograd_precomputed < i.winograd_convs,
+              "a budget of %zu bytes: compact, %d of %d Winograd convs precomputed", budget, i.winograd_precomputed,
+              i.winograd_convs);
+        ddpm_model_free(m);
+        check_load("tiny-cond, I8 under a memory budget", load_budget, span);
+    }
     check_runs(buf, size);
     check_threads(buf, size);
     free(buf);

@@ -224,3 +224,48 @@ test('the paper\'s CIFAR-10 network in wasm: 35,746,307 parameters, DDPM and DDI
   }
   e.dispose?.();
 });
+
+test('the 2 GiB wasm heap: the CIFAR-10 network loaded until the heap is full fails cleanly with OUT_OF_MEMORY; a memory budget fits more, with the same bits', async (t) => {
+  const { bytes } = cifarFile();
+  const e = await Engine.load();
+  const x = new Float32Array(3072).map((_, i) => Math.sin(i * 0.11));
+  const base = e.memory().inUseBytes, models = [];
+  let failure = null;
+  for (let k = 0; k < 8 && !failure; k++) {
+    try {
+      models.push(await e.loadModel({ weights: bytes, config: CIFAR_CONFIG }));
+    } catch (err) {
+      failure = err;
+    }
+  }
+  const m0 = models[0].memory();
+  t.diagnostic(`${models.length} full loads fit (each: ${(m0.weightBytes / 2 ** 20).toFixed(0)} MiB of weights + ` +
+    `${(m0.winogradBytes / 2 ** 20).toFixed(0)} MiB of Winograd weights); the next: ${failure?.message}`);
+  assert.ok(failure && models.length >= 1 && models.length < 8, 'the heap filled up');
+  assert.equal(failure.code, 'OUT_OF_MEMORY');
+  assert.match(failure.message, /cannot allocate|out of memory/);
+  const ref = models[0].forward(x, [500]);
+  const inUse = e.memory().inUseBytes;
+  for (const m of models) m.dispose();
+  assert.ok(e.memory().inUseBytes <= base + (inUse - base) / models.length / 4, 'the failed load left nothing behind');
+  // The same engine, under a budget of 80 MiB per model: the 3x3 weights held as int8, some Winograd weights
+  // precomputed; the same bits as the unbudgeted i8 load, and many more copies fit.
+  const i8 = await e.loadModel({ weights: bytes, config: CIFAR_CONFIG }, { quantize: 'i8' });
+  const want = i8.forward(x, [500]);
+  i8.dispose();
+  assert.ok(!want.every((v, i) => v === ref[i]), 'i8 rounds the weights');
+  const budget = 80 * 2 ** 20, small = [];
+  for (let k = 0; k < models.length + 3; k++) small.push(await e.loadModel({ weights: bytes, config: CIFAR_CONFIG }, { quantize: 'i8', memoryBudget: budget }));
+  const mb = small[0].memory();
+  t.diagnostic(`with memoryBudget 80 MiB: ${small.length} copies loaded; each ${((mb.weightBytes + mb.compactBytes) / 2 ** 20).toFixed(1)} MiB of weights ` +
+    `(compact ${mb.compact}), ${mb.winogradPrecomputed} of ${mb.winogradConvs} convs with ${(mb.winogradBytes / 2 ** 20).toFixed(1)} MiB precomputed`);
+  assert.ok(mb.compact && mb.weightBytes + mb.compactBytes + mb.winogradBytes <= budget);
+  assert.ok(mb.winogradPrecomputed > 0 && mb.winogradPrecomputed < mb.winogradConvs);
+  const got = small[small.length - 1].forward(x, [500]);
+  assert.ok(bitwiseEqual(got, want), 'a budgeted load = the unbudgeted i8 load, bit for bit');
+  for (const m of small) m.dispose();
+  await assert.rejects(e.loadModel({ weights: bytes, config: CIFAR_CONFIG }, { quantize: 'i8', memoryBudget: 2 ** 20 }),
+    (err) => err.code === 'TOO_LARGE' && /more than the memory budget of 1048576 bytes/.test(err.message));
+  await assert.rejects(e.loadModel({ weights: bytes, config: CIFAR_CONFIG }, { memoryBudget: -1 }), (err) => err.code === 'INVALID_ARGUMENT');
+  e.dispose?.();
+});

@@ -88,6 +88,11 @@ export interface LoadOptions {
    *  expanded per call, with Winograd weights on the fly: the same results as without, a fraction of the heap (the
    *  CIFAR-10 network: 45 MB of weights instead of 143 MB); slower at small image sizes. */
   compact?: boolean;
+  /** Bytes the model's resident weights may take (0 or absent: no budget): with quantize 'f16' / 'i8' the 3x3
+   *  weights are held compactly when the float32 ones do not fit, then Winograd weights are precomputed for the
+   *  convolutions that fit (the others transform per call). The same images for any budget; TOO_LARGE, with the
+   *  bytes needed, when the weights cannot fit. model.memory() says what was chosen. */
+  memoryBudget?: number;
   /** Folders and repos: a diffusers weights variant, e.g. 'fp16' reads diffusion_pytorch_model.fp16.safetensors,
    *  falling back to diffusion_pytorch_model.safetensors when the variant file is 404. */
   variant?: string;
@@ -408,6 +413,10 @@ export class Model {
    *  run. 'BUSY' while a run is in flight. Measured: the CIFAR-10 network (12 GFLOP) in 144 ms on 1 thread, 90 ms
    *  on 2 (Node 20, 2 cores). */
   setThreads(threads: number, opts?: { workerUrl?: string | URL }): Promise<void>;
+  /** Where the resident memory goes: the float32 arena, the compact weights, the precomputed Winograd weights (their
+   *  sum is what memoryBudget bounds), and how many 3x3 stride-1 convolutions have precomputed Winograd weights. */
+  memory(): { weightBytes: number; compactBytes: number; winogradBytes: number; winogradConvs: number;
+    winogradPrecomputed: number; compact: boolean };
   /** The thread count in use. */
   readonly threads: number;
   /** Frees the model's wasm memory; runs still using it end with code 'ABORTED'. With threads, the workers are

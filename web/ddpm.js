@@ -209,7 +209,9 @@ export class Engine {
 
   /** Loads a model (see hub.js for the sources: a weights file; a diffusers UNet2DModel as { weights, config,
    * scheduler? }, a folder or 'hf:OWNER/REPO[@REVISION]'). opts.quantize: 'f32' (as stored), 'f16' or 'i8' rounds
-   * the weights on load; variant, onProgress, hubBase, cache, signal go to the download. The bytes are copied into
+   * the weights on load; compact keeps the 3x3 weights so; memoryBudget (bytes) bounds the resident weights
+   * (ddpm_load_options.memory_budget; model.memory() says what was chosen); variant, onProgress, hubBase, cache,
+   * signal go to the download. The bytes are copied into
    * the wasm heap and parsed there; the copy is freed once the model is built. */
   async loadModel(src, opts = {}) {
     this._live();
@@ -217,11 +219,14 @@ export class Engine {
     if (Q === undefined) fail('INVALID_ARGUMENT', `quantize must be f32, f16 or i8, got ${String(opts.quantize)}`);
     const W = { auto: 0, precomputed: 1, 'on-the-fly': 2 }[opts.winograd ?? 'auto'];
     if (W === undefined) fail('INVALID_ARGUMENT', `winograd must be auto, precomputed or on-the-fly, got ${String(opts.winograd)}`);
+    const B = opts.memoryBudget ?? 0;
+    if (!Number.isSafeInteger(B) || B < 0 || B > 2 ** 32 - 1)
+      fail('INVALID_ARGUMENT', `memoryBudget must be a number of bytes in 0..2^32-1 (0: none), got ${String(opts.memoryBudget)}`);
     const r = await resolveModel(src, opts);
     this._live();
     if (opts.signal && opts.signal.aborted) fail('ABORTED', `${r.where ?? 'loadModel'}: aborted`);
     try {
-      return this._loadBytes(r.weights, r.config, r.scheduler, Q, W, opts.compact ? 1 : 0);
+      return this._loadBytes(r.weights, r.config, r.scheduler, Q, W, opts.compact ? 1 : 0, B);
     } catch (e) {
       if (!r.where || !(e instanceof DdpmError)) throw e;
       throw new DdpmError(e.code, `${r.where}: ${e.message}`, { cause: e });
@@ -229,7 +234,7 @@ export class Engine {
   }
 
   /* The model from weights bytes (+ config / scheduler JSON bytes or null); Q: the quantize dtype, W: ddpm_winograd. */
-  _loadBytes(bytes, cfg, sched, Q, W = 0, compact = 0) {
+  _loadBytes(bytes, cfg, sched, Q, W = 0, compact = 0, budget = 0) {
     const x = this._x, ptrs = [];
     let ptr = 0;
     try {
@@ -237,7 +242,7 @@ export class Engine {
       const buf = put(bytes), cp = put(cfg), sp = put(sched);
       const out = this._malloc(4); ptrs.push(out);
       const st = x.ddpm_wasm_model_load(buf, bytes.length, cp, cfg ? cfg.length : 0, sp, sched ? sched.length : 0, Q, W,
-        compact, out, this._err);
+        compact, budget, out, this._err);
       if (st !== 0) throw this._error(st);
       ptr = this._i32(out, 1)[0];
     } finally {

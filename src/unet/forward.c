@@ -61,9 +61,9 @@ static double scratch_of(const ddpm_conv *c, int r_in, int g, int th) {
     return g * cin4 * side * side + th * 36.0 * (DDPM_WINO_CHUNK * (cin4 + coutp) + 2 * DDPM_WINO_PLANE_PAD) + 16;
 }
 
-static void max_wino(void *ctx, ddpm_conv *c) {
+static void max_wino(void *ctx, ddpm_conv *c) { /* the convs without precomputed Winograd weights */
     double *m = ctx;
-    if (c->k == 3 && c->stride == 1) *m = umax(*m, (double)ddpm_wino_weight_floats(c->cin, c->cout));
+    if (c->k == 3 && c->stride == 1 && !c->wino) *m = umax(*m, (double)ddpm_wino_weight_floats(c->cin, c->cout));
 }
 
 static void max_expand(void *ctx, ddpm_conv *c) {
@@ -154,13 +154,7 @@ typedef struct fwd {
 static ddpm_conv_desc desc_for(const fwd *f, const ddpm_conv *c, int r_in, const float *bias2) {
     ddpm_conv_desc d = desc_of(c, r_in, bias2, f->par);
     if (!c->w) { /* compacted: the float32 values the loader's rounding gives, into f->wexp */
-        const size_t per = (size_t)c->cin * c->k * c->k, total = per * c->cout;
-        if (c->wh) {
-            for (size_t i = 0; i < total; i++) f->wexp[i] = ddpm_f16_to_f32(c->wh[i]);
-        } else {
-            for (int o = 0; o < c->cout; o++)
-                for (size_t i = 0; i < per; i++) f->wexp[o * per + i] = c->wscale[o] * (float)c->wq[o * per + i];
-        }
+        ddpm_unet_conv_expand(c, f->wexp);
         d.weight = f->wexp;
     }
     if (!d.wino && f->u->wino_lazy && f->K->conv_pre && c->k == 3 && c->stride == 1) {

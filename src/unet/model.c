@@ -193,6 +193,78 @@ static ddpm_status resolve_config(ddpm_model *m, const ddpm_st_file *f, const dd
     return DDPM_OK;
 }
 
+/* ---- Winograd weights under a memory budget ---- */
+
+typedef struct wino_plan {
+    ddpm_conv **convs; /* NULL: count only */
+    int n;
+} wino_plan;
+
+static void wino_collect(void *ctx, ddpm_conv *c) {
+    wino_plan *p = ctx;
+    if (c->k != 3 || c->stride != 1) return;
+    if (p->convs) p->convs[p->n] = c;
+    p->n++;
+}
+
+/* Precomputes the Winograd weights of the 3x3 stride-1 convs that fit in `avail` bytes, in the plan's order (a conv
+ * that does not fit is skipped, a later smaller one may); the others are transformed per call (wino_lazy). */
+static ddpm_status wino_within_budget(ddpm_model *m, const ddpm_load_options *opt, size_t avail, ddpm_error *err) {
+    wino_plan p = {NULL, 0};
+    ddpm_unet_each_conv(&m->u, wino_collect, &p);
+    m->u.wino_lazy = p.n > 0;
+    if (!p.n || opt->winograd == DDPM_WINOGRAD_ON_THE_FLY) return DDPM_OK;
+    if (!(p.convs = ddpm__malloc(sizeof *p.convs * (size_t)p.n)))
+        return ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "out of memory planning the Winograd weights");
+    p.n = 0;
+    ddpm_unet_each_conv(&m->u, wino_collect, &p);
+    size_t total = 0, left = avail, need_all = 0, tmp = 0;
+    int chosen = 0;
+    unsigned char *pick = ddpm__calloc((size_t)p.n, 1);
+    ddpm_status st = DDPM_OK;
+    if (!pick) {
+        st = ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "out of memory planning the Winograd weights");
+        goto done;
+    }
+    for (int i = 0; i < p.n; i++) {
+        const ddpm_conv *c = p.convs[i];
+        const size_t bytes = ddpm_wino_weight_floats(c->cin, c->cout) * sizeof(float);
+        need_all += bytes;
+        if (bytes <= left) pick[i] = 1, left -= bytes, total += bytes / sizeof(float), chosen++;
+        if (!c->w && (size_t)c->cin * c->cout * 9 > tmp) tmp = (size_t)c->cin * c->cout * 9;
+    }
+    if (opt->winograd == DDPM_WINOGRAD_PRECOMPUTED && chosen < p.n) {
+        st = ddpm__fail(err, DDPM_ERR_TOO_LARGE, "precomputed Winograd weights need %.1f MiB, more than the %.1f MiB "
+                        "the memory budget leaves after the weights (winograd AUTO precomputes what fits)",
+                        (double)need_all / 1048576.0, (double)avail / 1048576.0);
+        goto done;
+    }
+    float *expanded = NULL;
+    if (chosen && (!(m->wino = ddpm__alloc_aligned(sizeof(float) * total)) ||
+                   (tmp && !(expanded = ddpm__malloc(sizeof(float) * tmp))))) {
+        st = ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "cannot allocate %zu floats of Winograd weights", total);
+        free(expanded);
+        goto done;
+    }
+    size_t at = 0;
+    for (int i = 0; i < p.n; i++) {
+        ddpm_conv *c = p.convs[i];
+        if (!pick[i]) continue;
+        const float *w = c->w;
+        if (!w) ddpm_unet_conv_expand(c, expanded), w = expanded; /* compact: its float32 values */
+        c->wino = m->wino + at;
+        ddpm_wino_transform_weights(c->cin, c->cout, w, c->wino);
+        at += ddpm_wino_weight_floats(c->cin, c->cout);
+    }
+    free(expanded);
+    m->wino_floats = total;
+    m->u.wino_lazy = chosen < p.n;
+done:
+    free(pick);
+    free(p.convs);
+    return st;
+}
+
 ddpm_status ddpm_model_load_buffer_ex(const void *data, size_t size, const ddpm_load_options *opt, ddpm_model **out,
                                       ddpm_error *err) {
     if (!out) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "out is NULL");
@@ -221,11 +293,25 @@ ddpm_status ddpm_model_load_buffer_ex(const void *data, size_t size, const ddpm_
     if ((st = ddpm_unet_plan(&m->u, &cfg, err)) != DDPM_OK) goto fail;
     if ((st = ddpm_schedule_create(&cfg.schedule, &m->sched, err)) != DDPM_OK) goto fail;
     m->u.cfg.schedule = *ddpm_schedule_get_params(m->sched); /* custom betas: point at the schedule's copy */
-    bind_ctx b = {f, NULL, 0, opt->quantize, opt->compact, NULL, NULL, NULL, 0, 0, 0, 0, 0, NULL};
+    /* with a budget, an F16 / I8 model is counted compacted too: it becomes compact if the float32 arena cannot fit */
+    const int may_compact = opt->memory_budget && !opt->compact && opt->quantize != DDPM_DTYPE_F32;
+    bind_ctx b = {f, NULL, 0, opt->quantize, opt->compact || may_compact, NULL, NULL, NULL, 0, 0, 0, 0, 0, NULL};
     if ((st = ddpm_unet_visit(&m->u, bind_visit, &b, err)) != DDPM_OK) goto fail;
+    const int half = opt->quantize == DDPM_DTYPE_F16;
+    size_t cbytes = b.compacted ? (half ? 2 * b.q_used : b.q_used + 4 * b.s_used + 16) : 0;
+    if (may_compact && (b.used + b.compacted) * sizeof(float) <= opt->memory_budget) { /* the float32 arena fits */
+        b.used += b.compacted;
+        b.compact = 0, b.compacted = b.q_used = b.s_used = b.tmp_count = 0, cbytes = 0;
+    }
+    if (opt->memory_budget && b.used * sizeof(float) + cbytes > opt->memory_budget) {
+        st = ddpm__fail(err, DDPM_ERR_TOO_LARGE, "the weights need %zu bytes (%.1f MiB)%s, more than the memory budget "
+                        "of %zu bytes (%.1f MiB)%s", b.used * sizeof(float) + cbytes,
+                        (double)(b.used * sizeof(float) + cbytes) / 1048576.0, b.compacted ? " held compactly" : "",
+                        opt->memory_budget, (double)opt->memory_budget / 1048576.0,
+                        opt->quantize == DDPM_DTYPE_F32 ? " (quantize to F16 or I8 to hold the 3x3 weights compactly)" : "");
+        goto fail;
+    }
     if (b.compacted) { /* the compact arenas: int8 + scales, or halves; the F32 arena then holds the rest */
-        const int half = opt->quantize == DDPM_DTYPE_F16;
-        const size_t cbytes = half ? 2 * b.q_used : b.q_used + 4 * b.s_used + 16;
         m->compact = ddpm__alloc_aligned(cbytes);
         b.tmp = ddpm__malloc(sizeof(float) * b.tmp_count);
         if (!m->compact || !b.tmp) {
@@ -257,7 +343,10 @@ ddpm_status ddpm_model_load_buffer_ex(const void *data, size_t size, const ddpm_
     free(b.tmp);
     if (st != DDPM_OK) goto fail;
     if ((st = ddpm_st_check_all_used(f, err)) != DDPM_OK) goto fail;
-    {
+    if (opt->memory_budget) {
+        if ((st = wino_within_budget(m, opt, opt->memory_budget - (b.used * sizeof(float) + cbytes), err)) != DDPM_OK)
+            goto fail;
+    } else {
         const size_t wf = ddpm_unet_wino_floats(&m->u);
         size_t wbytes;
         const int ok = ddpm__mul_size(wf, sizeof(float), &wbytes);
@@ -269,8 +358,10 @@ ddpm_status ddpm_model_load_buffer_ex(const void *data, size_t size, const ddpm_
             goto fail;
         }
         ddpm_unet_wino_fill(&m->u, m->wino);
+        m->wino_floats = wf;
     }
 wino_done:
+    m->compact_bytes = cbytes;
     if ((st = copy_file_info(m, f)) != DDPM_OK) {
         ddpm__fail(err, st, "out of memory");
         goto fail;
@@ -331,6 +422,30 @@ const ddpm_schedule *ddpm_model_get_schedule(const ddpm_model *m) { return m ? m
 size_t ddpm_model_num_params(const ddpm_model *m) { return m ? m->weight_floats + m->compact_params : 0; }
 int ddpm_model_num_tensors(const ddpm_model *m) { return m ? m->num_tensors : 0; }
 double ddpm_model_flops(const ddpm_model *m) { return m ? m->flops : 0.0; }
+
+typedef struct wino_count {
+    int convs, pre;
+} wino_count;
+
+static void wino_count_visit(void *ctx, ddpm_conv *c) {
+    wino_count *w = ctx;
+    if (c->k != 3 || c->stride != 1) return;
+    w->convs++;
+    w->pre += c->wino != NULL;
+}
+
+ddpm_status ddpm_model_memory(const ddpm_model *m, ddpm_model_memory_info *info) {
+    if (!m || !info) return DDPM_ERR_INVALID_ARGUMENT;
+    wino_count w = {0, 0};
+    ddpm_unet_each_conv((ddpm_unet *)&m->u, wino_count_visit, &w);
+    info->weight_bytes = m->weight_floats * sizeof(float);
+    info->compact_bytes = m->compact_bytes;
+    info->winograd_bytes = m->wino_floats * sizeof(float);
+    info->winograd_convs = w.convs;
+    info->winograd_precomputed = w.pre;
+    info->compact = m->u.compact;
+    return DDPM_OK;
+}
 int ddpm_model_num_metadata(const ddpm_model *m) { return m ? m->num_meta : 0; }
 
 ddpm_status ddpm_model_tensor_info(const ddpm_model *m, int i, ddpm_tensor_info *info) {

@@ -11,6 +11,8 @@ struct ddpm_model {
     float *weights;          /* one arena for every bound tensor, float32 */
     size_t weight_floats;
     float *wino;             /* Winograd-transformed 3x3 stride-1 conv weights, derived from `weights` at load */
+    size_t wino_floats;
+    size_t compact_bytes;
     void *compact;           /* compacted 3x3 conv weights (load option compact): scales | int8, or halves */
     size_t compact_params;
     double flops;

@@ -1,5 +1,6 @@
 /* The U-Net's block plan and tensor list, derived from the config alone (mirrors training/model.py). */
 #include "unet/unet.h"
+#include "io/safetensors.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -309,6 +310,18 @@ static void wino_visit(void *ctx, ddpm_conv *c) {
         ddpm_wino_transform_weights(c->cin, c->cout, c->w, c->wino);
     }
     w->used += need;
+}
+
+void ddpm_unet_conv_expand(const ddpm_conv *c, float *out) {
+    const size_t per = (size_t)c->cin * c->k * c->k, total = per * c->cout;
+    if (c->w) {
+        memcpy(out, c->w, sizeof(float) * total);
+    } else if (c->wh) {
+        for (size_t i = 0; i < total; i++) out[i] = ddpm_f16_to_f32(c->wh[i]);
+    } else {
+        for (int o = 0; o < c->cout; o++)
+            for (size_t i = 0; i < per; i++) out[o * per + i] = c->wscale[o] * (float)c->wq[o * per + i];
+    }
 }
 
 size_t ddpm_unet_wino_floats(ddpm_unet *u) {

@@ -65,8 +65,9 @@ typedef struct ddpm_unet {
     int num_down, num_up;
     ddpm_block down[DDPM_MAX_BLOCKS], up[DDPM_MAX_BLOCKS];
     int compact;             /* 1: 3x3 conv weights kept compacted (ddpm_conv.wq / wh), expanded per call */
-    int wino_lazy;           /* 1: no precomputed Winograd weights; the forward pass transforms each 3x3 stride-1
-                                conv's weights into scratch when its kernel table runs Winograd (same values) */
+    int wino_lazy;           /* 1: some 3x3 stride-1 convs have no precomputed Winograd weights (wino NULL); the
+                                forward pass transforms theirs into scratch when its kernel table runs Winograd
+                                (the same values) */
     ddpm_resblock mid1, mid2;
     ddpm_attn mid_attn;      /* used when cfg.arch.mid_attention */
     int mid_res;
@@ -99,6 +100,8 @@ void ddpm_unet_each_conv(ddpm_unet *u, void (*fn)(void *ctx, ddpm_conv *c), void
 /* Floats of pre-transformed (Winograd) weights every 3x3 stride-1 conv of the plan needs, and their computation into
  * one arena of that size (sets each such conv's wino pointer). */
 size_t ddpm_unet_wino_floats(ddpm_unet *u);
+/* out: [cout, cin, k, k] = the conv's float32 weights (a compacted conv's expanded: the loader's rounding). */
+void ddpm_unet_conv_expand(const ddpm_conv *c, float *out);
 void ddpm_unet_wino_fill(ddpm_unet *u, float *arena);
 
 /* Workspace floats for a batch of n (0 on overflow). */

@@ -46,7 +46,7 @@ WASM_EXPORT void ddpm_wasm_rng_normal(uint32_t seed_lo, uint32_t seed_hi, uint32
  * ddpm_dtype (F32 = as stored), winograd a ddpm_winograd. */
 WASM_EXPORT int ddpm_wasm_model_load(const void *weights, size_t size, const char *config, size_t config_len,
                                      const char *sched, size_t sched_len, int quantize, int winograd,
-                                     int compact, ddpm_model **out, ddpm_error *err) {
+                                     int compact, size_t memory_budget, ddpm_model **out, ddpm_error *err) {
     ddpm_load_options o = ddpm_load_default_options();
     o.unet_config = config;
     o.unet_config_len = config_len;
@@ -55,7 +55,18 @@ WASM_EXPORT int ddpm_wasm_model_load(const void *weights, size_t size, const cha
     o.quantize = (ddpm_dtype)quantize;
     o.winograd = (ddpm_winograd)winograd;
     o.compact = compact;
+    o.memory_budget = memory_budget;
     return (int)ddpm_model_load_buffer_ex(weights, size, &o, out, err);
+}
+
+/* ddpm_model_memory as 6 doubles: weight, compact and Winograd bytes, Winograd convs, of them precomputed, compact. */
+WASM_EXPORT int ddpm_wasm_model_memory(const ddpm_model *m, double *out) {
+    ddpm_model_memory_info i;
+    const ddpm_status st = ddpm_model_memory(m, &i);
+    if (st != DDPM_OK) return (int)st;
+    out[0] = (double)i.weight_bytes, out[1] = (double)i.compact_bytes, out[2] = (double)i.winograd_bytes;
+    out[3] = i.winograd_convs, out[4] = i.winograd_precomputed, out[5] = i.compact;
+    return 0;
 }
 
 /* ddpm_model_export into a malloc'd buffer: returns it (free() it) and its size in *size, or NULL with err set. */

@@ -4,7 +4,9 @@ import { Engine, DdpmError, toRGBA, resolveModel, type JsSamplerPlugin, type Ste
 
 export async function demo(signal: AbortSignal): Promise<number> {
   const engine = await Engine.load();
-  const model = await engine.loadModel('models/fmnist-cond.i8.safetensors');
+  const model = await engine.loadModel('models/fmnist-cond.i8.safetensors', { quantize: 'i8', memoryBudget: 8 << 20 });
+  const mem = model.memory();
+  void (mem.weightBytes + mem.compactBytes + mem.winogradBytes + mem.winogradPrecomputed + (mem.compact ? 1 : 0));
   const plugin: JsSamplerPlugin = {
     apiVersion: 2, name: 'mine', options: [{ name: 'eta', type: 'float', default: 0, min: 0, max: 1, help: '' }],
     step(_state, ctx, i, x) { const out = ctx.denoise(x, ctx.timesteps[i]); x.set(out); ctx.setPredX0(out); },

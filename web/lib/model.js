@@ -76,6 +76,22 @@ export class Model {
     }
   }
 
+  /** Where the model's resident memory goes (ddpm_model_memory): { weightBytes, compactBytes, winogradBytes,
+   * winogradConvs, winogradPrecomputed, compact } — the sum of the bytes is what loadModel's memoryBudget bounds. */
+  memory() {
+    this._live();
+    const e = this._e, X = e._x, p = e._malloc(6 * 8);
+    try {
+      const st = X.ddpm_wasm_model_memory(this._ptr, p);
+      if (st !== 0) fail(STATUS_CODES[st] ?? 'STATE', 'memory(): ddpm_model_memory failed');
+      const v = new Float64Array(e._memory.buffer, p, 6);
+      return { weightBytes: v[0], compactBytes: v[1], winogradBytes: v[2], winogradConvs: v[3],
+        winogradPrecomputed: v[4], compact: v[5] === 1 };
+    } finally {
+      X.free(p);
+    }
+  }
+
   /** The schedule arrays (float64, length numTimesteps): betas, alphas, alphasCumprod, ... (as SamplerContext's). */
   schedule() {
     this._live();
