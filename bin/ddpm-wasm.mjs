@@ -34,16 +34,20 @@ const USAGE_SAMPLE = `usage: ddpm-wasm sample MODEL --seed S [options] --out GRI
   --first-image K     global index of image 0 (default 0)
   --sampler NAME      default: the model's (ddpm, or what its scheduler config names); see \`ddpm-wasm samplers\`
   --opt NAME=VALUE    a sampler option (repeatable): a number, true/false/yes/no/on/off, or a choice's name
-  --steps N           sampling steps, 1 .. T (default: T, every timestep)
+  --steps N           sampling steps, 1 .. T, the model's number of timesteps (default: T, every one)
   --spacing S         timestep grid: leading | trailing | linspace (default: the model's, else leading)
-  --class C           class label 0 .. classes-1 (conditional models), or 'all': image k gets class (K + k) % classes
-  --guidance W        classifier-free guidance scale (default 1 = none; needs --class)
+  --class C           conditional models: a class label 0 .. classes-1, -1 for the null class (unconditional
+                      samples, as without --class), or 'all': image k gets class (K + k) % classes
+  --guidance W        classifier-free guidance scale, 0 .. 100 (default 1 = none; other values need --class
+                      0 .. classes-1 or 'all': the null class is sampled without guidance)
   --steps-offset N    added to every timestep of the leading grid (diffusers' steps_offset)
   --deep-cache K      DeepCache: a full model evaluation every K steps (K >= 2; approximate; default off)
   --quantize Q        f32 (as stored, default), f16 or i8: round the weights on load
-  --out GRID.png      the grid: ceil(sqrt(B)) columns, 2 px padding, grey (1 channel) or RGB (3)
+  --out GRID.png      the grid: ceil(sqrt(B)) columns, 2 px padding, grey (1 channel) or RGB (3); the name
+                      must end in .png (PNG is the only image format written)
   --raw OUT.f32       the final tensor [B, C, S, S] as float32 little-endian (one of --out and --raw is required)
-  --scale K           upscale the PNG K times, nearest neighbour, 1 .. 32 (default 1, as the native CLI)
+  --scale K           upscale the PNG K times, nearest neighbour, 1 .. 32 (default, as the native CLI:
+                      ceil(112 / S) for S x S images: 4 for 28 or 32 px, 2 for 64, 1 from 112 on)
   --quiet             no progress output (progress goes to stderr)
 `;
 
@@ -84,12 +88,17 @@ function parseArgs(command, argv, spec) {
   return { positional, flags };
 }
 
-function int(flag, s, lo, hi) {
+function int(flag, s, lo, hi, range = `${lo}..${hi}`) {
   if (s === undefined) return undefined;
   if (!/^\d+$/.test(s) || BigInt(s) < BigInt(lo) || BigInt(s) > BigInt(hi))
-    usage(`--${flag} must be an integer in ${lo}..${hi}, got '${s}'`);
+    usage(`--${flag} must be an integer in ${range}, got '${s}'`);
   return Number(s);
 }
+
+/* The native CLI's default --scale for S x S images: ceil(112 / S), at most 32 (src/cli: cli_default_scale). */
+const defaultScale = (imageSize) => Math.min(32, Math.ceil(112 / imageSize));
+
+const isPngName = (file) => /[^/]\.png$/i.test(file);
 
 function num(flag, s) {
   if (s === undefined) return undefined;
@@ -134,26 +143,29 @@ async function cmdSample(argv) {
   if (a.help) return help('sample');
   const { positional: pos, flags: f } = a;
   if (pos.length !== 1) usage(pos.length ? `unexpected argument '${pos[1]}'` : 'sample needs a MODEL');
-  if (f.seed === undefined) usage('--seed is required');
+  if (f.seed === undefined) usage('--seed is required (an integer in 0..2^53-1)');
   if (f.out === undefined && f.raw === undefined) usage('--out (PNG) or --raw (float32) is required');
-  const opts = { seed: int('seed', f.seed, 0, Number.MAX_SAFE_INTEGER) };
+  const opts = { seed: int('seed', f.seed, 0, Number.MAX_SAFE_INTEGER,
+    '0..2^53-1 (9007199254740991; the native CLI takes up to 2^64-1)') };
+  if (f.out !== undefined && !isPngName(f.out))
+    usage(`--out must name a .png file (PNG is the only image format written), got '${f.out}'`);
   const batch = int('batch', f.batch, 1, 4096) ?? 1;
   opts.batch = batch;
   const first = int('first-image', f['first-image'], 0, 4294967295);
   if (first !== undefined) opts.firstImage = first;
   if (f.sampler !== undefined) opts.sampler = f.sampler;
-  if (f.steps !== undefined) opts.steps = int('steps', f.steps, 1, 100000);
+  // --steps: an integer now, its range (1..T) once the model is loaded
+  if (f.steps !== undefined && !/^-?\d+$/.test(f.steps)) usage(`--steps must be an integer, got '${f.steps}'`);
   if (f.spacing !== undefined) {
     if (!['leading', 'trailing', 'linspace'].includes(f.spacing))
       usage(`--spacing must be leading, trailing or linspace, got '${f.spacing}'`);
     opts.spacing = f.spacing;
   }
   const classAll = f.class === 'all';
-  if (f.class !== undefined && !classAll) {
-    if (!/^\d+$/.test(f.class)) usage(`--class must be a non-negative integer or 'all', got '${f.class}'`);
-    opts.classLabel = Number(f.class);
+  if (f.guidance !== undefined) {
+    opts.guidance = num('guidance', f.guidance);
+    if (opts.guidance < 0 || opts.guidance > 100) usage(`--guidance must be a number in 0..100, got '${f.guidance}'`);
   }
-  if (f.guidance !== undefined) opts.guidance = num('guidance', f.guidance);
   if (f['steps-offset'] !== undefined) opts.stepsOffset = int('steps-offset', f['steps-offset'], 0, 100000);
   if (f['deep-cache'] !== undefined) opts.deepCache = int('deep-cache', f['deep-cache'], 0, 1000);
   if (f.opt) {
@@ -168,7 +180,7 @@ async function cmdSample(argv) {
   }
   if (f.quantize !== undefined && !QUANTIZE.includes(f.quantize))
     usage(`--quantize must be f32, f16 or i8, got '${f.quantize}'`);
-  const scale = int('scale', f.scale, 1, 32) ?? 1;
+  const scaleArg = int('scale', f.scale, 1, 32);
   const quiet = f.quiet === true;
   if (f.out !== undefined) checkWritable('--out', f.out);
   if (f.raw !== undefined) checkWritable('--raw', f.raw);
@@ -177,10 +189,35 @@ async function cmdSample(argv) {
   try {
     const model = await loadModel(engine, pos[0], f.quantize);
     const c = model.config;
-    if (classAll) {
-      if (!c.numClasses) throw new DdpmError('INVALID_ARGUMENT', `--class all needs a class-conditional model; ${pos[0]} is unconditional`);
-      opts.classLabel = Array.from({ length: batch }, (_, k) => ((first ?? 0) + k) % c.numClasses);
+    // what depends on the model, with the native CLI's words: --steps in 1..T, --class, --guidance
+    if (f.steps !== undefined) {
+      if (BigInt(f.steps) < 1n || BigInt(f.steps) > BigInt(c.numTimesteps))
+        usage(`--steps must be an integer in 1..${c.numTimesteps} (the model's T), got ${f.steps}`);
+      opts.steps = Number(f.steps);
     }
+    if (f.class !== undefined) {
+      const nc = c.numClasses;
+      if (!nc) usage(`--class needs a class-conditional model; ${pos[0]} is unconditional`);
+      if (classAll) {
+        opts.classLabel = Array.from({ length: batch }, (_, k) => ((first ?? 0) + k) % nc);
+      } else {
+        const lo = c.nullClass ? -1 : 0;
+        if (!/^-?\d+$/.test(f.class) || Number(f.class) < lo || Number(f.class) > nc - 1) {
+          usage(c.nullClass ? `--class must be -1 (the null class), 0..${nc - 1} or 'all', got '${f.class}'`
+            : `--class must be 0..${nc - 1} or 'all' (this model has no null class), got '${f.class}'`);
+        }
+        opts.classLabel = Number(f.class);
+      }
+    }
+    if (opts.guidance !== undefined && opts.guidance !== 1) {
+      if (!c.numClasses) usage(`--guidance needs a class-conditional model; ${pos[0]} is unconditional`);
+      if (f.class === undefined) usage(`--guidance ${f.guidance} needs --class 0..${c.numClasses - 1} or 'all'`);
+      if (opts.classLabel === -1) {
+        usage(`--guidance ${f.guidance} cannot be used with --class -1: the null class is sampled without guidance ` +
+          `(give --class 0..${c.numClasses - 1} or 'all', or no --guidance)`);
+      }
+    }
+    const scale = scaleArg ?? defaultScale(c.imageSize);
     const t0 = performance.now();
     if (!quiet) {
       let decile = 0;

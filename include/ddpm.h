@@ -438,6 +438,20 @@ DDPM_API ddpm_load_options ddpm_load_default_options(void);
 DDPM_API ddpm_status ddpm_model_load_buffer_ex(const void *data, size_t size, const ddpm_load_options *opt, ddpm_model **out,
                                       ddpm_error *err);
 /*
+ * A weights file read through a callback, as whisper.cpp's model loader: the header first, then each tensor's bytes
+ * once, decoded before the next is read, so the file is never held whole (the peak is the model plus its largest
+ * tensor). read(user, offset, n, dst) fills dst with bytes [offset, offset + n) of the file and returns 0, or
+ * nonzero when it cannot (the load then fails with DDPM_ERR_IO naming the bytes). size: the file's length.
+ * ddpm_model_load_file and ddpm_model_load_path read files this way.
+ */
+typedef struct ddpm_reader {
+    uint64_t size;
+    int (*read)(void *user, uint64_t offset, size_t n, void *dst);
+    void *user;
+} ddpm_reader;
+DDPM_API ddpm_status ddpm_model_load_reader(const ddpm_reader *reader, const ddpm_load_options *opt, ddpm_model **out,
+                                            ddpm_error *err);
+/*
  * Loads a weights file or a diffusers folder: PATH/config.json + PATH/diffusion_pytorch_model[.VARIANT].safetensors
  * (+ PATH/scheduler_config.json, or PATH/../scheduler/scheduler_config.json), or a pipeline folder whose
  * model_index.json names a UNet2DModel in PATH/unet/ and a scheduler in PATH/scheduler/. variant: NULL, or e.g.

@@ -2,10 +2,13 @@
 // installed the packed tarball:
 //   - it is packed, with its shebang, and linked as node_modules/.bin/ddpm-wasm; --version, sample --help;
 //   - `sample` writes the PNG (and --raw floats) of the native `ddpm sample` with the same options, byte for byte:
-//     with --scale / --class K / --guidance / --sampler, and with the defaults (scale 1, no guidance) plus
-//     --class all, --first-image, --opt and --spacing; --quiet prints nothing;
-//   - usage errors (an unknown option, a malformed value, no --seed, no command) exit 2 with one line on stderr
-//     (npx for the unknown option and the missing model; the linked file itself for the other error cases);
+//     with --scale / --class K / --guidance / --sampler, with the defaults (the scale ceil(112 / S), 4 for these
+//     28 px images; no guidance) plus --class all, --first-image, --opt and --spacing, and with --class -1 (the
+//     null class) at --scale 1; --quiet prints nothing;
+//   - usage errors (an unknown option, a malformed value, no --seed, no command, --steps outside the model's 1..T,
+//     a --class outside -1..classes-1, guidance with the null class, an --out that is not .png) exit 2 with one
+//     line on stderr, the native CLI's message (npx for the unknown option and the missing model; the linked file
+//     itself for the other error cases);
 //   - run errors exit 1 with one line: a missing model file (the message names it), an unknown sampler, an
 //     unwritable --out; nothing is written then;
 //   - `info` reads a model from a path and from an http URL; `info --json` is the Engine's config.
@@ -55,10 +58,15 @@ test('packed with its shebang and linked as node_modules/.bin/ddpm-wasm', () => 
 
 const CASES = [
   ['--seed', '3', '--batch', '4', '--sampler', 'ddim', '--steps', '10', '--class', '3', '--guidance', '2', '--scale', '3'],
-  // the defaults (scale 1, no guidance) and the other run options
+  // the defaults (scale ceil(112 / 28) = 4, no guidance) and the other run options
   ['--seed', '11', '--batch', '5', '--class', 'all', '--first-image', '7', '--sampler', 'ddim', '--opt', 'eta=0.5',
     '--steps', '8', '--spacing', 'trailing'],
+  // the null class, the images at their own size
+  ['--seed', '4', '--batch', '2', '--class', '-1', '--steps', '4', '--scale', '1'],
 ];
+// the PNG's width (IHDR) and the grid's at scale k: ceil(sqrt(B)) columns of 28 px tiles, 2 px padding
+const pngWidth = (file) => fs.readFileSync(path.join(app, file)).readUInt32BE(16);
+const WIDTHS = [(2 * 30 + 2) * 3, (3 * 30 + 2) * 4, (2 * 30 + 2) * 1];
 
 for (const [i, args] of CASES.entries()) {
   test(`npx ddpm-wasm sample = the native ddpm sample, byte for byte: ${args.join(' ')}`, { skip: !fs.existsSync(CLI) && 'no native CLI (build/ddpm)' }, () => {
@@ -67,6 +75,7 @@ for (const [i, args] of CASES.entries()) {
     assert.match(r.stderr, new RegExp(`^wrote npx${i}\\.png and npx${i}\\.f32 in `, 'm'), 'progress on stderr');
     run(CLI, ['sample', 'model.safetensors', ...args, '--out', `cli${i}.png`, '--raw', `cli${i}.f32`, '--quiet'], app);
     assert.ok(same(`npx${i}.png`, `cli${i}.png`), 'the PNG equals the native CLI\'s');
+    assert.equal(pngWidth(`npx${i}.png`), WIDTHS[i], 'the scale given, or the default ceil(112 / S)');
     assert.ok(same(`npx${i}.f32`, `cli${i}.f32`), 'the floats equal the native CLI\'s --raw');
   });
 }
@@ -87,6 +96,14 @@ test('usage errors: exit 2, one line on stderr', () => {
     [['sample', 'model.safetensors', '--out', 'x.png'], /--seed is required/],
     [['sample', 'model.safetensors', '--seed', '1'], /--out \(PNG\) or --raw \(float32\) is required/],
     [['sample', 'model.safetensors', '--seed', '1', '--scale', '33', '--out', 'x.png'], /--scale must be an integer in 1\.\.32/],
+    [['sample', 'model.safetensors', '--seed', '-1', '--out', 'x.png'], /--seed must be an integer in 0\.\.2\^53-1 \(9007199254740991; the native CLI takes up to 2\^64-1\), got '-1'/],
+    [['sample', 'model.safetensors', '--seed', '1', '--steps', '0', '--out', 'x.png'], /--steps must be an integer in 1\.\.1000 \(the model's T\), got 0/],
+    [['sample', 'model.safetensors', '--seed', '1', '--steps', '100000', '--out', 'x.png'], /--steps must be an integer in 1\.\.1000 \(the model's T\), got 100000/],
+    [['sample', 'model.safetensors', '--seed', '1', '--steps', '2.5', '--out', 'x.png'], /--steps must be an integer, got '2\.5'/],
+    [['sample', 'model.safetensors', '--seed', '1', '--class', '10', '--out', 'x.png'], /--class must be -1 \(the null class\), 0\.\.9 or 'all', got '10'/],
+    [['sample', 'model.safetensors', '--seed', '1', '--class', '-1', '--guidance', '2', '--out', 'x.png'], /--guidance 2 cannot be used with --class -1: the null class is sampled without guidance/],
+    [['sample', 'model.safetensors', '--seed', '1', '--guidance', '2', '--out', 'x.png'], /--guidance 2 needs --class 0\.\.9 or 'all'/],
+    [['sample', 'model.safetensors', '--seed', '1', '--out', 'x.jpg'], /--out must name a \.png file \(PNG is the only image format written\), got 'x\.jpg'/],
     [['sample', '--seed', '1', '--out', 'x.png'], /sample needs a MODEL/],
     [['info'], /info needs a MODEL/],
     [[], /no command/],
@@ -96,7 +113,7 @@ test('usage errors: exit 2, one line on stderr', () => {
     assert.equal(r.status, 2, `${args.join(' ')}: exit 2 (got ${r.status}: ${r.stderr})`);
     assert.match(oneLine(r.stderr), new RegExp(`^ddpm-wasm: .*${re.source}.*\\(see ddpm-wasm .*--help\\)$`));
   }
-  assert.ok(!fs.existsSync(path.join(app, 'x.png')));
+  assert.ok(!fs.existsSync(path.join(app, 'x.png')) && !fs.existsSync(path.join(app, 'x.jpg')));
 });
 
 test('run errors: exit 1, one line naming what failed', () => {

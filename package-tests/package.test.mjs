@@ -66,8 +66,9 @@ test('the tarball: the package files, the prebuilt wasm, the types; the version 
 test('(a) Node: the installed package samples what the native CLI samples, bit for bit', { skip: !fs.existsSync(CLI) && 'no native CLI' }, () => {
   const out = JSON.parse(run(process.execPath, ['node-app.mjs', MODEL, path.join(tmp, 'node')], app));
   assert.equal(out.version, PKG.version);
+  // --scale 1: result.png()'s default (the CLI's own default is ceil(112 / S), 4 here)
   run(CLI, ['sample', MODEL, '--seed', '7', '--batch', '16', '--class', 'all', '--guidance', '2', '--steps', '20',
-    '--raw', path.join(tmp, 'cli.f32'), '--out', path.join(tmp, 'cli.png'), '--quiet'], ROOT);
+    '--scale', '1', '--raw', path.join(tmp, 'cli.f32'), '--out', path.join(tmp, 'cli.png'), '--quiet'], ROOT);
   assert.ok(fs.readFileSync(path.join(tmp, 'node.f32')).equals(fs.readFileSync(path.join(tmp, 'cli.f32'))),
     'the floats equal the CLI\'s --raw');
   if (out.png) {

@@ -5,9 +5,14 @@
 I8: every weight of rank >= 2 (convolutions, linears, the class embedding) is stored as int8 with one float32 scale
 per output channel (row): scale[o] = max|w[o]| / 127, q = round(w / scale) in [-127, 127], tensor "<name>_scale".
 Biases and GroupNorm parameters stay F32. F16 stores every tensor as float16.
+
+Metadata: the config (config_metadata), the training run (training_metadata: for a conditional model also its label
+dropout and ddpm.class_names, a JSON list of the label names) and ddpm.dtype. training/set_metadata.py edits the
+metadata of a shipped file without touching its tensors.
 """
 
 import argparse
+import json
 import os
 import sys
 
@@ -15,6 +20,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import data  # noqa: E402
 import st  # noqa: E402
 from model import UNet, UNetConfig  # noqa: E402
 
@@ -33,6 +39,25 @@ def config_metadata(cfg: UNetConfig, sched: dict):
         "ddpm.beta_end": repr(float(sched.get("beta_end", 0.02))),
         "ddpm.variance": "fixed_small",
     }
+
+
+FMNIST_CLASSES = data.CLASSES  # label k's name
+
+
+def training_metadata(ck, cfg: UNetConfig):
+    """The metadata of a trained checkpoint (this project's Fashion-MNIST runs): data, training, and for conditional
+    models the label dropout (what trained the null class) and ddpm.class_names (a JSON list, label k's name); an
+    unconditional model gets neither (its run's --label-dropout did nothing)."""
+    meta = {"ddpm.dataset": "fashion-mnist (Debian dataset-fashion-mnist), 28x28, scaled to [-1, 1], no padding",
+            "ddpm.train_steps": str(ck["step"]), "ddpm.train_images": str(ck["images_seen"]),
+            "ddpm.train_hours": f"{ck['train_seconds']/3600:.2f}", "ddpm.weights": "EMA",
+            "ddpm.train_batch": str(ck["args"]["batch"]), "ddpm.train_lr": str(ck["args"]["lr"]),
+            "ddpm.train_ema": str(ck["args"]["ema"])}
+    if cfg.num_classes:
+        meta["ddpm.label_dropout"] = str(ck["args"]["label_dropout"])
+    if cfg.num_classes == len(FMNIST_CLASSES):
+        meta["ddpm.class_names"] = json.dumps(FMNIST_CLASSES, separators=(",", ":"))
+    return meta
 
 
 def quantize_rows(w: np.ndarray):
@@ -100,11 +125,7 @@ def main():
     cfg = UNetConfig(**ck["config"])
     model = UNet(cfg)
     model.load_state_dict(ck["ema"])
-    extra = {"ddpm.dataset": "fashion-mnist (Debian dataset-fashion-mnist), 28x28, scaled to [-1, 1], no padding",
-             "ddpm.train_steps": str(ck["step"]), "ddpm.train_images": str(ck["images_seen"]),
-             "ddpm.train_hours": f"{ck['train_seconds']/3600:.2f}", "ddpm.weights": "EMA",
-             "ddpm.train_batch": str(ck["args"]["batch"]), "ddpm.train_lr": str(ck["args"]["lr"]),
-             "ddpm.train_ema": str(ck["args"]["ema"]), "ddpm.label_dropout": str(ck["args"]["label_dropout"])}
+    extra = training_metadata(ck, cfg)
     for kv in a.meta:
         k, v = kv.split("=", 1)
         extra[k] = v

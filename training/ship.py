@@ -162,11 +162,7 @@ def main():
     sd = ck["ema"]
     models = os.path.join(ROOT, "models")
     tmp = tempfile.mkdtemp(prefix="ship-")
-    base_meta = {"ddpm.dataset": "fashion-mnist (Debian dataset-fashion-mnist), 28x28, scaled to [-1, 1], no padding",
-                 "ddpm.train_steps": str(ck["step"]), "ddpm.train_images": str(ck["images_seen"]),
-                 "ddpm.train_hours": f"{ck['train_seconds']/3600:.2f}", "ddpm.weights": "EMA",
-                 "ddpm.train_batch": str(ck["args"]["batch"]), "ddpm.train_lr": str(ck["args"]["lr"]),
-                 "ddpm.train_ema": str(ck["args"]["ema"]), "ddpm.label_dropout": str(ck["args"]["label_dropout"])}
+    base_meta = export.training_metadata(ck, cfg)  # class names and label dropout for conditional models only
     f32_path = export.export(sd, cfg, ck["schedule"], os.path.join(tmp, f"{a.name}.f32.safetensors"), "f32", base_meta)
     i8_path = export.export(sd, cfg, ck["schedule"], os.path.join(models, f"{a.name}.i8.safetensors"), "i8", base_meta)
 
@@ -177,8 +173,9 @@ def main():
     metrics = {"i8_vs_f32_eps_rel_l2": rel, "eps_mse_i8": mse8, "eps_mse_f32": mse32}
     print(f"I8 vs F32 eps rel L2 {rel:.4f} (eps MSE {mse32:.4f} F32, {mse8:.4f} I8)", flush=True)
 
-    sampling = dict(sampler="ddpm (ancestral, fixed_small, x0 clipped)", steps=a.eval_steps, n=a.eval_n, seed=a.seed,
-                    guidance=a.guidance)
+    sampling = dict(sampler="ddpm (ancestral, fixed_small, x0 clipped)", steps=a.eval_steps, n=a.eval_n, seed=a.seed)
+    if cfg.num_classes:  # an unconditional model is sampled without guidance: its protocol names none
+        sampling["guidance"] = a.guidance
     # (tag, file, steps, key suffix): the shipped I8 file at --eval-steps; the I8-vs-F32 FD comparison at
     # --compare-steps when that is given (both files at the same, cheaper step count), else at --eval-steps
     runs = [("i8", i8_path, a.eval_steps, "")]
@@ -280,7 +277,8 @@ def write_card(a, cfg, ck, metrics, sampling):
               + (f", then from step {ck['args']['lr_decay_from']} a cosine decay to {ck['args']['lr_final']} at step "
                  f"{ck['args']['steps']}" if ck['args'].get('lr_decay_from', -1) >= 0 else "")
               + ", grad clip 1.0, EMA "
-              f"{ck['args']['ema']}, label dropout {ck['args']['label_dropout']}", "",
+              f"{ck['args']['ema']}"
+              + (f", label dropout {ck['args']['label_dropout']}" if cfg.num_classes else ""), "",
               "## Measured quality", "",
               f"Samples: {sampling['n']} images from the native CLI, {sampling['sampler']}, {sampling['steps']} steps, "
               f"seed {sampling['seed']}. FD is the Fréchet distance between the evaluation classifier's 128-d features "

@@ -1,7 +1,8 @@
 // result.png(): the CLI's grid PNG from the JS API. The same seed and options give the same file bytes as
 // `ddpm sample ... --out grid.png [--scale K]` (both encode with src/image/grid_png.c), for the shipped conditional
 // model (--class all, guidance), a scaled non-square grid, one image, and an RGB diffusers model; the bytes are
-// checked as a PNG without decoding them (signature, IHDR, IEND); png() needs only the engine.
+// checked as a PNG without decoding them (signature, IHDR, IEND); png() needs only the engine. png()'s default scale
+// is 1 (the CLI's --scale 1); the CLI's own default, ceil(112 / S), is png({ scale: 4 }) for 28 px images.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -46,9 +47,12 @@ test('png() equals the CLI file: shipped model, 16 images, --class all, guidance
   const png = r.png();
   assert.ok(png instanceof Uint8Array);
   assertPng(png, gridSide(4, 28, 1), gridSide(4, 28, 1), 0);
-  const cli = cliPng(SHIPPED, ['--seed', '7', '--batch', '16', '--class', 'all', '--guidance', '2', '--steps', '20']);
-  assert.deepEqual(png, cli);
+  const opts = ['--seed', '7', '--batch', '16', '--class', 'all', '--guidance', '2', '--steps', '20'];
+  assert.deepEqual(png, cliPng(SHIPPED, [...opts, '--scale', '1']));
   assert.deepEqual(r.png({ scale: 1 }), png, 'scale 1 is the default');
+  const cliDefault = cliPng(SHIPPED, opts);
+  assertPng(cliDefault, gridSide(4, 28, 4), gridSide(4, 28, 4), 0);
+  assert.deepEqual(r.png({ scale: 4 }), cliDefault, 'the CLI\'s default scale for 28 px images: ceil(112 / 28) = 4');
 });
 
 test('png({ scale: 2 }) equals the CLI with --scale 2: 5 images (3 x 2 grid, one tile empty), --first-image', { skip }, async () => {
@@ -62,7 +66,7 @@ test('png() of one image equals the CLI file', { skip }, async () => {
   const r = await shipped.sample({ seed: 3, classLabel: 9, guidance: 3, steps: 8 });
   const png = r.png();
   assertPng(png, gridSide(1, 28, 1), gridSide(1, 28, 1), 0);
-  assert.deepEqual(png, cliPng(SHIPPED, ['--seed', '3', '--class', '9', '--guidance', '3', '--steps', '8']));
+  assert.deepEqual(png, cliPng(SHIPPED, ['--seed', '3', '--class', '9', '--guidance', '3', '--steps', '8', '--scale', '1']));
 });
 
 test('png() of an RGB model (diffusers folder) equals the CLI file, scale 3', { skip: skipNative }, async () => {

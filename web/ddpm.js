@@ -107,6 +107,8 @@ export class Engine {
     this._disposed = false;
     this._module = null;
     this._memory = null;
+    this._reads = new Map(); // handle -> Uint8Array: the weights files being loaded (ddpm_js_read)
+    this._readId = 0;
     /** Why Model.setThreads(n > 1) is refused in this engine (null when threads work). */
     this.threadsUnavailable = 'the engine was loaded without { threads: true }';
   }
@@ -127,6 +129,12 @@ export class Engine {
         ...(this._memory ? { memory: this._memory } : {}),
         emscripten_notify_memory_growth() {}, // views are made fresh at each use
         ...this._plugins.imports(),
+        ddpm_js_read: (h, lo, hi, n, dst) => { // a weights file's bytes, one tensor at a time (_loadBytes)
+          const b = this._reads.get(h), at = hi * 2 ** 32 + lo;
+          if (!b || at + n > b.length) return -1;
+          this._u8(dst, n).set(b.subarray(at, at + n));
+          return 0;
+        },
         ddpm_js_denoise: (id, n, x, t, y, out) => {
           const net = this._nets.get(id);
           return net ? net._eval(n, x, t, y, out) : 13; // DDPM_ERR_STATE
@@ -211,8 +219,8 @@ export class Engine {
    * scheduler? }, a folder or 'hf:OWNER/REPO[@REVISION]'). opts.quantize: 'f32' (as stored), 'f16' or 'i8' rounds
    * the weights on load; compact keeps the 3x3 weights so; memoryBudget (bytes) bounds the resident weights
    * (ddpm_load_options.memory_budget; model.memory() says what was chosen); variant, onProgress, hubBase, cache,
-   * signal go to the download. The bytes are copied into
-   * the wasm heap and parsed there; the copy is freed once the model is built. */
+   * signal go to the download. The file stays in its JS buffer: the loader reads its header, then one tensor at
+   * a time into the wasm heap, so the heap holds the model and at most one tensor of the file. */
   async loadModel(src, opts = {}) {
     this._live();
     const Q = { f32: 0, f16: 1, i8: 2 }[opts.quantize ?? 'f32'];
@@ -235,17 +243,21 @@ export class Engine {
 
   /* The model from weights bytes (+ config / scheduler JSON bytes or null); Q: the quantize dtype, W: ddpm_winograd. */
   _loadBytes(bytes, cfg, sched, Q, W = 0, compact = 0, budget = 0) {
-    const x = this._x, ptrs = [];
+    // The weights stay in their JS buffer: the C loader reads the header, then each tensor once (ddpm_js_read), so
+    // the heap never holds the whole file next to the model.
+    const x = this._x, ptrs = [], h = ++this._readId;
     let ptr = 0;
+    this._reads.set(h, bytes);
     try {
       const put = (b) => { if (!b) return 0; const p = this._malloc(b.length || 1); ptrs.push(p); this._u8(p, b.length).set(b); return p; };
-      const buf = put(bytes), cp = put(cfg), sp = put(sched);
+      const cp = put(cfg), sp = put(sched);
       const out = this._malloc(4); ptrs.push(out);
-      const st = x.ddpm_wasm_model_load(buf, bytes.length, cp, cfg ? cfg.length : 0, sp, sched ? sched.length : 0, Q, W,
-        compact, budget, out, this._err);
+      const st = x.ddpm_wasm_model_load_js(h, bytes.length % 2 ** 32, Math.floor(bytes.length / 2 ** 32), cp,
+        cfg ? cfg.length : 0, sp, sched ? sched.length : 0, Q, W, compact, budget, out, this._err);
       if (st !== 0) throw this._error(st);
       ptr = this._i32(out, 1)[0];
     } finally {
+      this._reads.delete(h);
       for (const p of ptrs) x.free(p);
     }
     const model = new Model(INTERNAL, this, ptr);

@@ -20,8 +20,18 @@
 
 /* Prints "ddpm: <message>" to stderr and exits with status 1. */
 void cli_die(const char *fmt, ...) CLI_PRINTF(1, 2) CLI_NORETURN;
-/* Prints "ddpm: <message>", then the usage of `command` (NULL: the whole usage), to stderr; exits with status 2. */
+/* Prints "ddpm: <message>" and then one line "run 'ddpm <command> --help' for the options" (NULL: "run 'ddpm --help'
+ * for the commands") to stderr; exits with status 2. */
 void cli_usage_error(const char *command, const char *fmt, ...) CLI_PRINTF(2, 3) CLI_NORETURN;
+/* The command being run ("sample", "info", ...), for usage errors raised outside its own file (load.c). */
+extern const char *cli_command;
+/* 1 when `path` names a .png file (the extension in any case, after a non-empty name): the only image format the
+ * CLI writes. */
+int cli_is_png_name(const char *path);
+/* The default --scale of the PNGs for S x S images: ceil(CLI_DEFAULT_TILE_PX / S), at most 32 (28 or 32 px: 4, 64: 2,
+ * 112 and more: 1). bin/ddpm-wasm.mjs uses the same rule. */
+#define CLI_DEFAULT_TILE_PX 112
+int cli_default_scale(int image_size);
 /* Prints the usage of `command` (NULL: all) to stdout. */
 void cli_print_usage(const char *command);
 
@@ -65,8 +75,9 @@ cli_flag *cli_flag_get(cli_flag *flags, int nflags, const char *name);
  *   --kernels K        simd (default), scalar or precise (ddpm_model_set_kernels)
  *   --compact          with --quantize: keep the 3x3 weights quantized in memory (ddpm_load_options.compact)
  *   --threads N        threads for each forward pass, 0 (default): automatic (ddpm_model_set_threads)
+ *   --memory-budget M  MiB the resident weights may take (ddpm_load_options.memory_budget)
  * MODEL is a weights file, a diffusers model or pipeline folder, or such a folder's config.json. */
-#define CLI_MODEL_FLAG_COUNT 7
+#define CLI_MODEL_FLAG_COUNT 8
 #define CLI_MODEL_FLAGS_USAGE                                                                                         \
     "  MODEL is a weights file (.safetensors), a diffusers UNet2DModel folder (config.json +\n"                       \
     "  diffusion_pytorch_model.safetensors [+ scheduler_config.json], or a pipeline with model_index.json),\n"        \
@@ -80,7 +91,10 @@ cli_flag *cli_flag_get(cli_flag *flags, int nflags, const char *name);
     "  --compact           with --quantize i8|f16: keep the 3x3 weights so in memory (a third to a fifth\n"       \
     "                      of the memory, the same results, slower at small sizes)\n"                            \
     "  --threads N         threads for each model evaluation; 0 (default): every processor for models of\n"       \
-    "                      2 GFLOP or more per image, else 1. Any count gives the same bits\n"
+    "                      2 GFLOP or more per image, else 1. Any count gives the same bits\n"                   \
+    "  --memory-budget M   MiB the resident weights may take: with --quantize i8|f16 the 3x3 weights are held\n"   \
+    "                      compactly when needed, Winograd weights precomputed for the convolutions that fit\n"  \
+    "                      (the same results; `ddpm info` shows the split)\n"
 void cli_model_flags_init(cli_flag *flags);
 /* Loads MODEL with the values of the CLI_MODEL_FLAG_COUNT flags at mf (NULL: none), or dies. */
 ddpm_model *cli_load_model_flags(const char *path, const cli_flag *mf);

@@ -8,7 +8,7 @@
 
 void cli_model_flags_init(cli_flag *f) {
     const char *names[CLI_MODEL_FLAG_COUNT] = {"variant", "quantize", "config", "scheduler", "kernels", "compact",
-                                                 "threads"};
+                                                 "threads", "memory-budget"};
     for (int i = 0; i < CLI_MODEL_FLAG_COUNT; i++) {
         memset(&f[i], 0, sizeof f[i]);
         f[i].name = names[i];
@@ -38,6 +38,24 @@ static char *read_text(const char *flag, const char *path, size_t *len) {
     return buf;
 }
 
+/* The weights through the public reader interface: tensor by tensor, never the whole file in memory. */
+static int file_read(void *user, uint64_t offset, size_t n, void *dst) {
+    FILE *fp = user;
+    return fseek(fp, (long)offset, SEEK_SET) == 0 && fread(dst, 1, n, fp) == n ? 0 : -1;
+}
+
+static ddpm_status load_weights_file(const char *path, const ddpm_load_options *o, ddpm_model **m, ddpm_error *err) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) cli_die("%s: cannot open it", path);
+    long len = -1;
+    if (fseek(fp, 0, SEEK_END) == 0) len = ftell(fp);
+    if (len < 0 || len >= ((long)1 << 40)) cli_die("%s: not a weights file (a folder?)", path);
+    const ddpm_reader r = {(uint64_t)len, file_read, fp};
+    const ddpm_status st = ddpm_model_load_reader(&r, o, m, err);
+    fclose(fp);
+    return st;
+}
+
 static void die_load(const char *path, const ddpm_error *err) {
     if (strstr(err->message, path)) cli_die("%s", err->message);
     cli_die("%s: %s", path, err->message);
@@ -53,24 +71,31 @@ ddpm_model *cli_load_model_flags(const char *path, const cli_flag *mf) {
         char *end;
         const long v = strtol(mf[6].value, &end, 10);
         if (*mf[6].value == '\0' || *end || v < 0 || v > 64)
-            cli_die("--threads must be an integer 0..64 (0: automatic), got '%s'", mf[6].value);
+            cli_usage_error(cli_command, "--threads must be an integer 0..64 (0: automatic), got '%s'", mf[6].value);
         threads = (int)v;
     }
     if (kern) {
         if (strcmp(kern, "simd") == 0) kernels = DDPM_KERNELS_SIMD;
         else if (strcmp(kern, "scalar") == 0) kernels = DDPM_KERNELS_SCALAR;
         else if (strcmp(kern, "precise") == 0) kernels = DDPM_KERNELS_PRECISE;
-        else cli_die("--kernels must be simd, scalar or precise, got '%s'", kern);
+        else cli_usage_error(cli_command, "--kernels must be simd, scalar or precise, got '%s'", kern);
     }
     if (q) {
         if (strcmp(q, "f32") == 0) o.quantize = DDPM_DTYPE_F32;
         else if (strcmp(q, "f16") == 0) o.quantize = DDPM_DTYPE_F16;
         else if (strcmp(q, "i8") == 0) o.quantize = DDPM_DTYPE_I8;
-        else cli_die("--quantize must be f32, f16 or i8, got '%s'", q);
+        else cli_usage_error(cli_command, "--quantize must be f32, f16 or i8, got '%s'", q);
     }
     if (mf && mf[5].count) {
-        if (o.quantize == DDPM_DTYPE_F32) cli_die("--compact needs --quantize i8 or f16");
+        if (o.quantize == DDPM_DTYPE_F32) cli_usage_error(cli_command, "--compact needs --quantize i8 or f16");
         o.compact = 1;
+    }
+    if (mf && mf[7].value) {
+        char *end;
+        const double v = strtod(mf[7].value, &end);
+        if (*mf[7].value == '\0' || *end || !(v > 0) || v > 1048576.0)
+            cli_usage_error(cli_command, "--memory-budget must be a number of MiB in (0, 1048576], got '%s'", mf[7].value);
+        o.memory_budget = (size_t)(v * 1048576.0);
     }
     ddpm_error err;
     ddpm_model *m = NULL;
@@ -83,18 +108,17 @@ ddpm_model *cli_load_model_flags(const char *path, const cli_flag *mf) {
         path = dir;
     }
     if (config || sched) { /* weights file + explicit JSON files */
-        char *ctext = NULL, *stext = NULL, *wbuf;
-        size_t clen = 0, slen = 0, wlen;
-        if (sched && !config) cli_die("--scheduler needs --config (the UNet's config.json)");
+        char *ctext = NULL, *stext = NULL;
+        size_t clen = 0, slen = 0;
+        if (sched && !config) cli_usage_error(cli_command, "--scheduler needs --config (the UNet's config.json)");
         ctext = read_text("config", config, &clen);
         if (sched) stext = read_text("scheduler", sched, &slen);
-        wbuf = read_text("weights", path, &wlen);
         o.unet_config = ctext;
         o.unet_config_len = clen;
         o.scheduler_config = stext;
         o.scheduler_config_len = slen;
-        ddpm_status st = ddpm_model_load_buffer_ex(wbuf, wlen, &o, &m, &err);
-        free(ctext), free(stext), free(wbuf);
+        ddpm_status st = load_weights_file(path, &o, &m, &err);
+        free(ctext), free(stext);
         if (st != DDPM_OK) die_load(path, &err);
     } else if (ddpm_model_load_path(path, variant, &o, &m, &err) != DDPM_OK) {
         die_load(path, &err);

@@ -1,12 +1,14 @@
 /*
  * ddpm — the native command-line tool: `info`, `sample`, `samplers`, `forward`, `convert`.
  *
- * Every failure prints one line "ddpm: <message>" to stderr and exits non-zero (1 for a failure while working, 2 for
- * a bad command line, which also prints the usage). Arguments are parsed strictly: numbers must be whole strings of
- * the right kind and range, unknown flags are refused, a flag given twice is refused unless it is repeatable.
+ * Every failure prints one line "ddpm: <message>" to stderr and exits non-zero: 1 for a failure while working, 2 for
+ * a bad command line, which adds one line naming the command's --help (the full usage goes to stdout with --help,
+ * exit 0). Arguments are parsed strictly: numbers must be whole strings of the right kind and range, unknown flags
+ * are refused, a flag given twice is refused unless it is repeatable.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "cli/cli.h"
+#include "io/json.h" /* the library's strict JSON parser, for metadata values that are JSON */
 
 #include <errno.h>
 #include <limits.h>
@@ -52,31 +54,37 @@ static const char usage_samplers[] = "usage: ddpm samplers\n";
 static const char usage_sample[] =
     "usage: ddpm sample MODEL --seed S [options] [--out GRID.png] [--raw OUT.f32]\n"
     "\n"
-    "  --seed S            RNG seed, 0 .. 2^64-1 (required)\n"
+    "  --seed S            RNG seed, an integer 0 .. 2^64-1 (required). Seeds up to 2^53-1 give the same\n"
+    "                      images as the JavaScript API and ddpm-wasm, which take no larger ones\n"
     "  --batch B           number of images, 1 .. 4096 (default 1)\n"
     "  --first-image K     global index of image 0 (default 0). Image k's noise depends only on (seed, K + k),\n"
     "                      so a batch split over several commands gives the same images.\n"
     "  --sampler NAME      default ddpm; see `ddpm samplers`\n"
     "  --opt NAME=VALUE    a sampler option (repeatable); CHOICE options take a choice name or its index,\n"
     "                      BOOL options true/false/yes/no/on/off/1/0\n"
-    "  --steps N           sampling steps, 1 .. T (default: T, every timestep)\n"
+    "  --steps N           sampling steps, 1 .. T, the model's number of timesteps (default: T, every one)\n"
     "  --spacing S         timestep grid: leading (default) | trailing | linspace\n"
-    "  --class C           class label 0 .. classes-1 (conditional models), or `all`: image k gets class\n"
+    "  --class C           conditional models: a class label 0 .. classes-1, -1 for the null class\n"
+    "                      (unconditional samples, as without --class), or `all`: image k gets class\n"
     "                      (K + k) % classes. `all` samples the whole batch in one run whose denoiser\n"
     "                      substitutes each image's own label (ddpm_run_create_with around the model), so\n"
     "                      image k equals `--class (K+k)%classes --first-image K+k --batch 1` bit for bit.\n"
-    "  --guidance W        classifier-free guidance scale, 0 .. 100 (default 1 = none; needs --class)\n"
+    "  --guidance W        classifier-free guidance scale, 0 .. 100 (default 1 = none; other values need\n"
+    "                      --class 0 .. classes-1 or `all`: the null class is sampled without guidance)\n"
     "  --init PNG          image-to-image: start from this S x S image (grey for 1 channel, RGB for 3),\n"
     "                      the same for every image of the batch; needs --strength\n"
     "  --strength F        with --init: 0 < F <= 1; sampling starts at t = round(F T) - 1\n"
     "  --out GRID.png      the grid: ceil(sqrt(B)) columns, 2 px padding, grey (1 channel) or RGB (3);\n"
-    "                      other channel counts are shown side by side as grey\n"
+    "                      other channel counts are shown side by side as grey. PNG is the only image\n"
+    "                      format written: the name must end in .png\n"
     "  --raw OUT.f32       the final tensor [B, C, S, S] as float32 little-endian\n"
     "                      (at least one of --out and --raw is required)\n"
     "  --frames DIR        also write DIR/step_NNNNN.png: the grid of x before the first step and after\n"
     "                      every K-th step (and the last); DIR is created if missing\n"
     "  --every K           frame interval in steps (default 1)\n"
-    "  --scale K           upscale the PNGs K times, nearest neighbour, 1 .. 32 (default 1)\n"
+    "  --scale K           upscale the PNGs K times, nearest neighbour, 1 .. 32 (default: ceil(112 / S)\n"
+    "                      for S x S images, so that a tile is at least 112 px: 4 for 28 or 32 px, 2 for\n"
+    "                      64, 1 from 112 on; --scale 1 writes the images at their own size)\n"
     "  --quiet             no progress output\n"
     "  --steps-offset N    added to every timestep of the leading grid (diffusers' steps_offset)\n"
     "  --deep-cache K      DeepCache: a full model evaluation every K, the shallow branch only in between\n"
@@ -99,8 +107,8 @@ static const char usage_forward[] =
     "\n"
     "  --in X.f32          float32 little-endian [N, C_in, S, S]; N = file size / (4 C_in S S)\n"
     "  --t T               timestep in [0, T], may be fractional; the same for every image\n"
-    "  --class C           label 0 .. classes, where classes is the null class (conditional models only;\n"
-    "                      default: the null class)\n"
+    "  --class C           conditional models: a class label 0 .. classes-1, or -1 for the null class\n"
+    "                      (the default; the label value classes means it too)\n"
     "  --out OUT.f32       the network's raw output [N, C_out, S, S], float32 little-endian: the noise eps,\n"
     "                      x0 or v as the model's prediction type says (ddpm info MODEL)\n"
     "\n" CLI_MODEL_FLAGS_USAGE;
@@ -130,16 +138,32 @@ void cli_die(const char *fmt, ...) {
     exit(1);
 }
 
+const char *cli_command = NULL;
+
 void cli_usage_error(const char *command, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     fputs("ddpm: ", stderr);
     vfprintf(stderr, fmt, ap);
-    fputs("\n\n", stderr);
+    fputc('\n', stderr);
     va_end(ap);
-    const char *u = usage_of(command);
-    fputs(u ? u : usage_main, stderr);
+    if (!command || !usage_of(command)) fputs("run 'ddpm --help' for the commands\n", stderr);
+    else if (strcmp(command, "samplers") == 0) fputs("run 'ddpm samplers --help' for the usage\n", stderr);
+    else fprintf(stderr, "run 'ddpm %s --help' for the options\n", command);
     exit(2);
+}
+
+int cli_is_png_name(const char *path) {
+    const size_t n = path ? strlen(path) : 0;
+    if (n < 5 || path[n - 5] == '/') return 0; /* a name before the extension */
+    const char *e = path + n - 4;
+    return e[0] == '.' && (e[1] == 'p' || e[1] == 'P') && (e[2] == 'n' || e[2] == 'N') && (e[3] == 'g' || e[3] == 'G');
+}
+
+int cli_default_scale(int image_size) {
+    if (image_size < 1) return 1;
+    const int k = (CLI_DEFAULT_TILE_PX + image_size - 1) / image_size;
+    return k > 32 ? 32 : k;
 }
 
 /* ---- strict number parsing ---- */
@@ -272,6 +296,126 @@ static void human_bytes(double b, char *buf, size_t n) {
     else snprintf(buf, n, "%.1f %s", b, units[u]);
 }
 
+/* ---- ddpm info: metadata values that are JSON ---- */
+
+/* Text as it is, but control characters (a newline in a metadata value, an escape sequence) as '?'. */
+static void put_text(const char *t, size_t n) {
+    for (size_t i = 0; i < n; i++) putchar((unsigned char)t[i] < 0x20 || t[i] == 0x7f ? '?' : t[i]);
+}
+
+static int json_is_container(const ddpm_json_value *v) {
+    return v->type == DDPM_JSON_ARRAY || v->type == DDPM_JSON_OBJECT;
+}
+
+/* An array with no arrays or objects in it, written on one line. */
+static int json_is_flat_array(const ddpm_json_value *v) {
+    if (v->type != DDPM_JSON_ARRAY) return 0;
+    for (size_t i = 0; i < v->length; i++)
+        if (json_is_container(&v->items[i])) return 0;
+    return 1;
+}
+
+/* A scalar: integers in full, other numbers to 4 significant digits, strings as they are (quoted in arrays). */
+static void print_json_scalar(const ddpm_json_value *v, int quote) {
+    switch (v->type) {
+    case DDPM_JSON_NULL: fputs("null", stdout); break;
+    case DDPM_JSON_BOOL: fputs(v->boolean ? "true" : "false", stdout); break;
+    case DDPM_JSON_INT: printf("%lld", (long long)v->integer); break;
+    case DDPM_JSON_NUMBER: printf("%.4g", v->number); break;
+    case DDPM_JSON_STRING:
+        if (quote) putchar('"');
+        put_text(v->string, v->length);
+        if (quote) putchar('"');
+        break;
+    default: break;
+    }
+}
+
+static void print_json_inline(const ddpm_json_value *v) {
+    if (!json_is_flat_array(v)) {
+        print_json_scalar(v, 0);
+        return;
+    }
+    putchar('[');
+    for (size_t i = 0; i < v->length; i++) {
+        if (i) fputs(", ", stdout);
+        print_json_scalar(&v->items[i], 1);
+    }
+    putchar(']');
+}
+
+/* The members of an object (or the items of an array, as [i]) one per line at `indent`; containers below their
+ * key, indented two more. JSON nests at most DDPM_JSON_MAX_DEPTH deep, which bounds the recursion. */
+static void print_json_tree(const ddpm_json_value *v, int indent) {
+    for (size_t i = 0; i < v->length; i++) {
+        const ddpm_json_value *c = v->type == DDPM_JSON_OBJECT ? &v->members[i].value : &v->items[i];
+        printf("%*s", indent, "");
+        if (v->type == DDPM_JSON_OBJECT) put_text(v->members[i].key, v->members[i].key_length);
+        else printf("[%zu]", i);
+        if (json_is_container(c) && !json_is_flat_array(c)) {
+            fputs(":\n", stdout);
+            print_json_tree(c, indent + 2);
+        } else {
+            fputs(": ", stdout);
+            print_json_inline(c);
+            putchar('\n');
+        }
+    }
+}
+
+/* "  key = value", or for a value that is a JSON object or array (ddpm.metrics, ddpm.eval_protocol) the key and then
+ * the value pretty-printed below it, one member per line. */
+static void print_metadata_entry(const char *k, const char *v) {
+    const char *p = v;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+    ddpm_json *doc = NULL;
+    ddpm_error err;
+    if ((*p == '{' || *p == '[') && ddpm_json_parse(v, strlen(v), &doc, &err) == DDPM_OK) {
+        const ddpm_json_value *root = ddpm_json_root(doc);
+        if (json_is_flat_array(root) || root->length == 0) {
+            fputs("  ", stdout);
+            put_text(k, strlen(k));
+            fputs(" = ", stdout);
+            if (root->type == DDPM_JSON_OBJECT) fputs("{}", stdout);
+            else print_json_inline(root);
+            putchar('\n');
+        } else {
+            fputs("  ", stdout);
+            put_text(k, strlen(k));
+            fputs(":\n", stdout);
+            print_json_tree(root, 4);
+        }
+        ddpm_json_free(doc);
+        return;
+    }
+    fputs("  ", stdout);
+    put_text(k, strlen(k));
+    fputs(" = ", stdout);
+    put_text(v, strlen(v));
+    putchar('\n');
+}
+
+/* "class names    0 T-shirt/top, 1 Trouser, ..." from the metadata's ddpm.class_names (a JSON list of strings). */
+static void print_class_names(const ddpm_model *m) {
+    const char *v = ddpm_model_metadata(m, "ddpm.class_names");
+    if (!v) v = ddpm_model_metadata(m, "class_names");
+    ddpm_json *doc = NULL;
+    ddpm_error err;
+    if (!v || ddpm_json_parse(v, strlen(v), &doc, &err) != DDPM_OK) return;
+    const ddpm_json_value *root = ddpm_json_root(doc);
+    int strings = root->type == DDPM_JSON_ARRAY && root->length > 0;
+    for (size_t i = 0; strings && i < root->length; i++) strings = root->items[i].type == DDPM_JSON_STRING;
+    if (strings) {
+        printf("class names    ");
+        for (size_t i = 0; i < root->length; i++) {
+            printf("%s%zu ", i ? ", " : "", i);
+            put_text(root->items[i].string, root->items[i].length);
+        }
+        putchar('\n');
+    }
+    ddpm_json_free(doc);
+}
+
 /* ---- ddpm info ---- */
 
 int cli_cmd_info(int argc, char **argv) {
@@ -324,12 +468,13 @@ int cli_cmd_info(int argc, char **argv) {
         printf("details        downsampling %s, mid block scale %g\n",
                a->downsample_one_sided ? "padded bottom/right only" : "padded 1", (double)a->mid_scale);
     if (c->num_classes && a->null_class)
-        printf("classes        %d (labels 0..%d; %d = the null class)\n", c->num_classes, c->num_classes - 1,
-               c->num_classes);
+        printf("classes        %d (labels 0..%d; -1 = the null class, row %d of the class table)\n", c->num_classes,
+               c->num_classes - 1, c->num_classes);
     else if (c->num_classes)
         printf("classes        %d (labels 0..%d, required: no null class)\n", c->num_classes, c->num_classes - 1);
     else
         printf("classes        0 (unconditional)\n");
+    if (c->num_classes) print_class_names(m);
     printf("image size     %d x %d\n", c->image_size, c->image_size);
     printf("prediction     %s\n", cli_prediction_name(c->prediction));
     printf("variance       %s\n", c->variance == DDPM_VARIANCE_FIXED_LARGE ? "fixed_large" : "fixed_small");
@@ -350,6 +495,12 @@ int cli_cmd_info(int argc, char **argv) {
     const size_t np = ddpm_model_num_params(m);
     printf("parameters     %zu (%.3f M)\n", np, (double)np / 1e6);
     printf("cost           %.4f GFLOP per image per forward pass\n", ddpm_model_flops(m) / 1e9);
+    ddpm_model_memory_info mi;
+    if (ddpm_model_memory(m, &mi) == DDPM_OK)
+        printf("memory         %.1f MiB resident: weights %.1f MiB%s, Winograd %.1f MiB (%d of %d 3x3 convs "
+               "precomputed)\n", (double)(mi.weight_bytes + mi.compact_bytes + mi.winograd_bytes) / 1048576.0,
+               (double)(mi.weight_bytes + mi.compact_bytes) / 1048576.0, mi.compact ? " (3x3 held compactly)" : "",
+               (double)mi.winograd_bytes / 1048576.0, mi.winograd_precomputed, mi.winograd_convs);
 
     int per_dtype[4] = {0, 0, 0, 0}, other = 0;
     const int nt = ddpm_model_num_tensors(m);
@@ -375,7 +526,7 @@ int cli_cmd_info(int argc, char **argv) {
         const char *k, *v;
         if (ddpm_model_metadata_at(m, i, &k, &v) != DDPM_OK) continue;
         if (strncmp(k, "diffusers.", 10) == 0) printf("  %s = (%zu bytes of JSON)\n", k, strlen(v));
-        else printf("  %s = %s\n", k, v);
+        else print_metadata_entry(k, v);
     }
     ddpm_model_free(m);
     return 0;
@@ -452,11 +603,18 @@ int cli_cmd_forward(int argc, char **argv) {
     const ddpm_model_config *c = ddpm_model_get_config(m);
     int label = -1;
     if (class_str) {
-        if (c->num_classes == 0) cli_die("--class given, but %s is an unconditional model", pos[0]);
-        const int top = c->arch.null_class ? c->num_classes : c->num_classes - 1;
-        if (!cli_parse_int(class_str, 0, top, &label))
-            cli_usage_error("forward", "--class must be an integer in 0..%d%s, got '%s'", top,
-                            c->arch.null_class ? " (the last = the null class)" : "", class_str);
+        if (c->num_classes == 0)
+            cli_usage_error("forward", "--class needs a class-conditional model; %s is unconditional", pos[0]);
+        /* -1 and num_classes both name the null class (y = NULL and y = num_classes give the same bits) */
+        const int null_ok = c->arch.null_class != 0;
+        if (!cli_parse_int(class_str, null_ok ? -1 : 0, null_ok ? c->num_classes : c->num_classes - 1, &label)) {
+            if (null_ok)
+                cli_usage_error("forward",
+                                "--class must be -1 (the null class), 0..%d or %d (also the null class), got '%s'",
+                                c->num_classes - 1, c->num_classes, class_str);
+            cli_usage_error("forward", "--class must be 0..%d (this model has no null class), got '%s'",
+                            c->num_classes - 1, class_str);
+        }
     }
     const size_t din = (size_t)c->in_channels * c->image_size * c->image_size;
     const size_t dout = (size_t)c->out_channels * c->image_size * c->image_size;
@@ -541,6 +699,7 @@ int main(int argc, char **argv) {
         printf("ddpm %s (%s)\n", ddpm_version(), ddpm_simd_backend());
         return 0;
     }
+    cli_command = strcmp(cmd, "eps") == 0 ? "forward" : cmd;
     if (strcmp(cmd, "info") == 0) return cli_cmd_info(argc - 2, argv + 2);
     if (strcmp(cmd, "sample") == 0) return cli_cmd_sample(argc - 2, argv + 2);
     if (strcmp(cmd, "samplers") == 0) return cli_cmd_samplers(argc - 2, argv + 2);

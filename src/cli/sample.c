@@ -188,13 +188,31 @@ int cli_cmd_sample(int argc, char **argv) {
     const char *model_path = pos[0];
 #define V(f) (flags[f].value)
 
-    /* the model first: its scheduler config sets the defaults the flags then override */
-    if (!V(F_SEED)) cli_usage_error("sample", "--seed is required");
+    /* what needs no model first; then the model, whose scheduler config sets the defaults the flags override */
+    if (!V(F_SEED)) cli_usage_error("sample", "--seed is required (an integer in 0..2^64-1)");
     if (!V(F_OUT) && !V(F_RAW)) cli_usage_error("sample", "--out (PNG) or --raw (float32) is required");
+    uint64_t seed;
+    if (!cli_parse_u64(V(F_SEED), &seed))
+        cli_usage_error("sample", "--seed must be an integer in 0..2^64-1 (18446744073709551615), got '%s'", V(F_SEED));
+    if (V(F_OUT) && !cli_is_png_name(V(F_OUT)))
+        cli_usage_error("sample", "--out must name a .png file (PNG is the only image format written), got '%s'",
+                        V(F_OUT));
+    /* --steps: an integer now, its range (1..T) once the model is loaded */
+    long steps_arg = 0;
+    if (V(F_STEPS)) {
+        const char *q = V(F_STEPS) + (V(F_STEPS)[0] == '-');
+        char *end;
+        if (*q < '0' || *q > '9') cli_usage_error("sample", "--steps must be an integer, got '%s'", V(F_STEPS));
+        errno = 0;
+        steps_arg = strtol(V(F_STEPS), &end, 10);
+        if (*end) cli_usage_error("sample", "--steps must be an integer, got '%s'", V(F_STEPS));
+        if (errno) steps_arg = steps_arg < 0 ? -1 : DDPM_MAX_TIMESTEPS + 1L; /* out of any range */
+    }
     ddpm_model *m = cli_load_model_flags(model_path, flags + F_MODEL);
+    const ddpm_model_config *c = ddpm_model_get_config(m);
+    const int T = ddpm_schedule_num_timesteps(ddpm_model_get_schedule(m));
     ddpm_sample_params p = ddpm_model_sample_defaults(m);
-    if (!cli_parse_u64(V(F_SEED), &p.seed))
-        cli_usage_error("sample", "--seed must be an integer in 0..18446744073709551615, got '%s'", V(F_SEED));
+    p.seed = seed;
     if (V(F_BATCH) && !cli_parse_int(V(F_BATCH), 1, DDPM_MAX_BATCH, &p.batch))
         cli_usage_error("sample", "--batch must be an integer in 1..%d, got '%s'", DDPM_MAX_BATCH, V(F_BATCH));
     if (V(F_FIRST)) {
@@ -204,25 +222,52 @@ int cli_cmd_sample(int argc, char **argv) {
         p.first_image = (uint32_t)f;
     }
     if (V(F_SAMPLER)) p.sampler = V(F_SAMPLER);
-    if (V(F_STEPS) && !cli_parse_int(V(F_STEPS), 1, DDPM_MAX_TIMESTEPS, &p.steps))
-        cli_usage_error("sample", "--steps must be an integer in 1..T, got '%s'", V(F_STEPS));
+    if (V(F_STEPS)) {
+        if (steps_arg < 1 || steps_arg > T)
+            cli_usage_error("sample", "--steps must be an integer in 1..%d (the model's T), got %s", T, V(F_STEPS));
+        p.steps = (int)steps_arg;
+    }
     if (V(F_SPACING)) {
         if (strcmp(V(F_SPACING), "leading") == 0) p.spacing = DDPM_SPACING_LEADING;
         else if (strcmp(V(F_SPACING), "trailing") == 0) p.spacing = DDPM_SPACING_TRAILING;
         else if (strcmp(V(F_SPACING), "linspace") == 0) p.spacing = DDPM_SPACING_LINSPACE;
         else cli_usage_error("sample", "--spacing must be leading, trailing or linspace, got '%s'", V(F_SPACING));
     }
+    /* --class: -1 (the null class: the library's class_label -1, as without --class), 0..classes-1, or all */
     int class_all = 0;
     if (V(F_CLASS)) {
+        const int nc = c->num_classes, null_ok = c->arch.null_class != 0;
+        if (nc == 0)
+            cli_usage_error("sample", "--class needs a class-conditional model; %s is unconditional", model_path);
         if (strcmp(V(F_CLASS), "all") == 0) class_all = 1;
-        else if (!cli_parse_int(V(F_CLASS), 0, DDPM_MAX_CHANNELS * 1024L, &p.class_label))
-            cli_usage_error("sample", "--class must be a non-negative integer or 'all', got '%s'", V(F_CLASS));
+        else if (!cli_parse_int(V(F_CLASS), null_ok ? -1 : 0, nc - 1, &p.class_label)) {
+            if (null_ok)
+                cli_usage_error("sample", "--class must be -1 (the null class), 0..%d or 'all', got '%s'", nc - 1,
+                                V(F_CLASS));
+            cli_usage_error("sample", "--class must be 0..%d or 'all' (this model has no null class), got '%s'",
+                            nc - 1, V(F_CLASS));
+        }
     }
     if (V(F_GUIDANCE)) {
         double g;
         if (!cli_parse_double(V(F_GUIDANCE), &g))
             cli_usage_error("sample", "--guidance must be a finite number, got '%s'", V(F_GUIDANCE));
+        if (g < 0.0 || g > 100.0)
+            cli_usage_error("sample", "--guidance must be a number in 0..100, got '%s'", V(F_GUIDANCE));
         p.guidance = (float)g;
+        if (p.guidance != 1.0f) {
+            if (c->num_classes == 0)
+                cli_usage_error("sample", "--guidance needs a class-conditional model; %s is unconditional",
+                                model_path);
+            if (!V(F_CLASS))
+                cli_usage_error("sample", "--guidance %s needs --class 0..%d or 'all'", V(F_GUIDANCE),
+                                c->num_classes - 1);
+            if (!class_all && p.class_label == -1)
+                cli_usage_error("sample",
+                                "--guidance %s cannot be used with --class -1: the null class is sampled without "
+                                "guidance (give --class 0..%d or 'all', or no --guidance)",
+                                V(F_GUIDANCE), c->num_classes - 1);
+        }
     }
     if (V(F_INIT) && !V(F_STRENGTH)) cli_usage_error("sample", "--init needs --strength");
     if (V(F_STRENGTH)) {
@@ -242,7 +287,7 @@ int cli_cmd_sample(int argc, char **argv) {
         custom = parse_timesteps(V(F_TIMESTEPS), &p.num_timesteps);
         p.timesteps = custom;
     }
-    int every = 1, scale = 1;
+    int every = 1, scale = cli_default_scale(c->image_size);
     if (V(F_EVERY)) {
         if (!V(F_FRAMES)) cli_usage_error("sample", "--every needs --frames");
         if (!cli_parse_int(V(F_EVERY), 1, DDPM_MAX_TIMESTEPS, &every))
@@ -272,7 +317,6 @@ int cli_cmd_sample(int argc, char **argv) {
     p.option_names = opt_name_ptrs;
     p.option_values = opt_values;
 
-    const ddpm_model_config *c = ddpm_model_get_config(m);
     const int C = c->in_channels, S = c->image_size, B = p.batch;
     const size_t D = (size_t)C * S * S;
 
@@ -313,8 +357,6 @@ int cli_cmd_sample(int argc, char **argv) {
     ddpm_status st;
     int *labels = NULL;
     if (class_all) {
-        if (c->num_classes == 0) cli_die("--class all needs a class-conditional model; %s is unconditional",
-                                         model_path);
         if (!(labels = malloc(sizeof(int) * (size_t)B))) cli_die("out of memory");
         for (int k = 0; k < B; k++) labels[k] = (int)((p.first_image + (uint64_t)k) % (uint64_t)c->num_classes);
         p.labels = labels;

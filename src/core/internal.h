@@ -13,8 +13,6 @@
 #define DDPM_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #define DDPM_PRINTF(f, a)
-/* Reads a whole file into a malloc'd buffer with a NUL appended (*size excludes it). */
-ddpm_status ddpm__read_file(const char *path, char **data, size_t *size, ddpm_error *err);
 
 
 #endif
@@ -45,6 +43,8 @@ void ddpm__free_aligned(void *p);
 
 /* Reads a whole file into a malloc'd buffer with a NUL appended (*size excludes it). */
 ddpm_status ddpm__read_file(const char *path, char **data, size_t *size, ddpm_error *err);
+/* ddpm_model_load_reader over the file at path (folder.c): never held whole in memory. */
+ddpm_status ddpm__load_weights_file(const char *path, const ddpm_load_options *opt, ddpm_model **out, ddpm_error *err);
 
 
 #endif

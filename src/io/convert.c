@@ -96,6 +96,28 @@ static ddpm_st_tensor *find_mut(ddpm_st_file *f, const char *name) {
     return t ? &f->tensors[t - f->tensors] : NULL;
 }
 
+/* *bytes = the tensor's bytes: in the parsed buffer, or read from the file's reader into fetch buffer `slot`. */
+static ddpm_status fetch(ddpm_st_file *f, const ddpm_st_tensor *t, int slot, const uint8_t **bytes, ddpm_error *err) {
+    if (!f->reader_ || !t->nbytes) {
+        *bytes = t->data;
+        return DDPM_OK;
+    }
+    if (f->fetch_cap_[slot] < t->nbytes) {
+        free(f->fetch_[slot]);
+        f->fetch_cap_[slot] = 0;
+        if (!(f->fetch_[slot] = ddpm__malloc(t->nbytes)))
+            return ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "cannot allocate %zu bytes to read tensor %s", t->nbytes,
+                              t->name);
+        f->fetch_cap_[slot] = t->nbytes;
+    }
+    const uint64_t at = f->data_start_ + t->offset;
+    if (f->reader_->read(f->reader_->user, at, t->nbytes, f->fetch_[slot]) != 0)
+        return ddpm__fail(err, DDPM_ERR_IO, "reading bytes [%" PRIu64 ", %" PRIu64 ") of the weights (tensor %s) failed",
+                          at, at + t->nbytes, t->name);
+    *bytes = f->fetch_[slot];
+    return DDPM_OK;
+}
+
 ddpm_status ddpm_st_read_f32(ddpm_st_file *f, const char *name, int ndim, const int64_t *expected_shape, float *dst,
                              ddpm_error *err) {
     if (!f || !name) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "read tensor: file or name is NULL");
@@ -112,18 +134,21 @@ ddpm_status ddpm_st_read_f32(ddpm_st_file *f, const char *name, int ndim, const 
                           fmt_shape(sa, sizeof sa, ndim, expected_shape), fmt_shape(sb, sizeof sb, t->ndim, t->shape));
     size_t n = t->num_elements;
     if (n > 0 && !dst) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "read tensor %s: dst is NULL", nm);
+    const uint8_t *bytes = t->data, *sbytes = NULL;
+    ddpm_status st = fetch(f, t, 0, &bytes, err);
+    if (st != DDPM_OK) return st;
 
     ddpm_st_tensor *scale = NULL;
     switch (t->dtype) {
     case DDPM_DTYPE_F32:
-        for (size_t i = 0; i < n; i++) dst[i] = load_f32(t->data + 4 * i);
+        for (size_t i = 0; i < n; i++) dst[i] = load_f32(bytes + 4 * i);
         break;
     case DDPM_DTYPE_F16:
-        for (size_t i = 0; i < n; i++) dst[i] = ddpm_f16_to_f32(load_u16(t->data + 2 * i));
+        for (size_t i = 0; i < n; i++) dst[i] = ddpm_f16_to_f32(load_u16(bytes + 2 * i));
         break;
     case DDPM_DTYPE_BF16: /* the high half of a binary32: exact */
         for (size_t i = 0; i < n; i++) {
-            const uint32_t bits = (uint32_t)load_u16(t->data + 2 * i) << 16;
+            const uint32_t bits = (uint32_t)load_u16(bytes + 2 * i) << 16;
             memcpy(dst + i, &bits, sizeof bits);
         }
         break;
@@ -145,13 +170,14 @@ ddpm_status ddpm_st_read_f32(ddpm_st_file *f, const char *name, int ndim, const 
         if (scale->ndim != 1 || scale->shape[0] != t->shape[0])
             return ddpm__fail(err, DDPM_ERR_SHAPE, "tensor %s_scale: expected shape %s, found %s", nm,
                               fmt_shape(sa, sizeof sa, 1, t->shape), fmt_shape(sb, sizeof sb, scale->ndim, scale->shape));
+        if ((st = fetch(f, scale, 1, &sbytes, err)) != DDPM_OK) return st;
         size_t rows = (size_t)t->shape[0];
         size_t per_row = rows ? n / rows : 0;
         for (size_t o = 0; o < rows; o++) {
-            float s = load_f32(scale->data + 4 * o);
+            float s = load_f32(sbytes + 4 * o);
             if (!isfinite(s))
                 return ddpm__fail(err, DDPM_ERR_FORMAT, "tensor %s_scale has NaN/Inf (element %zu)", nm, o);
-            const int8_t *q = (const int8_t *)(const void *)(t->data + o * per_row);
+            const int8_t *q = (const int8_t *)(const void *)(bytes + o * per_row);
             float *w = dst + o * per_row;
             for (size_t i = 0; i < per_row; i++) w[i] = s * (float)q[i];
         }

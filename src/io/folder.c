@@ -9,6 +9,7 @@
 #include "io/safetensors.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,36 @@ ddpm_status ddpm__read_file(const char *path, char **data, size_t *size, ddpm_er
     *data = buf;
     *size = (size_t)len;
     return DDPM_OK;
+}
+
+/* ---- a weights file through a ddpm_reader ---- */
+
+static int file_read(void *user, uint64_t offset, size_t n, void *dst) {
+    FILE *fp = user;
+    if (offset > (uint64_t)LONG_MAX || fseek(fp, (long)offset, SEEK_SET) != 0) return -1;
+    return fread(dst, 1, n, fp) == n ? 0 : -1;
+}
+
+ddpm_status ddpm__load_weights_file(const char *path, const ddpm_load_options *opt, ddpm_model **out, ddpm_error *err) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return ddpm__fail(err, DDPM_ERR_IO, "cannot open %s", path);
+    long len = -1;
+    if (fseek(fp, 0, SEEK_END) == 0) len = ftell(fp);
+    unsigned char probe;
+    ddpm_status st = DDPM_OK;
+    if (len < 0 || fseek(fp, 0, SEEK_SET) != 0) {
+        st = ddpm__fail(err, DDPM_ERR_IO, "cannot determine the size of %s", path);
+    } else if (len >= ((long)1 << 40) || (fread(&probe, 1, 1, fp) != 1 && ferror(fp) && errno == EISDIR)) {
+        /* Linux opens a folder as a file whose "size" is LONG_MAX, and reading it fails with EISDIR */
+        st = ddpm__fail(err, DDPM_ERR_IO, "%s is a folder without config.json or model_index.json", path);
+    } else {
+        const ddpm_reader r = {(uint64_t)len, file_read, fp};
+        st = ddpm_model_load_reader(&r, opt, out, err);
+        if (st == DDPM_ERR_IO && strstr(err ? err->message : "", "of the weights")) /* say which file */
+            ddpm__fail(err, DDPM_ERR_IO, "%s: %s", path, err->message);
+    }
+    fclose(fp);
+    return st;
 }
 
 static int exists(const char *path) {
@@ -134,20 +165,13 @@ ddpm_status ddpm_model_load_path(const char *path, const char *variant, const dd
     } else {
         snprintf(unet_dir, sizeof unet_dir, "%s", path);
         join(p, path, "config.json");
-        if (!exists(p)) { /* a single weights file */
-            char *buf;
-            size_t len;
-            if ((st = ddpm__read_file(path, &buf, &len, err)) != DDPM_OK) return st;
-            st = ddpm_model_load_buffer_ex(buf, len, &o, out, err);
-            free(buf);
-            return st;
-        }
+        if (!exists(p)) return ddpm__load_weights_file(path, &o, out, err); /* a single weights file */
         join(sched, path, "scheduler_config.json");
         if (!exists(sched)) join(sched, path, "../scheduler/scheduler_config.json"); /* PIPELINE/unet given */
     }
     join(p, unet_dir, "config.json");
-    char *unet_text = NULL, *sched_text = NULL, *buf = NULL;
-    size_t unet_len = 0, sched_len = 0, len = 0;
+    char *unet_text = NULL, *sched_text = NULL;
+    size_t unet_len = 0, sched_len = 0;
     if ((st = ddpm__read_file(p, &unet_text, &unet_len, err)) != DDPM_OK) return st;
     if (exists(sched) && (st = ddpm__read_file(sched, &sched_text, &sched_len, err)) != DDPM_OK) goto done;
     weights[0] = '\0';
@@ -166,15 +190,13 @@ ddpm_status ddpm_model_load_path(const char *path, const char *variant, const dd
                        : ddpm__fail(err, DDPM_ERR_IO, "%s has no diffusion_pytorch_model.safetensors", unet_dir);
         goto done;
     }
-    if ((st = ddpm__read_file(weights, &buf, &len, err)) != DDPM_OK) goto done;
     o.unet_config = unet_text;
     o.unet_config_len = unet_len;
     o.scheduler_config = sched_text;
     o.scheduler_config_len = sched_len;
-    st = ddpm_model_load_buffer_ex(buf, len, &o, out, err);
+    st = ddpm__load_weights_file(weights, &o, out, err);
 done:
     free(unet_text);
     free(sched_text);
-    free(buf);
     return st;
 }

@@ -87,6 +87,8 @@ void ddpm_st_free(ddpm_st_file *f) {
     free(f->by_name_);
     free(f->meta_by_key_);
     free(f->strings_);
+    free(f->fetch_[0]);
+    free(f->fetch_[1]);
     free(f);
 }
 
@@ -176,31 +178,30 @@ static ddpm_status parse_tensor(const ddpm_json_value *v, ddpm_st_tensor *t, con
         return ddpm__fail(err, DDPM_ERR_FORMAT,
                           "tensor %s: shape and dtype need %zu bytes but data_offsets span %" PRId64, nm, t->nbytes,
                           e - b);
-    t->data = data + (size_t)b;
+    t->data = data ? data + (size_t)b : NULL;
+    t->offset = (uint64_t)b;
     *begin_out = (uint64_t)b;
     *end_out = (uint64_t)e;
     return DDPM_OK;
 }
 
-ddpm_status ddpm_st_parse(const uint8_t *buf, size_t size, ddpm_st_file **out, ddpm_error *err) {
-    if (!out) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "safetensors: out is NULL");
-    *out = NULL;
-    if (!buf && size) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "safetensors: buffer is NULL");
+/* The header length of a file of `size` bytes whose first `avail` (>= min(size, 12)) bytes are buf: the checks of
+ * step 1, and text where the length should be (an HTML error page, a JSON config, a README) said as such. */
+static ddpm_status header_length(const uint8_t *buf, size_t avail, uint64_t size, uint64_t *out, ddpm_error *err) {
     if (size < 8)
         return ddpm__fail(err, DDPM_ERR_FORMAT,
-                          "file is %zu bytes: too short for the 8-byte safetensors header length", size);
+                          "file is %" PRIu64 " bytes: too short for the 8-byte safetensors header length", size);
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | buf[i];
     if (hlen == 0) return ddpm__fail(err, DDPM_ERR_FORMAT, "safetensors header length is 0");
-    /* text where the length should be (an HTML error page, a JSON config, a README): say what it is; a real header
-     * length below 2^40 has its top three bytes zero, which no printable text has */
+    /* a real header length below 2^40 has its top three bytes zero, which no printable text has */
     int text_start = 1;
     for (int i = 0; i < 8; i++) text_start &= (buf[i] >= 0x20 && buf[i] != 0x7f && buf[i] < 0xf5) || buf[i] == '\n' || buf[i] == '\r' ||
                                              buf[i] == '\t';
-    if (text_start && hlen > (uint64_t)(size - 8)) {
+    if (text_start && hlen > size - 8) {
         char start[16];
         size_t k = 0;
-        for (size_t i = 0; i < size && i < 12 && k + 1 < sizeof start; i++)
+        for (size_t i = 0; i < avail && i < 12 && k + 1 < sizeof start; i++)
             start[k++] = (buf[i] >= 0x20 && buf[i] < 0x7f) ? (char)buf[i] : ' ';
         start[k] = '\0';
         return ddpm__fail(err, DDPM_ERR_FORMAT, "not a safetensors model file (it starts with '%s')%s", start,
@@ -210,15 +211,61 @@ ddpm_status ddpm_st_parse(const uint8_t *buf, size_t size, ddpm_st_file **out, d
     if (hlen > DDPM_ST_MAX_HEADER)
         return ddpm__fail(err, DDPM_ERR_TOO_LARGE, "safetensors header length %" PRIu64 " exceeds the limit of %" PRIu64,
                           hlen, DDPM_ST_MAX_HEADER);
-    if (hlen > (uint64_t)(size - 8))
+    if (hlen > size - 8)
         return ddpm__fail(err, DDPM_ERR_FORMAT,
-                          "safetensors header length %" PRIu64 " runs past the end of the file (%zu bytes)", hlen, size);
-    const char *text = (const char *)buf + 8;
-    const uint8_t *data = buf + 8 + (size_t)hlen;
-    size_t data_size = size - 8 - (size_t)hlen;
+                          "safetensors header length %" PRIu64 " runs past the end of the file (%" PRIu64 " bytes)", hlen,
+                          size);
+    *out = hlen;
+    return DDPM_OK;
+}
 
+static ddpm_status parse_header(const char *text, uint64_t hlen, const uint8_t *data, size_t data_size,
+                                ddpm_st_file **out, ddpm_error *err);
+
+ddpm_status ddpm_st_parse(const uint8_t *buf, size_t size, ddpm_st_file **out, ddpm_error *err) {
+    if (!out) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "safetensors: out is NULL");
+    *out = NULL;
+    if (!buf && size) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "safetensors: buffer is NULL");
+    uint64_t hlen;
+    ddpm_status st = header_length(buf, size, size, &hlen, err);
+    if (st != DDPM_OK) return st;
+    return parse_header((const char *)buf + 8, hlen, buf + 8 + (size_t)hlen, size - 8 - (size_t)hlen, out, err);
+}
+
+ddpm_status ddpm_st_parse_reader(const ddpm_reader *r, ddpm_st_file **out, ddpm_error *err) {
+    if (!out) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "safetensors: out is NULL");
+    *out = NULL;
+    if (!r || !r->read) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "safetensors: the reader or its read() is NULL");
+    uint8_t first[16] = {0};
+    const size_t avail = r->size < sizeof first ? (size_t)r->size : sizeof first;
+    if (avail && r->read(r->user, 0, avail, first) != 0)
+        return ddpm__fail(err, DDPM_ERR_IO, "reading bytes [0, %zu) of the weights failed", avail);
+    uint64_t hlen;
+    ddpm_status st = header_length(first, avail, r->size, &hlen, err);
+    if (st != DDPM_OK) return st;
+    if (r->size - 8 - hlen > (uint64_t)SIZE_MAX)
+        return ddpm__fail(err, DDPM_ERR_TOO_LARGE, "the weights' data section (%" PRIu64 " bytes) cannot be addressed here",
+                          r->size - 8 - hlen);
+    char *text = ddpm__malloc((size_t)hlen ? (size_t)hlen : 1);
+    if (!text) return ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "cannot allocate %" PRIu64 " bytes of safetensors header", hlen);
+    if (r->read(r->user, 8, (size_t)hlen, text) != 0) {
+        free(text);
+        return ddpm__fail(err, DDPM_ERR_IO, "reading bytes [8, %" PRIu64 ") of the weights (the header) failed", 8 + hlen);
+    }
+    st = parse_header(text, hlen, NULL, (size_t)(r->size - 8 - hlen), out, err);
+    free(text);
+    if (st != DDPM_OK) return st;
+    (*out)->reader_ = r;
+    (*out)->data_start_ = 8 + hlen;
+    return DDPM_OK;
+}
+
+/* Steps 2-6 on the header text; data: the data section, or NULL when the tensors' bytes come from a reader. */
+static ddpm_status parse_header(const char *text, uint64_t hlen, const uint8_t *data, size_t data_size,
+                                ddpm_st_file **out, ddpm_error *err) {
     ddpm_json *doc = NULL;
     ddpm_error jerr;
+    *out = NULL;
     ddpm_status st = ddpm_json_parse_limited(text, (size_t)hlen, DDPM_ST_MAX_JSON_VALUES, &doc, &jerr);
     if (st != DDPM_OK) return ddpm__fail(err, st, "safetensors header: %s", jerr.message);
     const ddpm_json_value *root = ddpm_json_root(doc);

@@ -45,7 +45,9 @@ typedef struct ddpm_st_tensor {
     ddpm_dtype dtype;
     int ndim;                 /* 0 .. 4; rank 0 is a scalar (one element) */
     int64_t shape[4];         /* entries past ndim are 0 */
-    const uint8_t *data;      /* into the parsed buffer; UNALIGNED: read with memcpy */
+    const uint8_t *data;      /* into the parsed buffer; UNALIGNED: read with memcpy. NULL for a file read through a
+                                 ddpm_reader (ddpm_st_parse_reader): ddpm_st_read_f32 fetches the bytes */
+    uint64_t offset;          /* of the bytes, from the start of the data section */
     size_t nbytes;            /* num_elements * element size == data_offsets[1] - data_offsets[0] */
     size_t num_elements;
     int used;                 /* set by ddpm_st_read_f32 (for the tensor and, for I8, its scale) */
@@ -61,11 +63,19 @@ typedef struct ddpm_st_file {
     int *by_name_;            /* tensor indices sorted by name */
     int *meta_by_key_;        /* metadata indices sorted by key */
     char *strings_;           /* one block holding every name, key and value */
+    const ddpm_reader *reader_; /* ddpm_st_parse_reader's: the tensor bytes are read on demand */
+    uint64_t data_start_;     /* the data section's offset in the file */
+    uint8_t *fetch_[2];       /* a tensor's bytes and an I8 tensor's scales, fetched from the reader */
+    size_t fetch_cap_[2];
 } ddpm_st_file;
 
 /* Parses and validates buf[0..size) (see above). On success *out is a new file object whose tensor data points into
  * buf; on error *out is NULL and nothing is left allocated. */
 ddpm_status ddpm_st_parse(const uint8_t *buf, size_t size, ddpm_st_file **out, ddpm_error *err);
+/* The same checks for a file read through `r`: its header is read (and kept by the file object only while parsing),
+ * the tensors' bytes later, one at a time, by ddpm_st_read_f32 (a failed read: DDPM_ERR_IO). `r` must outlive the
+ * file object. */
+ddpm_status ddpm_st_parse_reader(const ddpm_reader *r, ddpm_st_file **out, ddpm_error *err);
 void ddpm_st_free(ddpm_st_file *f);
 /* The tensor named `name`, or NULL. O(log n). */
 const ddpm_st_tensor *ddpm_st_find(const ddpm_st_file *f, const char *name);

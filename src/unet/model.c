@@ -265,13 +265,7 @@ done:
     return st;
 }
 
-ddpm_status ddpm_model_load_buffer_ex(const void *data, size_t size, const ddpm_load_options *opt, ddpm_model **out,
-                                      ddpm_error *err) {
-    if (!out) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "out is NULL");
-    *out = NULL;
-    if (!data && size) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "data is NULL");
-    const ddpm_load_options defaults = ddpm_load_default_options();
-    if (!opt) opt = &defaults;
+static ddpm_status check_options(const ddpm_load_options *opt, ddpm_error *err) {
     if (opt->compact && opt->quantize != DDPM_DTYPE_F16 && opt->quantize != DDPM_DTYPE_I8)
         return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "compact needs quantize F16 or I8");
     if ((unsigned)opt->winograd > DDPM_WINOGRAD_ON_THE_FLY)
@@ -279,9 +273,43 @@ ddpm_status ddpm_model_load_buffer_ex(const void *data, size_t size, const ddpm_
                           (int)opt->winograd);
     if (opt->quantize != DDPM_DTYPE_F32 && opt->quantize != DDPM_DTYPE_F16 && opt->quantize != DDPM_DTYPE_I8)
         return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "quantize: %d is not F32, F16 or I8", (int)opt->quantize);
-    ddpm_st_file *f = NULL;
-    ddpm_status st = ddpm_st_parse((const uint8_t *)data, size, &f, err);
+    return DDPM_OK;
+}
+
+static ddpm_status load_parsed(ddpm_st_file *f, uint64_t size, const ddpm_load_options *opt, ddpm_model **out,
+                               ddpm_error *err);
+
+ddpm_status ddpm_model_load_buffer_ex(const void *data, size_t size, const ddpm_load_options *opt, ddpm_model **out,
+                                      ddpm_error *err) {
+    if (!out) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "out is NULL");
+    *out = NULL;
+    if (!data && size) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "data is NULL");
+    const ddpm_load_options defaults = ddpm_load_default_options();
+    if (!opt) opt = &defaults;
+    ddpm_status st = check_options(opt, err);
     if (st != DDPM_OK) return st;
+    ddpm_st_file *f = NULL;
+    if ((st = ddpm_st_parse((const uint8_t *)data, size, &f, err)) != DDPM_OK) return st;
+    return load_parsed(f, size, opt, out, err);
+}
+
+ddpm_status ddpm_model_load_reader(const ddpm_reader *reader, const ddpm_load_options *opt, ddpm_model **out,
+                                   ddpm_error *err) {
+    if (!out) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "out is NULL");
+    *out = NULL;
+    const ddpm_load_options defaults = ddpm_load_default_options();
+    if (!opt) opt = &defaults;
+    ddpm_status st = check_options(opt, err);
+    if (st != DDPM_OK) return st;
+    ddpm_st_file *f = NULL;
+    if ((st = ddpm_st_parse_reader(reader, &f, err)) != DDPM_OK) return st;
+    return load_parsed(f, reader->size, opt, out, err);
+}
+
+/* The model from a parsed file of `size` bytes (f is freed here, whatever happens). */
+static ddpm_status load_parsed(ddpm_st_file *f, uint64_t size, const ddpm_load_options *opt, ddpm_model **out,
+                               ddpm_error *err) {
+    ddpm_status st;
     ddpm_model *m = ddpm__calloc(1, sizeof *m);
     if (!m) {
         ddpm_st_free(f);
@@ -326,14 +354,16 @@ ddpm_status ddpm_model_load_buffer_ex(const void *data, size_t size, const ddpm_
         b.q_used = b.s_used = 0;
     }
     size_t bytes;
-    if (!ddpm__mul_size(b.used, sizeof(float), &bytes) || bytes > size * 4 + 4096) {
+    if (!ddpm__mul_size(b.used, sizeof(float), &bytes) || (uint64_t)bytes > size * 4 + 4096) {
         /* F32 weights cannot be more than 4x the file (I8 is the densest dtype): anything else is inconsistent */
         st = ddpm__fail(err, DDPM_ERR_SHAPE, "config implies %zu weights, more than the file can hold", b.used);
+        free(b.tmp);
         goto fail;
     }
     m->weights = ddpm__alloc_aligned(bytes);
     if (!m->weights) {
         st = ddpm__fail(err, DDPM_ERR_OUT_OF_MEMORY, "cannot allocate %zu bytes of weights", bytes);
+        free(b.tmp);
         goto fail;
     }
     m->weight_floats = b.used;
@@ -384,13 +414,7 @@ ddpm_status ddpm_model_load_buffer(const void *data, size_t size, ddpm_model **o
 ddpm_status ddpm_model_load_file(const char *path, ddpm_model **out, ddpm_error *err) {
     if (!out || !path) return ddpm__fail(err, DDPM_ERR_INVALID_ARGUMENT, "path or out is NULL");
     *out = NULL;
-    char *buf;
-    size_t len;
-    ddpm_status st = ddpm__read_file(path, &buf, &len, err);
-    if (st != DDPM_OK) return st;
-    st = ddpm_model_load_buffer(buf, len, out, err);
-    free(buf);
-    return st;
+    return ddpm__load_weights_file(path, NULL, out, err);
 }
 
 void ddpm_model_free(ddpm_model *m) {

@@ -11,6 +11,7 @@
 #include "ddpm.h"
 
 #include <malloc.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,11 +43,8 @@ WASM_EXPORT void ddpm_wasm_rng_normal(uint32_t seed_lo, uint32_t seed_hi, uint32
 
 /* The config: ddpm_wasm_model_config_json (config_json.c). */
 
-/* ddpm_model_load_buffer_ex with the options spelled out: config / sched may be NULL (length 0); quantize is a
- * ddpm_dtype (F32 = as stored), winograd a ddpm_winograd. */
-WASM_EXPORT int ddpm_wasm_model_load(const void *weights, size_t size, const char *config, size_t config_len,
-                                     const char *sched, size_t sched_len, int quantize, int winograd,
-                                     int compact, size_t memory_budget, ddpm_model **out, ddpm_error *err) {
+static ddpm_load_options options(const char *config, size_t config_len, const char *sched, size_t sched_len,
+                                  int quantize, int winograd, int compact, size_t memory_budget) {
     ddpm_load_options o = ddpm_load_default_options();
     o.unet_config = config;
     o.unet_config_len = config_len;
@@ -56,7 +54,36 @@ WASM_EXPORT int ddpm_wasm_model_load(const void *weights, size_t size, const cha
     o.winograd = (ddpm_winograd)winograd;
     o.compact = compact;
     o.memory_budget = memory_budget;
+    return o;
+}
+
+/* ddpm_model_load_buffer_ex with the options spelled out: config / sched may be NULL (length 0); quantize is a
+ * ddpm_dtype (F32 = as stored), winograd a ddpm_winograd. */
+WASM_EXPORT int ddpm_wasm_model_load(const void *weights, size_t size, const char *config, size_t config_len,
+                                     const char *sched, size_t sched_len, int quantize, int winograd,
+                                     int compact, size_t memory_budget, ddpm_model **out, ddpm_error *err) {
+    const ddpm_load_options o = options(config, config_len, sched, sched_len, quantize, winograd, compact, memory_budget);
     return (int)ddpm_model_load_buffer_ex(weights, size, &o, out, err);
+}
+
+/* The weights read from JS (web/ddpm.js: the file's bytes stay in a JS ArrayBuffer, copied into the heap one tensor at
+ * a time): ddpm_js_read(handle, offset, n, dst) copies bytes [offset, offset + n) of the file `handle` to dst. */
+__attribute__((import_module("env"), import_name("ddpm_js_read"))) int ddpm_js_read(int handle, uint32_t offset_lo,
+                                                                                    uint32_t offset_hi, size_t n,
+                                                                                    void *dst);
+
+static int js_read(void *user, uint64_t offset, size_t n, void *dst) {
+    return ddpm_js_read((int)(intptr_t)user, (uint32_t)offset, (uint32_t)(offset >> 32), n, dst);
+}
+
+/* ddpm_wasm_model_load for a file read through ddpm_js_read: `size` bytes (two 32-bit halves) under `handle`. */
+WASM_EXPORT int ddpm_wasm_model_load_js(int handle, uint32_t size_lo, uint32_t size_hi, const char *config,
+                                        size_t config_len, const char *sched, size_t sched_len, int quantize,
+                                        int winograd, int compact, size_t memory_budget, ddpm_model **out,
+                                        ddpm_error *err) {
+    const ddpm_load_options o = options(config, config_len, sched, sched_len, quantize, winograd, compact, memory_budget);
+    const ddpm_reader r = {((uint64_t)size_hi << 32) | size_lo, js_read, (void *)(intptr_t)handle};
+    return (int)ddpm_model_load_reader(&r, &o, out, err);
 }
 
 /* ddpm_model_memory as 6 doubles: weight, compact and Winograd bytes, Winograd convs, of them precomputed, compact. */

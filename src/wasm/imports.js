@@ -5,4 +5,5 @@ mergeInto(LibraryManager.library, {
   ddpm_js_sampler_step: function (plugin, id, ctx, i, x) { return 6; },
   ddpm_js_sampler_destroy: function (plugin, id) {},
   ddpm_js_denoise: function (model, n, x, t, y, out) { return 6; },
+  ddpm_js_read: function (handle, offset_lo, offset_hi, n, dst) { return -1; },
 });
