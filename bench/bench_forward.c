@@ -41,6 +41,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench_forward: %s\n", err.message);
         return 1;
     }
+    if (getenv("DDPM_THREAD_MIN_WORK")) /* experiments: the smallest operation (flops) the threads split */
+        ddpm_model_set_thread_min_work(m, atof(getenv("DDPM_THREAD_MIN_WORK")));
     printf("model %s: %.3f GFLOP/image, backend %s, %d thread(s)\n", argv[1], gflop, ddpm_simd_backend(),
            ddpm_model_threads(m));
     for (int b = 0; b < nb; b++) {

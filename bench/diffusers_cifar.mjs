@@ -42,24 +42,37 @@ for (const n of [1, 8]) {
 }
 model.dispose?.();
 
-// the threaded module (ddpm-threads.wasm, web/lib/threads.js): one forward pass split across worker threads
+// the threaded module (ddpm-threads.wasm, web/lib/threads.js): one forward pass split across worker threads. The
+// 1- and 2-thread models are timed in alternation, round by round, so that a noisy machine slows both alike.
 const tengine = await Engine.load(undefined, { threads: true });
-const tmodel = await tengine.loadModel({ weights: join(dir, 'diffusion_pytorch_model.safetensors'), config: join(dir, 'config.json') });
+const load = () => tengine.loadModel({ weights: join(dir, 'diffusion_pytorch_model.safetensors'), config: join(dir, 'config.json') });
+const tmodels = { 1: await load(), 2: await load() };
+await tmodels[1].setThreads(1);
+await tmodels[2].setThreads(2);
 results.oursThreads = {};
-for (const th of [1, 2]) {
-  await tmodel.setThreads(th);
-  for (const n of [1, 8]) {
-    const x = ref[`x_b${n}`].data, t = Array.from(ref[`t_b${n}`].data);
-    let out;
-    const ms = await time(() => { out = tmodel.forward(x, t); });
-    const err = maxAbs(out, ref[`eps_b${n}`].data);
-    results.oursThreads[`t${th}_b${n}`] = { ms, perImage: ms / n, maxAbsVsTorch: err };
-    console.log(`ours wasm threaded, ${th} thread(s), batch ${n}: ${ms.toFixed(1)} ms per call (${(ms / n).toFixed(1)} per image), ` +
+for (const n of [1, 8]) {
+  const x = ref[`x_b${n}`].data, t = Array.from(ref[`t_b${n}`].data);
+  const ms = { 1: [], 2: [] }, outs = {};
+  for (const th of [1, 2]) outs[th] = tmodels[th].forward(x, t); // warm-up
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const th of [1, 2]) {
+      const t0 = performance.now();
+      outs[th] = tmodels[th].forward(x, t);
+      ms[th].push(performance.now() - t0);
+    }
+  }
+  for (const th of [1, 2]) {
+    const m = median(ms[th]), err = maxAbs(outs[th], ref[`eps_b${n}`].data);
+    results.oursThreads[`t${th}_b${n}`] = { ms: m, perImage: m / n, maxAbsVsTorch: err };
+    console.log(`ours wasm threaded, ${th} thread(s), batch ${n}: ${m.toFixed(1)} ms per call (${(m / n).toFixed(1)} per image), ` +
       `max |ours - torch| ${err.toExponential(2)}`);
   }
+  const ratios = ms[1].map((v, i) => v / ms[2][i]);
+  results.oursThreads[`speedup_b${n}`] = median(ratios);
+  console.log(`  2 vs 1 thread, batch ${n}: median of the per-round ratios ${median(ratios).toFixed(2)}x ` +
+    `(rounds: ${ratios.map((v) => v.toFixed(2)).join(' ')})`);
 }
-tmodel.dispose();
-await tmodel.closed;
+for (const th of [1, 2]) { tmodels[th].dispose(); await tmodels[th].closed; }
 
 const ort = await import('onnxruntime-web');
 for (const threads of [1, 2]) {

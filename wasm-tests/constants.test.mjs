@@ -112,3 +112,27 @@ test('the generated VERSION is ddpm_version(), SAMPLER_API_VERSION is 2, the lim
   assert.equal(C.SCHEDULE_CUSTOM, C.SCHEDULES.length);
   e.dispose();
 });
+
+test('the wasm export list is one table (src/wasm/CMakeLists.txt): every WASM_EXPORT of src/wasm/*.c is in it, the module exports each entry, and the JS calls nothing else', async () => {
+  const { readdirSync } = await import('node:fs');
+  const cmake = readFileSync(path('src/wasm/CMakeLists.txt'), 'utf8').replace(/#[^\n]*/g, '');
+  const list = /set\(DDPM_WASM_EXPORTS([\s\S]*?)\)/.exec(cmake)[1].split(/\s+/).filter(Boolean);
+  assert.ok(list.length > 50, `${list.length} exports listed`);
+  const defined = [];
+  for (const f of readdirSync(path('src/wasm')).filter((n) => n.endsWith('.c'))) {
+    const src = readFileSync(path(`src/wasm/${f}`), 'utf8');
+    for (const m of src.matchAll(/^WASM_EXPORT\s+[^(]*?\b(ddpm_wasm_\w+)\s*\(/gm)) defined.push(m[1]);
+  }
+  assert.ok(defined.length > 20, `${defined.length} WASM_EXPORT definitions found`);
+  assert.deepEqual(defined.filter((n) => !list.includes(n)), [], 'WASM_EXPORT functions missing from DDPM_WASM_EXPORTS');
+  const module = await WebAssembly.compile(readFileSync(path('web/dist/ddpm.wasm')));
+  const exported = new Set(WebAssembly.Module.exports(module).map((e) => e.name));
+  assert.deepEqual(list.filter((n) => !exported.has(n)), [], 'listed but not exported by web/dist/ddpm.wasm');
+  // what the JS layer calls on the module's exports (X.name( / x.name( / e._x.name( ...)
+  const js = ['web/ddpm.js', ...readdirSync(path('web/lib')).map((n) => `web/lib/${n}`)].filter((f) => f.endsWith('.js'));
+  const called = new Set();
+  for (const f of js)
+    for (const m of readFileSync(path(f), 'utf8').matchAll(/\b(?:X|x|_x)\.((?:ddpm_|malloc\b|free\b)\w*)\s*\(/g)) called.add(m[1]);
+  assert.ok(called.size > 30, `${called.size} exports called from JS`);
+  assert.deepEqual([...called].filter((n) => !list.includes(n)), [], 'called from JS but not in the export list');
+});
