@@ -13,7 +13,7 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$JOBS" --target ddpm-cli
 JOBS=$JOBS bash scripts/build-wasm.sh
 MODEL=models/fmnist-cond.i8.safetensors
-./build/ddpm info "$MODEL" | head -n 14
+./build/ddpm info "$MODEL" | sed -n 1,16p   # sed reads it all (head would cut the pipe under pipefail)
 ./build/ddpm sample "$MODEL" --seed 1 --batch 10 --class all --guidance 2 --steps "${STEPS:-250}" --scale 4 \
   --out samples.png
 echo "wrote samples.png"
