@@ -167,24 +167,19 @@ async function run(msg) {
   }
 }
 
-function schedule(msg) {
+/* Answers a request on the loaded model: {type:'reply', rid, ...fn(model)} (transferring `transfer(result)`), or its error. */
+function reply(msg, fn, transfer = () => []) {
   try {
     if (!model) throw Object.assign(new Error('no model loaded'), { code: 'STATE' });
-    postMessage({ type: 'reply', rid: msg.rid, schedule: model.schedule() });
+    const r = fn(model);
+    postMessage({ type: 'reply', rid: msg.rid, ...r }, transfer(r));
   } catch (e) {
     postMessage({ type: 'reply', rid: msg.rid, error: errorInfo(e) });
   }
 }
-
-function qSample(msg) {
-  try {
-    if (!model) throw Object.assign(new Error('no model loaded'), { code: 'STATE' });
-    const { xt, eps } = model.qSample(msg.x0, msg.t, { seed: msg.seed, image: msg.image });
-    postMessage({ type: 'reply', rid: msg.rid, xt, eps }, [xt.buffer, eps.buffer]);
-  } catch (e) {
-    postMessage({ type: 'reply', rid: msg.rid, error: errorInfo(e) });
-  }
-}
+const schedule = (msg) => reply(msg, (m) => ({ schedule: m.schedule() }));
+const qSample = (msg) => reply(msg, (m) => m.qSample(msg.x0, msg.t, { seed: msg.seed, image: msg.image }),
+  (r) => [r.xt.buffer, r.eps.buffer]);
 
 self.onmessage = (ev) => {
   const msg = ev.data;
